@@ -1,0 +1,99 @@
+"""Settings (environment prefix ``MOVIEREC_``) and the on-disk artifact layout.
+
+The layout keeps the seed project's paths under a working directory (``--home`` /
+``MOVIEREC_HOME``, default: the current directory)::
+
+    data/raw/ml-100k/                 original GroupLens files
+    data/raw/ratings.csv              converted ratings (userId,movieId,rating,timestamp)
+    data/raw/movies.csv               converted movies (UTF-8)
+    data/processed/ratings_clean.csv  filtered ratings
+    models/recommender.npz            the trained model (arrays + JSON metadata, no pickle)
+    logs/runs.jsonl                   one JSON line per step run
+    reports/<protocol>/               evaluation reports
+    db/movierec.db                    SQLite recommendation store
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process-wide defaults; every field can be set as ``MOVIEREC_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="MOVIEREC_", extra="ignore")
+
+    home: Path = Path(".")
+    dataset: str = "ml-100k"
+    source: str | None = None
+    db_url: str | None = None
+    min_user_ratings: int = 5
+    min_item_ratings: int = 20
+    model: str = "user-knn"
+    download_timeout: float = 60.0
+    download_retries: int = 3
+
+
+def get_settings() -> Settings:
+    """Read settings from the environment (not cached: tests change the environment)."""
+    return Settings()
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of every artifact under one working directory ``home``."""
+
+    home: Path
+    dataset: str = "ml-100k"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.home / "data" / "raw"
+
+    @property
+    def dataset_dir(self) -> Path:
+        """Where the original release files are extracted (``data/raw/<dataset>/``)."""
+        return self.raw_dir / self.dataset
+
+    @property
+    def ratings_csv(self) -> Path:
+        return self.raw_dir / "ratings.csv"
+
+    @property
+    def movies_csv(self) -> Path:
+        return self.raw_dir / "movies.csv"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.home / "data" / "processed"
+
+    @property
+    def clean_ratings_csv(self) -> Path:
+        return self.processed_dir / "ratings_clean.csv"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def model_path(self) -> Path:
+        return self.models_dir / "recommender.npz"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "logs" / "runs.jsonl"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "db" / "movierec.db"
+
+    @property
+    def default_db_url(self) -> str:
+        return f"sqlite:///{self.db_path.resolve()}"

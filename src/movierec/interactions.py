@@ -1,0 +1,263 @@
+"""The core value types: id vocabularies, the user×item rating matrix, the movie catalogue.
+
+Matrix row/column indices never leave the library: everything users see (CLI, API, DB,
+reports) speaks external MovieLens ids. :class:`Vocabulary` converts between the two.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from movierec.errors import DataError, UnknownIdError
+
+USER_COL = "userId"
+ITEM_COL = "movieId"
+RATING_COL = "rating"
+TIME_COL = "timestamp"
+
+
+@dataclass(frozen=True, eq=False)
+class Vocabulary:
+    """A sorted set of external ids; ``index(ids)`` maps them to 0..n-1.
+
+    Attributes:
+        ids: shape ``(n,)`` int64, strictly increasing external ids; row/column ``i``
+            of a matrix holds external id ``ids[i]``.
+    """
+
+    ids: np.ndarray
+    kind: str = "id"
+
+    def __post_init__(self) -> None:
+        ids = np.asarray(self.ids, dtype=np.int64)
+        if ids.ndim != 1 or (ids.size > 1 and np.any(np.diff(ids) <= 0)):
+            raise DataError(f"{self.kind} vocabulary must be strictly increasing unique ids")
+        object.__setattr__(self, "ids", ids)
+
+    @classmethod
+    def from_values(cls, values: Any, kind: str = "id") -> Vocabulary:
+        return cls(np.unique(np.asarray(values, dtype=np.int64)), kind=kind)
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+    def __contains__(self, external_id: object) -> bool:
+        try:
+            value = int(external_id)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return False
+        pos = int(np.searchsorted(self.ids, value))
+        return pos < self.ids.size and int(self.ids[pos]) == value
+
+    def contains(self, external_ids: Any) -> np.ndarray:
+        """Boolean mask, same shape as ``external_ids``: which ids are known."""
+        arr = np.asarray(external_ids, dtype=np.int64)
+        pos = np.clip(np.searchsorted(self.ids, arr), 0, max(self.ids.size - 1, 0))
+        return (self.ids.size > 0) & (self.ids[pos] == arr)
+
+    def index(self, external_ids: Any) -> np.ndarray:
+        """Row/column indices of ``external_ids``; raises :class:`UnknownIdError` if any is unknown."""
+        arr = np.asarray(external_ids, dtype=np.int64)
+        known = self.contains(arr)
+        if not np.all(known):
+            missing = np.atleast_1d(arr)[~np.atleast_1d(known)]
+            shown = ", ".join(str(int(x)) for x in missing[:5])
+            more = f" (and {missing.size - 5} more)" if missing.size > 5 else ""
+            raise UnknownIdError(f"unknown {self.kind} id: {shown}{more}")
+        return np.searchsorted(self.ids, arr)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocabulary) and np.array_equal(self.ids, other.ids)
+
+    def __hash__(self) -> int:
+        return hash(self.ids.tobytes())
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """Explicit ratings as a CSR matrix with its id vocabularies.
+
+    Attributes:
+        matrix: CSR, shape ``(n_users, n_items)``, float32 ratings; sorted indices, no
+            explicit zeros (a stored value is a rating, ratings are > 0).
+        users: row vocabulary (MovieLens ``userId``).
+        items: column vocabulary (MovieLens ``movieId``).
+        timestamps: optional CSR of the same sparsity pattern holding Unix timestamps
+            (int64), or ``None``.
+        rating_scale: ``(min, max)`` of the rating scale, e.g. ``(1.0, 5.0)``.
+    """
+
+    matrix: sp.csr_matrix
+    users: Vocabulary
+    items: Vocabulary
+    timestamps: sp.csr_matrix | None = None
+    rating_scale: tuple[float, float] = (1.0, 5.0)
+    _fingerprint: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        m = sp.csr_matrix(self.matrix, dtype=np.float32)
+        m.sort_indices()
+        if m.shape != (len(self.users), len(self.items)):
+            raise DataError(
+                f"matrix shape {m.shape} does not match vocabularies "
+                f"({len(self.users)} users, {len(self.items)} items)"
+            )
+        object.__setattr__(self, "matrix", m)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        users: Vocabulary | None = None,
+        items: Vocabulary | None = None,
+        rating_scale: tuple[float, float] | None = None,
+    ) -> Interactions:
+        """Build from a frame with ``userId, movieId, rating[, timestamp]`` columns.
+
+        Given vocabularies fix the row/column order (e.g. a test split that must align with
+        its training split); rows whose ids are not in them raise :class:`UnknownIdError`.
+        """
+        missing = {USER_COL, ITEM_COL, RATING_COL} - set(frame.columns)
+        if missing:
+            raise DataError(f"ratings are missing column(s): {', '.join(sorted(missing))}")
+        users = users or Vocabulary.from_values(frame[USER_COL], kind="user")
+        items = items or Vocabulary.from_values(frame[ITEM_COL], kind="movie")
+        rows = users.index(frame[USER_COL].to_numpy())
+        cols = items.index(frame[ITEM_COL].to_numpy())
+        ratings = frame[RATING_COL].to_numpy(dtype=np.float32)
+        shape = (len(users), len(items))
+        matrix = sp.csr_matrix((ratings, (rows, cols)), shape=shape, dtype=np.float32)
+        if matrix.nnz != len(frame):
+            raise DataError("duplicate (userId, movieId) pairs in ratings")
+        timestamps = None
+        if TIME_COL in frame.columns:
+            ts = frame[TIME_COL].to_numpy(dtype=np.int64)
+            timestamps = sp.csr_matrix((ts, (rows, cols)), shape=shape, dtype=np.int64)
+            timestamps.sort_indices()
+        if rating_scale is None:
+            rating_scale = (1.0, 5.0) if ratings.size == 0 else _infer_scale(ratings)
+        return cls(matrix, users, items, timestamps, rating_scale)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Ratings as a frame with external ids (``userId, movieId, rating[, timestamp]``)."""
+        coo = self.matrix.tocoo()
+        out = pd.DataFrame(
+            {
+                USER_COL: self.users.ids[coo.row],
+                ITEM_COL: self.items.ids[coo.col],
+                RATING_COL: coo.data.astype(np.float32),
+            }
+        )
+        if self.timestamps is not None:
+            out[TIME_COL] = self.timestamps.tocoo().data
+        return out
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape  # type: ignore[return-value]
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.matrix.nnz)
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex, first 16 chars) of ids, pattern and ratings: identifies the data."""
+        if not self._fingerprint:
+            h = hashlib.sha256()
+            m = self.matrix
+            for arr in (self.users.ids, self.items.ids, m.indptr, m.indices, m.data):
+                h.update(np.ascontiguousarray(arr).tobytes())
+            self._fingerprint.append(h.hexdigest()[:16])
+        return self._fingerprint[0]
+
+    def seen_items(self, user_row: int) -> np.ndarray:
+        """Column indices rated by the user at row ``user_row``."""
+        m = self.matrix
+        return m.indices[m.indptr[user_row] : m.indptr[user_row + 1]]
+
+    def user_means(self) -> np.ndarray:
+        """Shape ``(n_users,)`` mean rating per user (0 for users without ratings)."""
+        counts = np.diff(self.matrix.indptr)
+        sums = np.asarray(self.matrix.sum(axis=1)).ravel()
+        return np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0).astype(
+            np.float32
+        )
+
+
+def _infer_scale(ratings: np.ndarray) -> tuple[float, float]:
+    """MovieLens scales: half-star releases are 0.5–5, the others 1–5."""
+    has_half = bool(np.any(np.mod(ratings, 1.0) != 0)) or float(ratings.min()) < 1.0
+    return (0.5, 5.0) if has_half else (1.0, 5.0)
+
+
+@dataclass(frozen=True, eq=False)
+class ItemCatalog:
+    """Movie metadata indexed by MovieLens ``movieId``.
+
+    Attributes:
+        frame: one row per movie, index ``movieId``; columns ``title`` (str), ``year``
+            (nullable Int64), ``genres`` (``|``-joined str, "" when none).
+    """
+
+    frame: pd.DataFrame
+
+    @classmethod
+    def from_frame(cls, movies: pd.DataFrame) -> ItemCatalog:
+        frame = movies.copy()
+        if ITEM_COL in frame.columns:
+            frame = frame.set_index(ITEM_COL)
+        for col in ("title", "genres"):
+            if col not in frame.columns:
+                raise DataError(f"movies are missing column {col!r}")
+        if "year" not in frame.columns:
+            frame["year"] = pd.NA
+        frame["year"] = pd.to_numeric(frame["year"], errors="coerce").astype("Int64")
+        frame["genres"] = frame["genres"].fillna("").astype(str)
+        return cls(frame.sort_index())
+
+    def __contains__(self, movie_id: object) -> bool:
+        return movie_id in self.frame.index
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def title(self, movie_id: int) -> str:
+        return str(self.frame.at[int(movie_id), "title"])
+
+    def genre_names(self) -> list[str]:
+        """Sorted genre vocabulary (``(no genres listed)`` and empty are dropped)."""
+        names: set[str] = set()
+        for g in self.frame["genres"]:
+            names.update(x for x in g.split("|") if x and x != "(no genres listed)")
+        return sorted(names)
+
+    def genre_matrix(self, item_ids: np.ndarray) -> tuple[sp.csr_matrix, list[str]]:
+        """Binary CSR, shape ``(len(item_ids), n_genres)``, rows in ``item_ids`` order."""
+        names = self.genre_names()
+        col = {g: j for j, g in enumerate(names)}
+        genres = self.frame["genres"].reindex(np.asarray(item_ids)).fillna("")
+        rows, cols = [], []
+        for i, g in enumerate(genres):
+            for name in g.split("|"):
+                if name in col:
+                    rows.append(i)
+                    cols.append(col[name])
+        data = np.ones(len(rows), dtype=np.float32)
+        shape = (len(item_ids), len(names))
+        return sp.csr_matrix((data, (rows, cols)), shape=shape), names

@@ -1,0 +1,32 @@
+"""Shared fixtures: the real MovieLens data in ../shared/data (skipped, with a reason, if absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data() -> Path:
+    env = os.environ.get("MOVIEREC_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real ml-100k and ml-latest-small); skips when it is absent."""
+    if not (SHARED_DATA / "ml-100k" / "u.data").is_file():
+        pytest.skip(f"real MovieLens data not found at {SHARED_DATA} (set MOVIEREC_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ml100k_dir(shared_data: Path) -> Path:
+    """The extracted real ml-100k folder (read-only: never write into it)."""
+    return shared_data / "ml-100k"
