@@ -62,7 +62,7 @@ class Vocabulary:
         return (self.ids.size > 0) & (self.ids[pos] == arr)
 
     def index(self, external_ids: Any) -> np.ndarray:
-        """Row/column indices of ``external_ids``; raises :class:`UnknownIdError` if any is unknown."""
+        """Row/column indices of ``external_ids``; :class:`UnknownIdError` if one is unknown."""
         arr = np.asarray(external_ids, dtype=np.int64)
         known = self.contains(arr)
         if not np.all(known):
@@ -195,9 +195,7 @@ class Interactions:
         """Shape ``(n_users,)`` mean rating per user (0 for users without ratings)."""
         counts = np.diff(self.matrix.indptr)
         sums = np.asarray(self.matrix.sum(axis=1)).ravel()
-        return np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0).astype(
-            np.float32
-        )
+        return np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0).astype(np.float32)
 
 
 def _infer_scale(ratings: np.ndarray) -> tuple[float, float]:

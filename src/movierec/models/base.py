@@ -69,7 +69,7 @@ class Recommender(ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
-    def _validate(self) -> None:
+    def _validate(self) -> None:  # noqa: B027 - optional hook
         """Check hyperparameters; raise :class:`ConfigError` naming the bad one."""
 
     # ------------------------------------------------------------------ fitting
@@ -170,9 +170,7 @@ class Recommender(ABC):
                 scores[:, excluded] = -np.inf
             if exclude_seen:
                 sub = seen[batch]
-                scores[np.repeat(np.arange(batch.size), np.diff(sub.indptr)), sub.indices] = (
-                    -np.inf
-                )
+                scores[np.repeat(np.arange(batch.size), np.diff(sub.indptr)), sub.indices] = -np.inf
             top = top_k(scores, k)
             top_scores = np.take_along_axis(scores, top, axis=1)
             ids = self.data_.items.ids[top]
@@ -187,7 +185,7 @@ class Recommender(ABC):
         raise NotSupportedError(f"model {self.name!r} does not provide item similarities")
 
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
-        """Scores over all items (shape ``(n_items,)``) for a new user given ``{movieId: rating}``."""
+        """Scores over all items, shape ``(n_items,)``, for a new user's ``{movieId: rating}``."""
         raise NotSupportedError(f"model {self.name!r} cannot score new users without retraining")
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:

@@ -1,0 +1,282 @@
+"""The ``movierec`` command line: thin glue over the step functions.
+
+Every command resolves the working directory (``--home`` / ``MOVIEREC_HOME``), calls one step
+function and prints its result. A :class:`~movierec.errors.MovieRecError` becomes a one-line
+``error: ...`` on stderr and a non-zero exit code; Ctrl-C exits 130 without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from movierec import __version__
+from movierec.config import Layout, get_settings
+from movierec.errors import ConfigError, MovieRecError
+from movierec.runlog import logged_step
+
+app = typer.Typer(
+    name="movierec",
+    help="End-to-end movie recommendations on MovieLens.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="Working directory for data/, models/, logs/ (MOVIEREC_HOME)."),
+]
+SourceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--source",
+        help="Local copy of the dataset: a .zip, an extracted folder, or an http(s) URL "
+        "(MOVIEREC_SOURCE).",
+    ),
+]
+MinUserOpt = Annotated[
+    int | None, typer.Option("--min-user-ratings", help="Drop users with fewer ratings [5].")
+]
+MinItemOpt = Annotated[
+    int | None, typer.Option("--min-item-ratings", help="Drop movies with fewer ratings [20].")
+]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="Model name (see 'movierec models').")
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="Hyperparameter as NAME=VALUE (VALUE parsed as JSON)."),
+]
+
+
+def _layout(home: Path | None) -> Layout:
+    settings = get_settings()
+    return Layout((home or settings.home).expanduser(), settings.dataset)
+
+
+def parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``["k=40", "similarity=pearson"]`` -> ``{"k": 40, "similarity": "pearson"}``."""
+    params: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--param expects NAME=VALUE, got {item!r}")
+        try:
+            params[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[name] = raw
+    return params
+
+
+def _print_recommendations(recs: list[Any], user: int, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"userId": user, "recommendations": [r.to_dict() for r in recs]}))
+        return
+    table = Table(title=f"Top {len(recs)} movies for user {user}")
+    for col, justify in [
+        ("rank", "right"),
+        ("movieId", "right"),
+        ("title", "left"),
+        ("year", "right"),
+        ("genres", "left"),
+        ("score", "right"),
+    ]:
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in recs:
+        table.add_row(
+            str(r.rank),
+            str(r.movie_id),
+            r.title,
+            "" if r.year is None else str(r.year),
+            r.genres.replace("|", ", "),
+            f"{r.score:.3f}",
+        )
+    out.print(table)
+
+
+@app.command()
+def download(home: HomeOpt = None, source: SourceOpt = None) -> None:
+    """Fetch and verify the MovieLens 100k release into data/raw/ml-100k/."""
+    from movierec.data.download import download as run
+
+    layout, settings = _layout(home), get_settings()
+    with logged_step(layout.log_path, "download"):
+        path = run(
+            layout,
+            source or settings.source,
+            timeout=settings.download_timeout,
+            retries=settings.download_retries,
+        )
+    typer.echo(f"dataset ready in {path}")
+
+
+@app.command()
+def convert(home: HomeOpt = None) -> None:
+    """Convert u.data / u.item into data/raw/ratings.csv and movies.csv."""
+    from movierec.data.convert import convert as run
+
+    layout = _layout(home)
+    with logged_step(layout.log_path, "convert"):
+        ratings, movies = run(layout)
+    typer.echo(f"wrote {ratings} and {movies}")
+
+
+@app.command()
+def ingest(home: HomeOpt = None) -> None:
+    """Load and validate ratings.csv + movies.csv, and report what is there."""
+    from movierec.data.ingest import ingest as run
+
+    layout = _layout(home)
+    with logged_step(layout.log_path, "ingest"):
+        result = run(layout)
+    typer.echo(str(result))
+
+
+@app.command()
+def transform(
+    home: HomeOpt = None, min_user_ratings: MinUserOpt = None, min_item_ratings: MinItemOpt = None
+) -> None:
+    """Filter sparse users and movies into data/processed/ratings_clean.csv."""
+    from movierec.data.ingest import ingest as run_ingest
+    from movierec.data.transform import transform as run
+    from movierec.data.transform import write_clean
+
+    layout, settings = _layout(home), get_settings()
+    with logged_step(layout.log_path, "transform"):
+        result = run(
+            run_ingest(layout).ratings,
+            min_user_ratings=_pick(min_user_ratings, settings.min_user_ratings),
+            min_item_ratings=_pick(min_item_ratings, settings.min_item_ratings),
+        )
+        path = write_clean(result.frame, layout)
+    typer.echo(str(result.summary))
+    typer.echo(f"wrote {path}")
+
+
+def _pick(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+@app.command()
+def train(home: HomeOpt = None, model: ModelOpt = None, param: ParamOpt = None) -> None:
+    """Train a model on the cleaned ratings and save it to models/recommender.npz."""
+    from movierec.pipeline import train as run
+
+    layout, settings = _layout(home), get_settings()
+    name = model or settings.model
+    with logged_step(layout.log_path, "train", model=name):
+        result = run(layout, name, parse_params(param))
+    typer.echo(str(result))
+
+
+@app.command()
+def recommend(
+    user: Annotated[int, typer.Option("--user", "-u", help="MovieLens userId.")],
+    n: Annotated[int, typer.Option("-n", "--n", help="How many movies.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Add why each was chosen.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Top-N unseen movies for a user, from the trained model."""
+    from movierec.pipeline import recommend as run
+
+    layout = _layout(home)
+    recs = run(layout, user, n)
+    _print_recommendations(recs, user, as_json)
+    if explain and not as_json:
+        for r in recs:
+            typer.echo(f"{r.rank:>3}. {r.title}: {r.explanation}")
+
+
+@app.command()
+def models() -> None:
+    """List the available model names."""
+    from movierec.models.registry import available_models, model_class
+
+    for name in available_models():
+        doc = (model_class(name).__doc__ or "").strip().splitlines()
+        typer.echo(f"{name:12s} {doc[0] if doc else ''}")
+
+
+@app.command()
+def pipeline(
+    home: HomeOpt = None,
+    source: SourceOpt = None,
+    user: Annotated[int, typer.Option("--user", "-u", help="User to recommend for.")] = 1,
+    n: Annotated[int, typer.Option("-n", "--n", help="How many movies.")] = 5,
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    min_user_ratings: MinUserOpt = None,
+    min_item_ratings: MinItemOpt = None,
+    cron: Annotated[
+        str | None,
+        typer.Option(
+            "--cron", help="Serve the flow on this cron schedule instead of running once."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Run download -> convert -> ingest -> transform -> train -> recommend as a Prefect flow."""
+    from movierec.flows import PipelineParams, run_pipeline, serve_pipeline
+
+    layout, settings = _layout(home), get_settings()
+    params = PipelineParams(
+        home=str(layout.home),
+        source=source or settings.source,
+        user=user,
+        n=n,
+        model=model or settings.model,
+        model_params=parse_params(param),
+        min_user_ratings=_pick(min_user_ratings, settings.min_user_ratings),
+        min_item_ratings=_pick(min_item_ratings, settings.min_item_ratings),
+    )
+    if cron:
+        serve_pipeline(params, cron)
+        return
+    result = run_pipeline(params)
+    typer.echo(result.summary)
+    _print_recommendations(result.recommendations, user, as_json)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"movierec {__version__}")
+        raise typer.Exit()
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turning user errors into one-line messages."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except MovieRecError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        typer.echo("error: interrupted; the previous artifacts were kept", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        typer.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        sys.exit(1)

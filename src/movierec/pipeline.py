@@ -1,0 +1,101 @@
+"""The train and recommend steps of the pipeline, shared by the CLI and the Prefect flow.
+
+The data steps (download, convert, ingest, transform) live in :mod:`movierec.data`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from movierec.config import Layout
+from movierec.data.ingest import load_movies, load_ratings
+from movierec.errors import DataError
+from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.base import Recommender, load_model
+from movierec.models.registry import make_model
+from movierec.recommend import Recommendation, recommend_for_user
+
+log = logging.getLogger("movierec")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    model: Recommender
+    path: str
+    fingerprint: str
+    n_users: int
+    n_items: int
+    n_ratings: int
+    seconds: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return (
+            f"trained {self.model.name} on {self.n_ratings:,} ratings "
+            f"({self.n_users:,} users x {self.n_items:,} movies) in {self.seconds:.2f} s "
+            f"-> {self.path} (data {self.fingerprint})"
+        )
+
+
+def load_training_data(layout: Layout) -> tuple[Interactions, ItemCatalog]:
+    """The cleaned ratings (``data/processed/ratings_clean.csv``) and the movie catalogue."""
+    if not layout.clean_ratings_csv.is_file():
+        raise DataError(
+            f"no cleaned ratings at {layout.clean_ratings_csv}; run 'movierec transform' first"
+        )
+    ratings = load_ratings(layout.clean_ratings_csv)
+    movies = load_movies(layout.movies_csv)
+    return Interactions.from_frame(ratings), ItemCatalog.from_frame(movies)
+
+
+def train(
+    layout: Layout,
+    model_name: str = "user-knn",
+    params: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Fit ``model_name`` on the cleaned data and save it atomically to ``models/``."""
+    model = make_model(model_name, **(params or {}))
+    data, catalog = load_training_data(layout)
+    t0 = time.perf_counter()
+    model.fit(data, catalog)
+    seconds = time.perf_counter() - t0
+    path = model.save(layout.model_path)
+    log.info("trained %s in %.2f s", model_name, seconds)
+    return TrainResult(
+        model=model,
+        path=str(path),
+        fingerprint=data.fingerprint(),
+        n_users=data.n_users,
+        n_items=data.n_items,
+        n_ratings=data.nnz,
+        seconds=seconds,
+        params=model.get_params(),
+    )
+
+
+def load_trained(layout: Layout, check_data: bool = True) -> Recommender:
+    """Load ``models/recommender.npz``; refuse it if it was trained on other data.
+
+    The check compares the model's data fingerprint with the current cleaned ratings (when
+    they exist), so a model left over from another dataset or filter setting is not used.
+    """
+    expected = None
+    if check_data and layout.clean_ratings_csv.is_file():
+        expected = Interactions.from_frame(load_ratings(layout.clean_ratings_csv)).fingerprint()
+    return load_model(layout.model_path, expected_fingerprint=expected)
+
+
+def recommend(
+    layout: Layout,
+    user_id: int,
+    n: int = 5,
+    model: Recommender | None = None,
+) -> list[Recommendation]:
+    """Top-``n`` recommendations for ``user_id`` from the saved (or given) model."""
+    model = model if model is not None else load_trained(layout)
+    return recommend_for_user(model, user_id, n=n)
