@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +21,11 @@ from movierec import __version__
 from movierec.config import Layout, get_settings
 from movierec.errors import ConfigError, MovieRecError
 from movierec.runlog import logged_step
+
+try:  # typer >= 0.20 vendors its own click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import ClickException
 
 app = typer.Typer(
     name="movierec",
@@ -248,6 +252,110 @@ def pipeline(
     _print_recommendations(result.recommendations, user, as_json)
 
 
+@app.command()
+def evaluate(
+    protocol: Annotated[
+        str, typer.Option("--protocol", help="ml100k-u1..u5, ml100k-5fold, stratified-75-25, "
+                          "random-kfold, temporal.")
+    ] = "ml100k-u1",
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated model names (see 'movierec models').")
+    ] = "popularity,baseline,svd",
+    tune: Annotated[bool, typer.Option("--tune", help="Search hyperparameters on a "
+                                       "validation split of the training data first.")] = False,
+    trials: Annotated[int | None, typer.Option("--trials", help="Tuning trials per model.")] = None,
+    k: Annotated[int, typer.Option("--k", help="List length of the @K metrics.")] = 10,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="MODEL.NAME=VALUE hyperparameter (VALUE parsed as JSON).")] = None,
+    predictions_out: Annotated[Path | None, typer.Option(
+        "--predictions-out", help="CSV of model,userId,movieId,rating,prediction[,fold].")] = None,
+    recommendations_out: Annotated[Path | None, typer.Option(
+        "--recommendations-out", help="CSV of model,userId,rank,movieId,score[,fold].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(
+        "--data-dir", "--source", help="Extracted ml-100k folder (or its zip); default "
+        "data/raw/ml-100k under --home.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of random splits and tuning.")] = 42,
+    home: HomeOpt = None,
+) -> None:
+    """Evaluate models under a protocol; write reports/<protocol>/leaderboard.{md,csv,json}."""
+    from movierec.evaluation.runner import evaluate as run
+    from movierec.evaluation.runner import split_model_params, summary_text
+
+    layout = _layout(home)
+    with logged_step(layout.log_path, "evaluate", protocol=protocol, models=models):
+        board = run(protocol, models, data_dir=data_dir, layout=layout, k=k, tune=tune,
+                    n_trials=trials, params=split_model_params(parse_params(param)),
+                    predictions_out=predictions_out, recommendations_out=recommendations_out,
+                    seed=seed)
+    typer.echo(summary_text(board))
+    typer.echo(f"report written to {layout.reports_dir / board.protocol}")
+
+
+# ---------------------------------------------------------------- serving (store + API)
+DbUrlOpt = Annotated[
+    str | None,
+    typer.Option("--db-url", help="Store URL (MOVIEREC_DB_URL) [sqlite:///<home>/db/movierec.db]."),
+]
+db_app = typer.Typer(help="The recommendation store (SQLite or PostgreSQL).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    home: HomeOpt = None,
+    db_url: DbUrlOpt = None,
+) -> None:
+    """Serve the HTTP API (docs at /docs) and the web page (/) with uvicorn."""
+    from movierec.api.app import serve as run
+
+    layout = _layout(home)
+    typer.echo(f"serving on http://{host}:{port}/ (API docs at /docs); Ctrl-C stops")
+    run(host, port, home=layout.home, db_url=db_url)
+
+
+@db_app.command("runs")
+def db_runs(home: HomeOpt = None, db_url: DbUrlOpt = None) -> None:
+    """List the stored runs, newest first."""
+    from movierec.store import resolve_db_url, runs_table
+
+    runs = runs_table(resolve_db_url(db_url, _layout(home).home))
+    table = Table(title="Stored runs")
+    for col in ("id", "model", "status", "current", "users", "rows", "created", "data"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(
+            str(r.id),
+            r.model,
+            r.status,
+            "*" if r.is_current else "",
+            str(r.n_users),
+            str(r.n_recommendations),
+            r.created.isoformat(timespec="seconds"),
+            r.data_fingerprint,
+        )
+    out.print(table if runs else "no runs stored yet")
+
+
+@db_app.command("export")
+def db_export(
+    run: Annotated[int, typer.Option("--run", help="Run id (see 'movierec db runs').")],
+    out_path: Annotated[Path, typer.Option("--out", help="Output file.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or parquet [from the file extension].")
+    ] = None,
+    home: HomeOpt = None,
+    db_url: DbUrlOpt = None,
+) -> None:
+    """Write one run's recommendations (with titles) to CSV or Parquet."""
+    from movierec.store import export_run, resolve_db_url
+
+    url = resolve_db_url(db_url, _layout(home).home)
+    path, n = export_run(url, run, out_path, fmt)  # type: ignore[arg-type]
+    typer.echo(f"wrote {n} recommendations of run {run} to {path}")
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False,
@@ -269,12 +377,12 @@ def main(argv: list[str] | None = None) -> None:
     except MovieRecError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("error: interrupted; the previous artifacts were kept", err=True)
         sys.exit(130)
     except OSError as exc:

@@ -16,7 +16,7 @@ from movierec.errors import DataError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender, load_model
 from movierec.models.registry import make_model
-from movierec.recommend import Recommendation, recommend_for_user
+from movierec.recommend import Recommendation, check_n, recommend_for_user
 
 log = logging.getLogger("movierec")
 
@@ -97,5 +97,6 @@ def recommend(
     model: Recommender | None = None,
 ) -> list[Recommendation]:
     """Top-``n`` recommendations for ``user_id`` from the saved (or given) model."""
+    n = check_n(n)
     model = model if model is not None else load_trained(layout)
     return recommend_for_user(model, user_id, n=n)

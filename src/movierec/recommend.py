@@ -36,7 +36,8 @@ class Recommendation:
         return out
 
 
-def _check_n(n: int) -> int:
+def check_n(n: int) -> int:
+    """``n`` as an int, or :class:`ConfigError` if it is not a positive integer."""
     if int(n) < 1:
         raise ConfigError(f"n must be a positive integer, got {n}")
     return int(n)
@@ -88,7 +89,7 @@ def recommend_for_user(
         UnknownIdError: the user is not in the model's training data.
         ConfigError: ``n`` < 1.
     """
-    n = _check_n(n)
+    n = check_n(n)
     ids, scores = model.recommend([user_id], n=n, exclude_seen=True)
     keep = ids[0] >= 0
     movie_ids, movie_scores = ids[0][keep], scores[0][keep]
@@ -106,7 +107,7 @@ def recommend_for_ratings(
 
     Uses the model's ``fold_in`` (no retraining); rated movies are excluded.
     """
-    n = _check_n(n)
+    n = check_n(n)
     if not ratings:
         raise DataError("at least one rating is needed to recommend for a new user")
     items = model.data_.items
@@ -151,7 +152,7 @@ def recommend_all(
         Long frame ``userId, rank, movieId, score`` (external ids; rank starts at 1),
         ``n`` rows per user unless fewer unseen movies exist.
     """
-    n = _check_n(n)
+    n = check_n(n)
     users = model.data_.users.ids if user_ids is None else np.asarray(user_ids, dtype=np.int64)
     ids, scores = model.recommend(users, n=n, exclude_seen=True, batch_size=batch_size)
     ranks = np.tile(np.arange(1, ids.shape[1] + 1, dtype=np.int32), users.size)

@@ -1,0 +1,274 @@
+"""Our models side by side with Surprise and implicit, same process, same splits.
+
+Rating prediction on ``ml100k-u1`` (u1.base -> u1.test, every test row scored; Surprise's
+own fallback for unknown ids, ours the training mean): RMSE/MAE and fit times of
+
+* ours: baseline, user-knn, item-knn, svd, svdpp, als;
+* Surprise: BaselineOnly, SVD, SVDpp, KNNWithMeans (user, cosine), KNNBaseline (item,
+  pearson_baseline) — default parameters.
+
+Speed ratios at the same factors/epochs: our ``svd`` vs Surprise ``SVD`` (100 factors, 20
+epochs) and our ``svdpp`` vs ``SVDpp`` (20 factors, 20 epochs); each fit is timed
+``--repeats`` times after one untimed warm-up (numba compiles on first use) and the median
+is reported.
+
+Ranking on ``stratified-75-25`` (Microsoft Recommenders' split, top-10, seen items
+excluded): NDCG@10 / Precision@10 / MAP of our ranking models and of implicit's
+``AlternatingLeastSquares`` and ``BayesianPersonalizedRanking`` (scored by the same metric
+code, which matches recommenders 1.2.1 to 1e-15).
+
+Finally the whole ``evaluate`` of every registered model on ``ml100k-5fold`` is timed
+(target: < 120 s on 2 cores).
+
+Usage::
+
+    .venv/bin/python benchmarks/models.py [--data-dir ../shared/data/ml-100k] [--repeats 3]
+        [--skip-5fold]
+
+Writes ``benchmarks/results/models.json`` (figures only, no MovieLens data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from movierec.evaluation import metrics as M
+from movierec.evaluation.data import read_items, resolve_ml100k_dir
+from movierec.evaluation.runner import evaluate, run_fold
+from movierec.evaluation.splits import Fold, load_protocol
+from movierec.models.registry import available_models, make_model
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "models.json"
+OURS_RATING = ["baseline", "user-knn", "item-knn", "svd", "svdpp", "als"]
+OURS_RANKING = ["popularity", "item-knn", "svd", "ials", "bpr", "ease", "hybrid"]
+SAME_SETTINGS = {
+    "svd": ({"factors": 100, "epochs": 20}, {"n_factors": 100, "n_epochs": 20}),
+    "svdpp": ({"factors": 20, "epochs": 20}, {"n_factors": 20, "n_epochs": 20}),
+}
+
+
+def _median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
+    fn()  # warm-up (JIT compilation, caches)
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times, out
+
+
+def _default_data() -> Path:
+    env = os.environ.get("MOVIEREC_SHARED_DATA")
+    base = Path(env) if env else HERE.parents[1] / "shared" / "data"
+    return base / "ml-100k"
+
+
+# --------------------------------------------------------------------------- rating (u1)
+def surprise_rating(fold: Fold, repeats: int) -> dict[str, dict[str, Any]]:
+    from surprise import SVD, BaselineOnly, Dataset, KNNBaseline, KNNWithMeans, Reader, SVDpp
+    from surprise import accuracy
+
+    train = fold.train.to_frame()[["userId", "movieId", "rating"]]
+    trainset = Dataset.load_from_df(train, Reader(rating_scale=(1, 5))).build_full_trainset()
+    testset = list(fold.test[["userId", "movieId", "rating"]].itertuples(index=False, name=None))
+    algos: dict[str, Callable[[], Any]] = {
+        "BaselineOnly": lambda: BaselineOnly(verbose=False),
+        "SVD": lambda: SVD(random_state=0),
+        "SVDpp": lambda: SVDpp(random_state=0),
+        "KNNWithMeans user cosine": lambda: KNNWithMeans(
+            sim_options={"name": "cosine", "user_based": True}, verbose=False),
+        "KNNBaseline item": lambda: KNNBaseline(
+            sim_options={"name": "pearson_baseline", "user_based": False}, verbose=False),
+    }  # fmt: skip
+    out = {}
+    for name, make in algos.items():
+        reps = repeats if name in ("SVD", "SVDpp") else 1
+        fit_s, times, algo = _median_time(lambda make=make: make().fit(trainset), reps)
+        preds = algo.test(testset)
+        out[name] = {
+            "RMSE": accuracy.rmse(preds, verbose=False),
+            "MAE": accuracy.mae(preds, verbose=False),
+            "fit_s": fit_s,
+            "fit_times": times,
+        }
+    return out
+
+
+def ours_rating(fold: Fold, catalog: Any, repeats: int) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in OURS_RATING:
+        if name not in available_models():
+            continue
+        reps = repeats if name in SAME_SETTINGS else 1
+        fit_s, times, _ = _median_time(lambda name=name: make_model(name).fit(fold.train), reps)
+        res = run_fold(make_model(name), fold, catalog, 10, curves=False).result
+        out[name] = {"RMSE": res.metrics.get("RMSE"), "MAE": res.metrics.get("MAE"),
+                     "fit_s": fit_s, "fit_times": times,
+                     "params": make_model(name).get_params()}  # fmt: skip
+    return out
+
+
+def same_settings_ratios(fold: Fold, repeats: int) -> dict[str, dict[str, Any]]:
+    from surprise import SVD, Dataset, Reader, SVDpp
+    from surprise import accuracy
+
+    train = fold.train.to_frame()[["userId", "movieId", "rating"]]
+    trainset = Dataset.load_from_df(train, Reader(rating_scale=(1, 5))).build_full_trainset()
+    testset = list(fold.test[["userId", "movieId", "rating"]].itertuples(index=False, name=None))
+    cls = {"svd": SVD, "svdpp": SVDpp}
+    out = {}
+    for name, (ours_p, theirs_p) in SAME_SETTINGS.items():
+        ours_s, ours_t, _ = _median_time(lambda: make_model(name, **ours_p).fit(fold.train),
+                                         repeats)  # fmt: skip
+        ours_rmse = run_fold(make_model(name, **ours_p), fold, None, 10, curves=False)
+        theirs_s, theirs_t, algo = _median_time(
+            lambda c=cls[name], p=theirs_p: c(random_state=0, **p).fit(trainset), repeats
+        )
+        out[name] = {
+            "settings": ours_p,
+            "ours_fit_s": ours_s,
+            "surprise_fit_s": theirs_s,
+            "ratio": ours_s / theirs_s,
+            "ours_RMSE": ours_rmse.result.metrics["RMSE"],
+            "surprise_RMSE": accuracy.rmse(algo.test(testset), verbose=False),
+            "ours_times": ours_t,
+            "surprise_times": theirs_t,
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- ranking
+def implicit_ranking(fold: Fold, repeats: int) -> dict[str, dict[str, Any]]:
+    import implicit
+    from threadpoolctl import threadpool_limits
+
+    train = fold.train
+    user_items = train.matrix.tocsr().astype(np.float32)
+    user_items.data[:] = 1.0
+    users = np.unique(fold.test["userId"].to_numpy())
+    rows = train.users.index(users)
+    algos = {
+        "implicit ALS": lambda: implicit.cpu.als.AlternatingLeastSquares(
+            factors=64, regularization=0.05, iterations=15, random_state=0),
+        "implicit BPR": lambda: implicit.cpu.bpr.BayesianPersonalizedRanking(
+            factors=64, iterations=100, random_state=0),
+    }  # fmt: skip
+    out = {}
+    with threadpool_limits(1, "blas"):
+        for name, make in algos.items():
+
+            def fit(make: Callable[[], Any] = make) -> Any:
+                model = make()
+                model.fit(user_items, show_progress=False)
+                return model
+
+            fit_s, _, model = _median_time(fit, repeats)
+            ids, _ = model.recommend(rows, user_items[rows], N=10, filter_already_liked_items=True)
+            rec = np.where(ids >= 0, train.items.ids[np.clip(ids, 0, None)], -1)
+            hits, nrel = M.hit_matrix(rec, users, fold.test["userId"], fold.test["movieId"])
+            out[name] = {
+                "NDCG@10": M.ndcg_at_k(hits, nrel, 10),
+                "Precision@10": M.precision_at_k(hits, 10),
+                "Recall@10": M.recall_at_k(hits, nrel, 10),
+                "MAP@10": M.map_at_k(hits, nrel, 10),
+                "fit_s": fit_s,
+            }
+    return out
+
+
+def ours_ranking(fold: Fold, catalog: Any) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in OURS_RANKING:
+        if name not in available_models():
+            continue
+        res = run_fold(make_model(name), fold, catalog, 10, curves=False).result
+        out[name] = {m: res.metrics[m] for m in ("NDCG@10", "Precision@10", "Recall@10", "MAP@10")}
+        out[name]["fit_s"] = res.fit_s
+    return out
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", type=Path, default=_default_data())
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-5fold", action="store_true")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    data = resolve_ml100k_dir(args.data_dir)
+    catalog = read_items(data)
+    u1 = load_protocol("ml100k-u1", data).folds[0]
+    strat = load_protocol("stratified-75-25", data).folds[0]
+
+    result: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_avg_at_start": os.getloadavg()},  # fmt: skip
+        "repeats": args.repeats,
+    }
+    print("== ml100k-u1 rating prediction (RMSE; fit seconds)")
+    surprise = surprise_rating(u1, args.repeats)
+    ours = ours_rating(u1, catalog, args.repeats)
+    for name, r in {**{f"surprise {k}": v for k, v in surprise.items()}, **ours}.items():
+        rmse = "" if r["RMSE"] is None else f"{r['RMSE']:.4f}"
+        print(f"  {name:30s} RMSE {rmse:>7s}  fit {r['fit_s']:7.3f} s")
+    result["u1_rating"] = {"surprise": surprise, "ours": ours}
+
+    print("== same factors/epochs: our fit time / Surprise fit time (median)")
+    ratios = same_settings_ratios(u1, args.repeats)
+    for name, r in ratios.items():
+        print(f"  {name:6s} {r['settings']}: ours {r['ours_fit_s']:.3f} s, Surprise "
+              f"{r['surprise_fit_s']:.3f} s, ratio {r['ratio']:.3f}; RMSE ours "
+              f"{r['ours_RMSE']:.4f} vs {r['surprise_RMSE']:.4f}")  # fmt: skip
+    result["fit_time_ratios"] = ratios
+
+    print("== stratified-75-25 ranking (top-10)")
+    imp = implicit_ranking(strat, args.repeats)
+    mine = ours_ranking(strat, catalog)
+    for name, r in {**imp, **mine}.items():
+        print(f"  {name:16s} NDCG@10 {r['NDCG@10']:.4f}  P@10 {r['Precision@10']:.4f}  "
+              f"MAP {r['MAP@10']:.4f}  fit {r['fit_s']:.2f} s")  # fmt: skip
+    result["stratified_ranking"] = {"implicit": imp, "ours": mine}
+
+    if not args.skip_5fold:
+        models = available_models()
+        t0 = time.perf_counter()
+        board = evaluate("ml100k-5fold", models, data_dir=data, write=False)
+        seconds = time.perf_counter() - t0
+        summary = board.sorted_summary()
+        per_model = summary.set_index("model")["fit_s"].mul(5).round(2).to_dict()
+        print(f"== evaluate ml100k-5fold, all {len(models)} models: {seconds:.1f} s "
+              f"(target < 120 s); fit seconds over 5 folds: {per_model}")  # fmt: skip
+        result["evaluate_5fold"] = {
+            "seconds": seconds,
+            "models": models,
+            "fit_s_total_per_model": per_model,
+            "RMSE_mean": summary.set_index("model")["RMSE_mean"].dropna().round(4).to_dict(),
+        }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return result
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, pd.Timestamp):
+        return x.isoformat()
+    return str(x)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""HTTP routes: thin glue from FastAPI to :class:`movierec.api.service.Serving`."""

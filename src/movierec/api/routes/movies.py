@@ -1,0 +1,37 @@
+"""``GET /movies``, ``GET /movies/{id}``, ``GET /movies/{id}/similar``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from movierec.api.deps import ServingDep
+from movierec.api.routes.params import MAX_N, MovieId, N
+from movierec.api.schemas import ErrorBody, Movie, MovieList, SimilarMovies
+
+router = APIRouter(prefix="/movies", tags=["movies"])
+NOT_FOUND = {404: {"model": ErrorBody, "description": "unknown movie"}}
+
+
+@router.get("", response_model=MovieList)
+def search_movies(
+    serving: ServingDep,
+    query: Annotated[str | None, Query(max_length=200, description="part of the title")] = None,
+    genre: Annotated[str | None, Query(max_length=50, description="e.g. Sci-Fi")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_N)] = 20,
+) -> MovieList:
+    """Movies whose title contains ``query`` (case- and accent-insensitive), most rated first."""
+    return serving.search_movies(query, genre, limit)
+
+
+@router.get("/{movie_id}", response_model=Movie, responses=NOT_FOUND)
+def get_movie(movie_id: MovieId, serving: ServingDep) -> Movie:
+    """One movie of the catalogue."""
+    return serving.movie(movie_id)
+
+
+@router.get("/{movie_id}/similar", response_model=SimilarMovies, responses=NOT_FOUND)
+def similar_movies(movie_id: MovieId, serving: ServingDep, n: N = 10) -> SimilarMovies:
+    """The ``n`` most similar movies (the model's similarity, or co-rating cosine)."""
+    return serving.similar_movies(movie_id, n)

@@ -1,0 +1,39 @@
+"""``GET /users/{id}/recommendations`` and ``GET /users/{id}/ratings``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from movierec.api.deps import ServingDep, SessionDep
+from movierec.api.routes.params import N, UserId
+from movierec.api.schemas import ErrorBody, UserHistory, UserRecommendations
+
+router = APIRouter(prefix="/users", tags=["users"])
+NOT_FOUND = {404: {"model": ErrorBody, "description": "unknown user (or model)"}}
+
+
+@router.get("/{user_id}/recommendations", response_model=UserRecommendations, responses=NOT_FOUND)
+def user_recommendations(
+    user_id: UserId,
+    serving: ServingDep,
+    db: SessionDep,
+    n: N = 10,
+    model: Annotated[
+        str | None,
+        Query(pattern=r"^[A-Za-z0-9_.+-]{1,64}$", description="a stored model run's name"),
+    ] = None,
+) -> UserRecommendations:
+    """Top-``n`` for a known user: the store's current run, else the live model."""
+    return serving.user_recommendations(db, user_id, n, model)
+
+
+@router.get("/{user_id}/ratings", response_model=UserHistory, responses=NOT_FOUND)
+def user_ratings(
+    user_id: UserId,
+    serving: ServingDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> UserHistory:
+    """The user's training ratings, best first then most recent."""
+    return serving.user_history(user_id, limit)

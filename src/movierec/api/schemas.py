@@ -1,0 +1,153 @@
+"""Request and response bodies of the HTTP API (pydantic v2). All ids are MovieLens ids."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_N = 100
+MAX_RATINGS = 1000
+
+
+class ErrorBody(BaseModel):
+    """Every non-validation error: ``{"detail": "...", "error": "UnknownIdError"}``."""
+
+    detail: str
+    error: str
+
+
+class Movie(BaseModel):
+    """A movie of the catalogue with its reception in the training data."""
+
+    id: int = Field(description="MovieLens movieId")
+    title: str
+    year: int | None = None
+    genres: list[str] = Field(default_factory=list)
+    n_ratings: int = Field(0, description="ratings in the training data")
+    mean_rating: float | None = Field(None, description="mean training rating (null if none)")
+
+
+class MovieList(BaseModel):
+    total: int = Field(description="how many movies matched (before the limit)")
+    movies: list[Movie]
+
+
+class RecommendedMovie(BaseModel):
+    """One recommendation: rank 1 is the best; the explanation is short and true."""
+
+    rank: int
+    movie: Movie
+    score: float
+    explanation: str
+
+
+class SimilarMovie(BaseModel):
+    movie: Movie
+    score: float = Field(description="similarity (model's own, or co-rating cosine)")
+    explanation: str
+
+
+class SimilarMovies(BaseModel):
+    movie: Movie
+    method: str = Field(description="'model' or 'co-rating cosine'")
+    similar: list[SimilarMovie]
+
+
+class UserRecommendations(BaseModel):
+    user_id: int
+    source: Literal["store", "live"] = Field(
+        description="'store': the stored run; 'live': computed by the loaded model"
+    )
+    model: str
+    run_id: int | None = None
+    recommendations: list[RecommendedMovie]
+
+
+class RatingIn(BaseModel):
+    """One rating by the (new) user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    movieId: int = Field(description="MovieLens movieId, must be in the training data")  # noqa: N815
+    rating: float = Field(description="on the rating scale of the model (e.g. 1-5)")
+
+
+class NewUserRequest(BaseModel):
+    """A few ratings of someone who is not in the training data."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"ratings": [{"movieId": 50, "rating": 5}, {"movieId": 1, "rating": 4}]}]
+        },
+    )
+
+    ratings: list[RatingIn] = Field(min_length=1, max_length=MAX_RATINGS)
+    n: int = Field(10, ge=1, le=MAX_N)
+
+
+class NewUserRecommendations(BaseModel):
+    model: str
+    method: str = Field(description="how the scores were computed, e.g. 'fold-in'")
+    recommendations: list[RecommendedMovie]
+
+
+class RatedMovie(BaseModel):
+    movie: Movie
+    rating: float
+    timestamp: int | None = None
+
+
+class UserHistory(BaseModel):
+    user_id: int
+    n_ratings: int
+    ratings: list[RatedMovie] = Field(description="best rated first, then most recent")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    params: dict[str, Any]
+    data_fingerprint: str
+    n_users: int
+    n_items: int
+    rating_scale: tuple[float, float]
+    abilities: list[str]
+
+
+class RunOut(BaseModel):
+    id: int
+    model: str
+    params: dict[str, Any]
+    data_fingerprint: str
+    metrics: dict[str, Any]
+    n_users: int
+    n_recommendations: int
+    created: str
+    status: str
+    is_current: bool
+
+
+class StoreInfo(BaseModel):
+    url: str
+    available: bool
+    detail: str = ""
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    model: ModelInfo
+    run: RunOut | None
+    store: StoreInfo
+
+
+class Leaderboard(BaseModel):
+    protocol: str
+    run_id: int | None = None
+    leaderboard: Any = Field(description="reports/<protocol>/leaderboard.json as written")
+    plots: list[str] = Field(description="URLs of the protocol's PNG plots")
+
+
+class LeaderboardIndex(BaseModel):
+    protocols: list[str]

@@ -1,0 +1,534 @@
+"""What the API does, independent of HTTP: the routes only call these methods.
+
+:class:`Serving` is built once per process around one fitted model (and optionally the
+store); every method takes and returns MovieLens ids and :mod:`movierec.api.schemas` bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from movierec import __version__
+from movierec.api import schemas
+from movierec.api.corating import CoRatings
+from movierec.errors import DataError, NotSupportedError, StoreError, UnknownIdError
+from movierec.interactions import ItemCatalog
+from movierec.models.base import Recommender, top_k
+from movierec.store import queries
+from movierec.store.engine import check_schema, safe_url
+
+log = logging.getLogger(__name__)
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class FieldError(DataError):
+    """A request field is invalid; rendered like FastAPI's own 422 validation errors."""
+
+    http_status = 422
+
+    def __init__(self, loc: Sequence[str | int], msg: str) -> None:
+        super().__init__(f"{'.'.join(map(str, loc))}: {msg}")
+        self.loc = list(loc)
+        self.msg = msg
+
+
+def fold_text(text: str) -> str:
+    """Lower-case, accent-free form used for title search (``'Á köldum' -> 'a koldum'``)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+class StoreHandle:
+    """The store as seen by the API: re-checks an empty store at most every ``recheck`` s.
+
+    An incompatible schema or an unreachable server raises :class:`StoreError` at start-up
+    (:meth:`check`); later the API degrades to the live model instead of failing.
+    """
+
+    def __init__(self, engine: Engine | None, recheck: float = 2.0) -> None:
+        self.engine = engine
+        self.recheck = recheck
+        self._ok = False
+        self._checked = -1e9
+        self.detail = "no store configured" if engine is None else ""
+
+    @property
+    def url(self) -> str:
+        return safe_url(self.engine.url) if self.engine is not None else ""
+
+    def check(self) -> bool:
+        """Look at the store now; raises :class:`StoreError` if it is unusable."""
+        if self.engine is None:
+            return False
+        self._checked = time.monotonic()
+        self._ok = check_schema(self.engine)
+        self.detail = "" if self._ok else "empty: no run stored yet"
+        return self._ok
+
+    def available(self) -> bool:
+        if self._ok or self.engine is None:
+            return self._ok
+        if time.monotonic() - self._checked < self.recheck:
+            return False
+        try:
+            return self.check()
+        except StoreError as exc:
+            self.detail = str(exc)
+            return False
+
+
+class Serving:
+    """One fitted model, its catalogue, co-rating statistics and the store.
+
+    Args:
+        model: a fitted :class:`Recommender` (``data_`` holds the training interactions).
+        engine: the store's engine, or ``None`` to serve from the live model only.
+        reports_dir: where evaluation reports live (``reports/<protocol>/leaderboard.json``).
+    """
+
+    def __init__(
+        self, model: Recommender, engine: Engine | None = None, reports_dir: Path | None = None
+    ) -> None:
+        model._check_fitted()
+        self.model = model
+        self.data = model.data_
+        self.reports_dir = reports_dir
+        self.store = StoreHandle(engine)
+        self.store.check()
+        self.co = CoRatings(self.data)
+        catalog = model.items_catalog_
+        if catalog is None and self.store.available() and engine is not None:
+            with Session(engine) as db:
+                catalog = queries.load_movies(db)
+        self._build_movies(catalog)
+        self._runs: dict[int, queries.RunInfo] = {}
+
+    # ------------------------------------------------------------------ catalogue
+    def _build_movies(self, catalog: ItemCatalog | None) -> None:
+        item_ids = self.data.items.ids
+        ids = item_ids if catalog is None else np.union1d(catalog.frame.index.to_numpy(), item_ids)
+        frame = pd.DataFrame(index=pd.Index(ids, name="movieId"))
+        if catalog is not None:
+            frame = frame.join(catalog.frame[["title", "year", "genres"]])
+        else:
+            frame["title"], frame["year"], frame["genres"] = None, pd.NA, ""
+        frame["title"] = frame["title"].fillna(pd.Series(ids, index=ids).map("movie {}".format))
+        frame["genres"] = frame["genres"].fillna("")
+        n = np.zeros(ids.size, dtype=np.int64)
+        mean = np.full(ids.size, np.nan)
+        pos = np.searchsorted(ids, item_ids)
+        n[pos] = self.co.n_raters
+        mean[pos] = np.where(self.co.n_raters > 0, self.co.mean_rating, np.nan)
+        self.movie_ids = ids
+        self._popularity = n
+        self._folded = [fold_text(str(t)) for t in frame["title"]]
+        self.movies: dict[int, schemas.Movie] = {}
+        for i, (mid, row) in enumerate(frame.iterrows()):  # once at start-up
+            year = row["year"]
+            self.movies[int(mid)] = schemas.Movie(
+                id=int(mid),
+                title=str(row["title"]),
+                year=None if pd.isna(year) else int(year),
+                genres=[g for g in str(row["genres"]).split("|") if g],
+                n_ratings=int(n[i]),
+                mean_rating=None if np.isnan(mean[i]) else round(float(mean[i]), 3),
+            )
+        self.genres = sorted({g for m in self.movies.values() for g in m.genres})
+        self._genre_lower = {g.lower(): g for g in self.genres}
+
+    def movie(self, movie_id: int) -> schemas.Movie:
+        """The movie ``movie_id``; :class:`UnknownIdError` if it is not in the catalogue."""
+        found = self.movies.get(int(movie_id))
+        if found is None:
+            raise UnknownIdError(f"unknown movie id: {movie_id}")
+        return found
+
+    def _movie_or_stub(self, movie_id: int) -> schemas.Movie:
+        found = self.movies.get(int(movie_id))
+        return (
+            found
+            if found is not None
+            else schemas.Movie(id=int(movie_id), title=f"movie {movie_id}")
+        )
+
+    def search_movies(self, query: str | None, genre: str | None, limit: int) -> schemas.MovieList:
+        """Movies whose title contains ``query`` (case/accent-insensitive) and have ``genre``.
+
+        Ordered by number of training ratings (most first), then title.
+        """
+        genre_name = None
+        if genre:
+            genre_name = self._genre_lower.get(genre.strip().lower())
+            if genre_name is None:
+                raise FieldError(
+                    ["query", "genre"], f"unknown genre {genre!r}; one of: {', '.join(self.genres)}"
+                )
+        needle = fold_text(query.strip()) if query else ""
+        hits = [
+            i
+            for i, t in enumerate(self._folded)
+            if needle in t
+            and (genre_name is None or genre_name in self.movies[int(self.movie_ids[i])].genres)
+        ]
+        order = sorted(hits, key=lambda i: (-self._popularity[i], self._folded[i]))
+        return schemas.MovieList(
+            total=len(order), movies=[self.movies[int(self.movie_ids[i])] for i in order[:limit]]
+        )
+
+    # ------------------------------------------------------------------ similar movies
+    def similar_movies(self, movie_id: int, n: int) -> schemas.SimilarMovies:
+        """The ``n`` movies most similar to ``movie_id`` (the model's notion if it has one)."""
+        movie = self.movie(movie_id)
+        if movie_id not in self.data.items:
+            raise UnknownIdError(f"movie {movie_id} has no ratings in the training data")
+        col = int(self.data.items.index([movie_id])[0])
+        try:
+            ids, scores = self.model.similar_items([movie_id], n)
+            keep = ids[0] >= 0
+            sim_ids, sim_scores = ids[0][keep], scores[0][keep]
+            cols = self.data.items.index(sim_ids)
+            method = "model"
+        except NotSupportedError:
+            cols, sim_scores = self.co.similar(col, n)
+            sim_ids = self.data.items.ids[cols]
+            method = "co-rating cosine"
+        co = self.co.co_raters(col, cols)
+        similar = [
+            schemas.SimilarMovie(
+                movie=self._movie_or_stub(int(mid)),
+                score=float(s),
+                explanation=f"{int(c)} people rated both movies",
+            )
+            for mid, s, c in zip(sim_ids, sim_scores, co, strict=True)
+        ]
+        return schemas.SimilarMovies(movie=movie, method=method, similar=similar)
+
+    # ------------------------------------------------------------------ known users
+    def _user_ratings(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
+        row = int(self.data.users.index([user_id])[0])
+        m = self.data.matrix
+        sl = slice(m.indptr[row], m.indptr[row + 1])
+        return m.indices[sl], m.data[sl]
+
+    def _explain_cols(
+        self, rated_cols: np.ndarray, ratings: np.ndarray, rec_ids: np.ndarray
+    ) -> list[str]:
+        rec_ids = np.asarray(rec_ids, dtype=np.int64)
+        known = self.data.items.contains(rec_ids)
+        rec_cols = self.data.items.index(rec_ids[known]) if known.any() else np.zeros(0, np.int64)
+        rated_ids = self.data.items.ids[rated_cols]
+        titles = [self._movie_or_stub(int(m)).title for m in rated_ids]
+        genres = [self._movie_or_stub(int(m)).genres for m in rated_ids] + [
+            self._movie_or_stub(int(m)).genres for m in rec_ids[known]
+        ]
+        reasons = iter(self.co.explain(rated_cols, ratings, rec_cols, titles, genres))
+        fallback = f"recommended by the {self.model.name} model"
+        return [next(reasons) if k else fallback for k in known]
+
+    def explain_user(self, user_id: int, rec_ids: np.ndarray) -> list[str]:
+        """The model's own reasons for a known user, else co-rating/genre reasons."""
+        try:
+            reasons = self.model.explain(user_id, rec_ids)
+            if len(reasons) == len(rec_ids) and all(reasons):
+                return [str(r) for r in reasons]
+        except NotSupportedError:
+            pass
+        cols, ratings = self._user_ratings(user_id)
+        return self._explain_cols(cols, ratings, rec_ids)
+
+    def _recommended(
+        self, ids: np.ndarray, scores: np.ndarray, reasons: list[str]
+    ) -> list[schemas.RecommendedMovie]:
+        return [
+            schemas.RecommendedMovie(
+                rank=k, movie=self._movie_or_stub(int(m)), score=float(s), explanation=r
+            )
+            for k, (m, s, r) in enumerate(zip(ids, scores, reasons, strict=True), 1)
+        ]
+
+    def live_recommendations(self, user_id: int, n: int) -> schemas.UserRecommendations:
+        """Top-``n`` unseen movies for a training user, computed now by the model."""
+        ids, scores = self.model.recommend([user_id], n=n, exclude_seen=True)
+        keep = ids[0] >= 0
+        rec_ids, rec_scores = ids[0][keep], scores[0][keep]
+        reasons = self.explain_user(user_id, rec_ids)
+        return schemas.UserRecommendations(
+            user_id=user_id,
+            source="live",
+            model=self.model.name,
+            recommendations=self._recommended(rec_ids, rec_scores, reasons),
+        )
+
+    def _run(self, db: Session, run_id: int) -> queries.RunInfo:
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = queries.get_run(db, run_id)
+        return run
+
+    def user_recommendations(
+        self, db: Session | None, user_id: int, n: int, model: str | None = None
+    ) -> schemas.UserRecommendations:
+        """A user's top-``n``: from the store's current run (or ``model``'s newest complete
+        run) when it holds at least ``n`` for them, else from the live model.
+
+        Raises:
+            UnknownIdError: the user is neither stored nor in the training data, or ``model``
+                is neither stored nor the live model.
+        """
+        known = user_id in self.data.users
+        live_ok = known and (model is None or model == self.model.name)
+        stored = None
+        if db is not None and self.store.available():
+            try:
+                stored = queries.user_recommendations(db, user_id, n, model)
+                if stored is not None and (len(stored[1]) >= n or not live_ok):
+                    return self._from_store(db, user_id, *stored)
+            except SQLAlchemyError as exc:  # degrade to the live model, never a 5xx
+                log.warning("store read failed, serving live: %s", exc)
+        if live_ok:
+            return self.live_recommendations(user_id, n)
+        if model is not None and model != self.model.name:
+            raise UnknownIdError(
+                f"no stored recommendations of model {model!r} for user {user_id}; "
+                f"the live model is {self.model.name!r}"
+            )
+        raise UnknownIdError(f"unknown user id: {user_id}")
+
+    def _from_store(
+        self, db: Session, user_id: int, run_id: int, rows: list[queries.StoredRecommendation]
+    ) -> schemas.UserRecommendations:
+        run = self._run(db, run_id)
+        ids = np.array([r.movie_id for r in rows], dtype=np.int64)
+        reasons = [r.explanation for r in rows]
+        if not all(reasons):
+            if user_id in self.data.users:
+                generic = self._explain_cols(*self._user_ratings(user_id), ids)
+            else:
+                generic = [f"recommended by the {run.model} model (run {run_id})"] * len(rows)
+            reasons = [r or g for r, g in zip(reasons, generic, strict=True)]
+        return schemas.UserRecommendations(
+            user_id=user_id,
+            source="store",
+            model=run.model,
+            run_id=run_id,
+            recommendations=self._recommended(ids, [r.score for r in rows], reasons),
+        )
+
+    def user_history(self, user_id: int, limit: int) -> schemas.UserHistory:
+        """A training user's ratings, best first then most recent."""
+        cols, ratings = self._user_ratings(user_id)
+        ts = np.zeros(cols.size, dtype=np.int64)
+        if self.data.timestamps is not None:
+            row = int(self.data.users.index([user_id])[0])
+            t = self.data.timestamps
+            ts = t.data[t.indptr[row] : t.indptr[row + 1]].astype(np.int64)
+        order = np.lexsort((-ts, -ratings))[:limit]
+        has_ts = self.data.timestamps is not None
+        return schemas.UserHistory(
+            user_id=user_id,
+            n_ratings=int(cols.size),
+            ratings=[
+                schemas.RatedMovie(
+                    movie=self._movie_or_stub(int(self.data.items.ids[cols[i]])),
+                    rating=float(ratings[i]),
+                    timestamp=int(ts[i]) if has_ts else None,
+                )
+                for i in order
+            ],
+        )
+
+    # ------------------------------------------------------------------ new users
+    def _check_ratings(self, ratings: Sequence[schemas.RatingIn]) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.array([r.movieId for r in ratings], dtype=np.int64)
+        vals = np.array([r.rating for r in ratings], dtype=np.float64)
+        lo, hi = self.data.rating_scale
+        bad = np.flatnonzero(~((vals >= lo) & (vals <= hi)))
+        if bad.size:
+            raise FieldError(
+                ["body", "ratings", int(bad[0]), "rating"],
+                f"rating {vals[bad[0]]:g} is outside the rating scale {lo:g}-{hi:g}",
+            )
+        unknown = np.flatnonzero(~self.data.items.contains(ids))
+        if unknown.size:
+            raise FieldError(
+                ["body", "ratings", int(unknown[0]), "movieId"],
+                f"unknown movie id {ids[unknown[0]]} (not in the training data)",
+            )
+        _, first, counts = np.unique(ids, return_index=True, return_counts=True)
+        if np.any(counts > 1):
+            dup = int(np.setdiff1d(np.arange(ids.size), first)[0])
+            raise FieldError(
+                ["body", "ratings", dup, "movieId"], f"movie id {ids[dup]} is rated twice"
+            )
+        return ids, vals
+
+    def new_user_recommendations(
+        self, ratings: Sequence[schemas.RatingIn], n: int
+    ) -> schemas.NewUserRecommendations:
+        """Top-``n`` for someone outside the training data, from their ratings, no retraining.
+
+        Uses the model's ``fold_in``; a model without it is replaced by item-based
+        neighbourhood scoring over co-rating cosine similarities
+        (:meth:`CoRatings.neighbourhood_scores`). Rated movies are never recommended.
+        """
+        ids, vals = self._check_ratings(ratings)
+        cols = self.data.items.index(ids)
+        try:
+            scores = self.model.fold_in(dict(zip(ids.tolist(), vals.tolist(), strict=True)))
+            method = "fold-in"
+        except NotSupportedError:
+            scores = self.co.neighbourhood_scores(cols, vals)
+            method = "item-neighbourhood"
+        scores = np.array(scores, dtype=np.float32, copy=True).reshape(1, -1)
+        scores[np.isnan(scores)] = -np.inf
+        scores[0, cols] = -np.inf
+        top = top_k(scores, n)[0]
+        top = top[np.isfinite(scores[0, top])]
+        rec_ids = self.data.items.ids[top]
+        reasons = self._explain_new(ids, vals, cols, rec_ids)
+        return schemas.NewUserRecommendations(
+            model=self.model.name,
+            method=method,
+            recommendations=self._recommended(rec_ids, scores[0, top], reasons),
+        )
+
+    def _explain_new(
+        self, ids: np.ndarray, vals: np.ndarray, cols: np.ndarray, rec_ids: np.ndarray
+    ) -> list[str]:
+        hook = getattr(self.model, "explain_ratings", None)
+        if hook is not None:
+            try:
+                reasons = hook(dict(zip(ids.tolist(), vals.tolist(), strict=True)), rec_ids)
+                if len(reasons) == len(rec_ids) and all(reasons):
+                    return [str(r) for r in reasons]
+            except NotSupportedError:
+                pass
+        return self._explain_cols(cols, vals.astype(np.float32), rec_ids)
+
+    # ------------------------------------------------------------------ runs & reports
+    def health(self, db: Session | None) -> schemas.Health:
+        run = None
+        if db is not None and self.store.available():
+            try:
+                info = queries.current_run(db)
+                run = schemas.RunOut(**info.as_dict()) if info else None
+            except SQLAlchemyError as exc:
+                self.store.detail = f"read failed: {exc.__class__.__name__}"
+        abilities = [
+            name
+            for name in ("predict", "similar_items", "fold_in", "explain")
+            if getattr(type(self.model), name) is not getattr(Recommender, name)
+        ]
+        return schemas.Health(
+            status="ok",
+            version=__version__,
+            model=schemas.ModelInfo(
+                name=self.model.name,
+                params=json.loads(json.dumps(self.model.get_params(), default=str)),
+                data_fingerprint=self.data.fingerprint(),
+                n_users=self.data.n_users,
+                n_items=self.data.n_items,
+                rating_scale=self.data.rating_scale,
+                abilities=abilities,
+            ),
+            run=run,
+            store=schemas.StoreInfo(
+                url=self.store.url, available=self.store.available(), detail=self.store.detail
+            ),
+        )
+
+    def runs(self, db: Session | None) -> list[schemas.RunOut]:
+        if db is None or not self.store.available():
+            return []
+        return [schemas.RunOut(**r.as_dict()) for r in queries.list_runs(db)]
+
+    def run(self, db: Session | None, run_id: int) -> schemas.RunOut:
+        if db is None or not self.store.available():
+            raise UnknownIdError(f"unknown run id: {run_id} (no store)")
+        return schemas.RunOut(**queries.get_run(db, run_id).as_dict())
+
+    def protocols(self) -> list[str]:
+        """Protocols with a ``reports/<protocol>/leaderboard.json``."""
+        if self.reports_dir is None or not self.reports_dir.is_dir():
+            return []
+        return sorted(
+            p.parent.name
+            for p in self.reports_dir.glob("*/leaderboard.json")
+            if _SAFE_NAME.match(p.parent.name)
+        )
+
+    def leaderboard(self, protocol: str, run_id: int | None = None) -> schemas.Leaderboard:
+        """``reports/<protocol>/leaderboard.json`` as written by the evaluation step."""
+        if not _SAFE_NAME.match(protocol) or protocol not in self.protocols():
+            raise UnknownIdError(
+                f"no leaderboard for protocol {protocol!r}; run 'movierec evaluate' first"
+            )
+        folder = self.reports_dir / protocol  # type: ignore[operator]
+        try:
+            board = json.loads((folder / "leaderboard.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"cannot read the {protocol} leaderboard: {exc}") from None
+        plots = sorted(
+            f"/reports/{protocol}/{p.name}"
+            for p in folder.glob("*.png")
+            if _SAFE_NAME.match(p.name)
+        )
+        return schemas.Leaderboard(protocol=protocol, run_id=run_id, leaderboard=board, plots=plots)
+
+    def run_leaderboard(self, db: Session | None, run_id: int) -> schemas.Leaderboard:
+        """The leaderboard of the protocol run ``run_id`` was evaluated with.
+
+        The protocol is ``metrics["protocol"]`` (or ``params["protocol"]``) of the run; if the
+        run names none, the most recently written leaderboard is returned.
+        """
+        run = self.run(db, run_id)
+        protocol = run.metrics.get("protocol") or run.params.get("protocol")
+        if not protocol:
+            found = self.protocols()
+            if not found:
+                raise UnknownIdError(
+                    f"no leaderboard for run {run_id}: no reports/<protocol>/leaderboard.json; "
+                    "run 'movierec evaluate' first"
+                )
+            folder = self.reports_dir  # type: ignore[operator]
+            protocol = max(found, key=lambda p: (folder / p / "leaderboard.json").stat().st_mtime)
+        return self.leaderboard(str(protocol), run_id=run_id)
+
+    def plot_path(self, protocol: str, name: str) -> Path:
+        """Path of a PNG plot under ``reports/<protocol>/``; :class:`UnknownIdError` otherwise."""
+        if (
+            self.reports_dir is None
+            or not _SAFE_NAME.match(protocol)
+            or not _SAFE_NAME.match(name)
+            or not name.endswith(".png")
+        ):
+            raise UnknownIdError(f"no plot {protocol}/{name}")
+        path = self.reports_dir / protocol / name
+        if not path.is_file():
+            raise UnknownIdError(f"no plot {protocol}/{name}")
+        return path
+
+    def rating_scale(self) -> tuple[float, float]:
+        return self.data.rating_scale
+
+    def metadata(self) -> dict[str, Any]:
+        """Small facts the web page needs (scale, genres, model name)."""
+        return {
+            "model": self.model.name,
+            "rating_scale": list(self.data.rating_scale),
+            "genres": self.genres,
+        }

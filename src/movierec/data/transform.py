@@ -1,0 +1,173 @@
+"""Step 4: the seed's activity filters, and the cleaned ratings file.
+
+Semantics (:func:`transform`): one pass in the seed's order — drop users with fewer than
+``min_user_ratings`` ratings, then, on what is left, drop movies with fewer than
+``min_item_ratings`` ratings. Dropping movies can push a user back under the user
+threshold; ``iterate=True`` repeats both filters until nothing changes (a fixpoint: every
+remaining user and movie meets its threshold).
+
+On the real ml-100k with the seed's thresholds (5, 20) every variant gives the same result —
+the single pass (users then movies, or movies then users), both filters computed on the
+raw counts at once, and the fixpoint: **94,968 ratings, 943 users, 939 movies**. The
+reason: every ml-100k user has at least 20 ratings, and after the movie filter the least
+active user still has 17 (>= 5), so the first pass is already a fixpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from movierec.config import Layout
+from movierec.data._io import write_csv_atomic
+from movierec.errors import ConfigError, DataError
+from movierec.interactions import (
+    ITEM_COL,
+    RATING_COL,
+    TIME_COL,
+    USER_COL,
+    Interactions,
+    ItemCatalog,
+)
+
+log = logging.getLogger("movierec")
+
+
+@dataclass(frozen=True)
+class TransformSummary:
+    """Counts before and after filtering (printed by the CLI)."""
+
+    ratings_before: int
+    users_before: int
+    movies_before: int
+    ratings_after: int
+    users_after: int
+    movies_after: int
+    min_user_ratings: int
+    min_item_ratings: int
+    passes: int = 1
+
+    def __str__(self) -> str:
+        rows = [
+            ("ratings", self.ratings_before, self.ratings_after),
+            ("users", self.users_before, self.users_after),
+            ("movies", self.movies_before, self.movies_after),
+        ]
+        lines = [f"{'':8}{'before':>10}{'after':>10}"]
+        lines += [f"{name:8}{b:>10,}{a:>10,}" for name, b, a in rows]
+        passes = f"{self.passes} pass" + ("es" if self.passes > 1 else "")
+        lines.append(
+            f"(dropped users with < {self.min_user_ratings} ratings, then movies with "
+            f"< {self.min_item_ratings} ratings; {passes})"
+        )
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class TransformResult:
+    """The filtered ratings and the summary.
+
+    Attributes:
+        frame: the input rows that survive (same columns, original order, fresh index).
+        summary: before -> after counts.
+    """
+
+    frame: pd.DataFrame
+    summary: TransformSummary
+
+
+def _check_threshold(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _keep_frequent(ids: np.ndarray, keep: np.ndarray, minimum: int) -> np.ndarray:
+    """``keep`` narrowed to rows whose id occurs >= ``minimum`` times among kept rows."""
+    if minimum <= 1:
+        return keep
+    codes, _ = pd.factorize(ids)
+    counts = np.bincount(codes[keep], minlength=codes.max() + 1 if codes.size else 0)
+    return keep & (counts[codes] >= minimum)
+
+
+def transform(
+    ratings: pd.DataFrame,
+    min_user_ratings: int = 5,
+    min_item_ratings: int = 20,
+    *,
+    iterate: bool = False,
+) -> TransformResult:
+    """Drop inactive users, then rarely rated movies (see the module docstring).
+
+    Args:
+        ratings: frame with ``userId`` and ``movieId`` (external ids) — the ratings or the
+            merged frame of :func:`movierec.data.ingest.ingest`; other columns are kept.
+        min_user_ratings: users with fewer ratings are dropped (0 or 1 keeps everyone).
+        min_item_ratings: movies with fewer ratings (after the user filter) are dropped.
+        iterate: repeat both filters until nothing changes.
+
+    Returns:
+        :class:`TransformResult`.
+
+    Raises:
+        ConfigError: a threshold is negative or not an integer.
+        DataError: missing columns, or the filters leave no rating at all.
+    """
+    mu = _check_threshold("min_user_ratings", min_user_ratings)
+    mi = _check_threshold("min_item_ratings", min_item_ratings)
+    missing = {USER_COL, ITEM_COL} - set(ratings.columns)
+    if missing:
+        raise DataError(f"ratings are missing column(s): {', '.join(sorted(missing))}")
+    users = ratings[USER_COL].to_numpy()
+    items = ratings[ITEM_COL].to_numpy()
+    keep = np.ones(len(ratings), dtype=bool)
+    passes = 0
+    while True:
+        passes += 1
+        before = int(keep.sum())
+        keep = _keep_frequent(users, keep, mu)
+        keep = _keep_frequent(items, keep, mi)
+        if not iterate or int(keep.sum()) == before:
+            break
+    frame = ratings.loc[keep].reset_index(drop=True)
+    if len(ratings) and not len(frame):
+        raise DataError(
+            f"the filters (min_user_ratings={mu}, min_item_ratings={mi}) removed every rating"
+        )
+    summary = TransformSummary(
+        ratings_before=len(ratings),
+        users_before=int(pd.unique(users).size),
+        movies_before=int(pd.unique(items).size),
+        ratings_after=len(frame),
+        users_after=int(frame[USER_COL].nunique()),
+        movies_after=int(frame[ITEM_COL].nunique()),
+        min_user_ratings=mu,
+        min_item_ratings=mi,
+        passes=passes,
+    )
+    log.info("transform: %s", " ".join(str(summary).split()))
+    return TransformResult(frame, summary)
+
+
+def write_clean(frame: pd.DataFrame, layout: Layout) -> Path:
+    """Write ``userId,movieId,rating[,timestamp]`` of ``frame`` to
+    ``data/processed/ratings_clean.csv`` atomically and return the path."""
+    cols = [c for c in (USER_COL, ITEM_COL, RATING_COL, TIME_COL) if c in frame.columns]
+    return write_csv_atomic(frame[cols], layout.clean_ratings_csv)
+
+
+def to_interactions(
+    frame: pd.DataFrame, rating_scale: tuple[float, float] | None = None
+) -> Interactions:
+    """The filtered ratings as :class:`Interactions` (CSR users x movies)."""
+    return Interactions.from_frame(frame, rating_scale=rating_scale)
+
+
+def load_catalog(movies: pd.DataFrame) -> ItemCatalog:
+    """The movies frame of :func:`movierec.data.ingest.load_movies` as an :class:`ItemCatalog`."""
+    return ItemCatalog.from_frame(movies)

@@ -1,0 +1,65 @@
+"""The evaluation as a Prefect 3 flow: the same step functions as ``movierec evaluate``.
+
+Tasks: ``prepare`` (validate, load folds) -> ``choose_params`` per model (defaults or
+``--tune``) -> ``evaluate_one`` per (fold, model) -> ``write_outputs``; the leaderboard is
+published as a Markdown artifact (key ``leaderboard-<protocol>``). No logic lives here.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from movierec.config import Layout
+from movierec.evaluation import runner
+from movierec.evaluation.report import Leaderboard
+
+_prepare = task(runner.prepare, name="prepare", cache_policy=NO_CACHE)
+_choose = task(runner.choose_params, name="choose-params", cache_policy=NO_CACHE)
+_one = task(runner.evaluate_one, name="evaluate-fold", cache_policy=NO_CACHE)
+_write = task(runner.write_outputs, name="write-report", cache_policy=NO_CACHE)
+
+
+@flow(name="movierec-evaluate", log_prints=False)
+def evaluate_flow(
+    protocol: str = "ml100k-u1",
+    models: str = "popularity,baseline,svd",
+    home: str = ".",
+    data_dir: str | None = None,
+    k: int = 10,
+    tune: bool = False,
+    n_trials: int | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+    predictions_out: str | None = None,
+    recommendations_out: str | None = None,
+    seed: int = 42,
+) -> Leaderboard:
+    """Evaluate ``models`` under ``protocol``; write ``reports/<protocol>/`` under ``home``."""
+    layout = Layout(Path(home).expanduser())
+    prep = _prepare(protocol, models, data_dir=data_dir, layout=layout, k=k, params=params,
+                    seed=seed)  # fmt: skip
+    chosen, tuning = {}, {}
+    for name in prep.models:
+        chosen[name], tuning[name] = _choose(prep, name, tune=tune, k=k, seed=seed,
+                                             n_trials=n_trials)  # fmt: skip
+    keep = predictions_out is not None or recommendations_out is not None
+    started = time.perf_counter()
+    outputs = [
+        _one(prep, i, name, chosen[name], k, keep)
+        for i in range(len(prep.protocol.folds))
+        for name in prep.models
+    ]
+    board = runner.assemble(prep, outputs, chosen, tuning, k, seed, time.perf_counter() - started)
+    _write(board, layout.reports_dir / board.protocol, outputs, predictions_out,
+           recommendations_out)  # fmt: skip
+    create_markdown_artifact(
+        key=f"leaderboard-{board.protocol}".lower().replace("_", "-"),
+        markdown=board.to_markdown(),
+        description=f"movierec leaderboard, protocol {board.protocol}",
+    )
+    return board

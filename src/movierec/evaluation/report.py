@@ -1,0 +1,296 @@
+"""The leaderboard value type and its writers (Markdown, CSV, JSON, PNG plots).
+
+A report directory ``reports/<protocol>/`` holds::
+
+    leaderboard.md    table: mean ± std over folds per model, times, params, tuning
+    leaderboard.csv   one row per model: <metric>_mean, <metric>_std, times
+    leaderboard.json  everything, including per-fold figures and P/R@K curves
+    metrics.png       bars of each metric with ±std error bars
+    accuracy_vs_time.png   NDCG@K (and RMSE) against fit time
+    precision_recall_at_k.png   Precision@K and Recall@K for K = 1..20
+
+:func:`write_report` renders everything into a temporary directory and renames it into
+place, so a failure never leaves a partial report (the previous one is kept).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from movierec.atomic import atomic_path
+
+TIME_COLUMNS = ["fit_s", "predict_s", "recommend_s"]
+
+
+@dataclass
+class FoldResult:
+    """Figures of one model on one fold.
+
+    Attributes:
+        model / fold: names.
+        metrics: metric name -> value (``RMSE``/``MAE`` absent for ranking-only models).
+        fit_s / predict_s / recommend_s: wall-clock seconds (predict: the test pairs;
+            recommend: top-``max(K, 20)`` lists for every test user).
+        curves: ``{"precision": [P@1..P@20], "recall": [R@1..R@20]}``.
+        n_test / n_cold / n_users: test rows, rows with a user or movie unknown to
+            training, users ranked.
+    """
+
+    model: str
+    fold: str
+    metrics: dict[str, float]
+    fit_s: float
+    predict_s: float | None
+    recommend_s: float
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    n_test: int = 0
+    n_cold: int = 0
+    n_users: int = 0
+
+
+@dataclass
+class Leaderboard:
+    """Every figure of one ``evaluate`` run.
+
+    Attributes:
+        protocol: protocol name (see :mod:`movierec.evaluation.splits`).
+        kind: ``"rating"`` or ``"ranking"``.
+        k: list length of the @K metrics.
+        models: model names in request order.
+        folds: fold names.
+        results: one :class:`FoldResult` per (fold, model).
+        params: model -> hyperparameters used (after tuning).
+        tuning: model -> ``{"tuned": bool, "objective", "validation", "n_trials",
+            "best_value"}``.
+        info: protocol options, seed, data folder, package version, creation time.
+    """
+
+    protocol: str
+    kind: str
+    k: int
+    models: list[str]
+    folds: list[str]
+    results: list[FoldResult]
+    params: dict[str, dict[str, Any]]
+    tuning: dict[str, dict[str, Any]]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ views
+    def metric_names(self) -> list[str]:
+        names: dict[str, None] = {}
+        for r in self.results:
+            names.update(dict.fromkeys(r.metrics))
+        first = [m for m in ("RMSE", "MAE") if m in names]
+        return first + [m for m in names if m not in first]
+
+    def summary(self) -> pd.DataFrame:
+        """One row per model: ``<metric>_mean`` / ``<metric>_std`` (sample std, ddof=1, over
+        folds; NaN with one fold or when the model lacks the metric) and mean times."""
+        rows = []
+        for model in self.models:
+            res = [r for r in self.results if r.model == model]
+            row: dict[str, Any] = {"model": model, "n_folds": len(res)}
+            for name in self.metric_names():
+                vals = np.array([r.metrics.get(name, np.nan) for r in res], dtype=float)
+                row[f"{name}_mean"], row[f"{name}_std"] = _mean_std(vals)
+            for col in TIME_COLUMNS:
+                vals = np.array([_nan(getattr(r, col)) for r in res], dtype=float)
+                row[col] = float(np.mean(vals)) if np.isfinite(vals).any() else np.nan
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def headline(self) -> str:
+        """The metric the leaderboard is sorted by (RMSE for rating protocols if present)."""
+        if self.kind == "rating" and "RMSE" in self.metric_names():
+            return "RMSE"
+        return f"NDCG@{self.k}"
+
+    def sorted_summary(self) -> pd.DataFrame:
+        s = self.summary()
+        key = f"{self.headline()}_mean"
+        if key in s:
+            s = s.sort_values(key, ascending=self.headline() == "RMSE", na_position="last")
+        return s.reset_index(drop=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "kind": self.kind,
+            "k": self.k,
+            "models": self.models,
+            "folds": self.folds,
+            "params": self.params,
+            "tuning": self.tuning,
+            "info": self.info,
+            "summary": _json_safe(self.sorted_summary().to_dict(orient="records")),
+            "results": _json_safe([asdict(r) for r in self.results]),
+        }
+
+    def to_markdown(self) -> str:
+        """The leaderboard as a Markdown document (mean ± std over folds)."""
+        s = self.sorted_summary()
+        metrics = self.metric_names()
+        lines = [
+            f"# Leaderboard — protocol `{self.protocol}`",
+            "",
+            f"{len(self.folds)} fold(s) ({', '.join(self.folds)}); K = {self.k}; "
+            f"sorted by {self.headline()}. Ranking metrics: every held-out item is relevant "
+            "whatever its rating, items seen in training are excluded, averaged over test "
+            "users known to training. Figures are mean ± sample std over folds.",
+            "",
+        ]
+        header = ["model", *metrics, "fit s", "predict s", "recommend s"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        for _, row in s.iterrows():
+            cells = [str(row["model"])]
+            for m in metrics:
+                cells.append(_pm(row.get(f"{m}_mean"), row.get(f"{m}_std")))
+            cells += [_fmt(row.get(c), 3) for c in TIME_COLUMNS]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", "## Hyperparameters", ""]
+        for model in self.models:
+            t = self.tuning.get(model, {})
+            how = (
+                f"tuned ({t.get('method')}, {t.get('n_trials')} trials, objective "
+                f"{t.get('objective')} = {_fmt(t.get('best_value'), 4)} on {t.get('validation')})"
+                if t.get("tuned")
+                else "shipped defaults (not tuned in this run)"
+            )
+            lines.append(f"- `{model}` — {how}: `{json.dumps(_json_safe(self.params[model]))}`")
+        lines += ["", "## Run", ""]
+        for key, value in self.info.items():
+            lines.append(f"- {key}: {value}")
+        return "\n".join(lines) + "\n"
+
+
+def _nan(x: float | None) -> float:
+    return np.nan if x is None else float(x)
+
+
+def _mean_std(vals: np.ndarray) -> tuple[float, float]:
+    finite = vals[np.isfinite(vals)]
+    if finite.size == 0:
+        return np.nan, np.nan
+    std = float(np.std(finite, ddof=1)) if finite.size > 1 else np.nan
+    return float(np.mean(finite)), std
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return ""
+    return f"{float(x):.{digits}f}"
+
+
+def _pm(mean: Any, std: Any) -> str:
+    m = _fmt(mean)
+    if not m:
+        return ""
+    s = _fmt(std)
+    return f"{m} ± {s}" if s else m
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN/inf -> None and numpy scalars -> Python, recursively (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+# ---------------------------------------------------------------------- writers
+def write_report(board: Leaderboard, out_dir: str | os.PathLike[str]) -> Path:
+    """Write ``leaderboard.{md,csv,json}`` and the PNG plots into ``out_dir`` atomically.
+
+    Everything is rendered into a temporary sibling directory first; only when every file
+    is written is it renamed onto ``out_dir`` (replacing a previous report).
+    """
+    out = Path(out_dir)
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        (tmp / "leaderboard.md").write_text(board.to_markdown(), encoding="utf-8")
+        board.sorted_summary().to_csv(tmp / "leaderboard.csv", index=False)
+        (tmp / "leaderboard.json").write_text(
+            json.dumps(board.to_dict(), indent=2, allow_nan=False), encoding="utf-8"
+        )
+        write_plots(board, tmp)
+    return out
+
+
+def write_plots(board: Leaderboard, out: Path) -> list[Path]:
+    """The three PNG figures (matplotlib Agg backend; no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    s = board.sorted_summary()
+    models = list(s["model"])
+    paths = []
+
+    metrics = [m for m in board.metric_names() if np.isfinite(s[f"{m}_mean"]).any()]
+    ncols = 4
+    nrows = max(1, math.ceil(len(metrics) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3 * nrows), squeeze=False)
+    for ax, m in zip(axes.flat, metrics, strict=False):
+        means = s[f"{m}_mean"].to_numpy(dtype=float)
+        stds = np.nan_to_num(s[f"{m}_std"].to_numpy(dtype=float))
+        ax.bar(range(len(models)), np.nan_to_num(means), yerr=stds, capsize=3, color="tab:blue")
+        ax.set_xticks(range(len(models)), models, rotation=45, ha="right", fontsize=8)
+        ax.set_title(m, fontsize=10)
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.axis("off")
+    fig.suptitle(f"{board.protocol}: mean ± std over {len(board.folds)} fold(s)")
+    fig.tight_layout()
+    paths.append(_save(fig, out / "metrics.png", plt))
+
+    acc = [m for m in ("RMSE", f"NDCG@{board.k}") if m in metrics]
+    fig, axes = plt.subplots(1, max(1, len(acc)), figsize=(5 * max(1, len(acc)), 4), squeeze=False)
+    for ax, m in zip(axes.flat, acc, strict=False):
+        x = s["fit_s"].to_numpy(dtype=float)
+        y = s[f"{m}_mean"].to_numpy(dtype=float)
+        ax.scatter(x, y)
+        for xi, yi, name in zip(x, y, models, strict=True):
+            if np.isfinite(yi):
+                ax.annotate(name, (xi, yi), fontsize=8, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("fit time per fold (s, log scale)")
+        ax.set_ylabel(m)
+        ax.set_title(f"{m} vs fit time")
+    fig.tight_layout()
+    paths.append(_save(fig, out / "accuracy_vs_time.png", plt))
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for model in models:
+        res = [r for r in board.results if r.model == model and r.curves]
+        if not res:
+            continue
+        for ax, key in zip(axes, ("precision", "recall"), strict=True):
+            curve = np.mean([r.curves[key] for r in res], axis=0)
+            ax.plot(np.arange(1, curve.size + 1), curve, marker=".", label=model)
+    for ax, key in zip(axes, ("Precision@K", "Recall@K"), strict=True):
+        ax.set_xlabel("K")
+        ax.set_title(key)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(_save(fig, out / "precision_recall_at_k.png", plt))
+    return paths
+
+
+def _save(fig: Any, path: Path, plt: Any) -> Path:
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,154 @@
+"""EASEᴿ: the closed-form shallow linear autoencoder (Steck 2019)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from movierec.errors import ConfigError
+from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.base import Recommender
+from movierec.models.mf import _top_ids, check_float, fold_in_columns, movie_title
+
+__all__ = ["EASE", "available_memory"]
+
+# float64 n_items × n_items arrays alive at the peak of the fit (Gram/inverse, B, scratch)
+_PEAK_MATRICES = 3
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process (psutil, else ``sysconf``)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover - psutil is a transitive dependency
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+class EASE(Recommender):
+    """Embarrassingly Shallow Autoencoder, EASEᴿ.
+
+    Steck (2019), *Embarrassingly Shallow Autoencoders for Sparse Data*, WWW, eq. 8: with
+    ``X`` the binary (or rating-valued) user×item matrix and ``λ`` the L2 penalty::
+
+        P = (XᵀX + λI)⁻¹,    B = I − P · diag(1 / diag(P)),    diag(B) = 0,
+        score(u) = x_u B         (shape (n_items,))
+
+    ``B[j, i]`` is how much having rated movie ``j`` contributes to movie ``i``'s score.
+    The fit is one dense ``n_items × n_items`` inverse, so it declines with a
+    :class:`ConfigError` when ~3 float64 matrices of that size would not fit in the memory
+    available. Movies nobody rated score ``-inf``.
+
+    Args:
+        reg: ``λ`` (shipped default tuned on a validation split of ml-100k,
+            ``benchmarks/tune_factor_models.py``).
+        binarize: use ``x_ui = 1`` for every rating (Steck's setting) instead of the stars.
+
+    Attributes:
+        weights_: ``B``, shape ``(n_items, n_items)`` float32.
+        cold_items_: shape ``(n_items,)`` bool, movies absent from the training data.
+    """
+
+    name: ClassVar[str] = "ease"
+
+    weights_: np.ndarray
+    cold_items_: np.ndarray
+
+    def __init__(self, *, reg: float = 500.0, binarize: bool = True) -> None:
+        self.reg = reg
+        self.binarize = binarize
+
+    def _validate(self) -> None:
+        check_float(self.name, "reg", self.reg, strict=True)
+        if not isinstance(self.binarize, bool):
+            raise ConfigError(f"{self.name}: binarize must be true or false")
+
+    @staticmethod
+    def check_memory(n_items: int, available: int | None = None) -> None:
+        """Raise :class:`ConfigError` if the dense ``n_items²`` fit would not fit in memory."""
+        need = _PEAK_MATRICES * 8 * int(n_items) ** 2
+        have = available_memory() if available is None else int(available)
+        if need > have:
+            raise ConfigError(
+                f"ease: {n_items} movies need ~{need / 2**30:.1f} GiB for the dense "
+                f"{n_items}×{n_items} item-item matrices but only {have / 2**30:.1f} GiB is "
+                "available; filter rare movies first or use 'ials' / 'item-knn'"
+            )
+
+    def _matrix(self, data: Interactions) -> Any:
+        m = data.matrix.astype(np.float64)
+        if self.binarize:
+            m.data[:] = 1.0
+        return m
+
+    def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        self.check_memory(data.n_items)
+        X = self._matrix(data)
+        G = (X.T @ X).toarray()
+        G[np.diag_indices_from(G)] += float(self.reg)
+        P = np.linalg.inv(G)
+        del G
+        B = P / (-np.diag(P))[None, :]
+        B[np.diag_indices_from(B)] = 0.0
+        self.weights_ = B.astype(np.float32)
+        self.cold_items_ = np.bincount(data.matrix.indices, minlength=data.n_items) == 0
+
+    def _user_rows_matrix(self, user_rows: np.ndarray) -> Any:
+        X = self.data_.matrix[np.asarray(user_rows, dtype=np.int64)].astype(np.float32)
+        if self.binarize:
+            X.data[:] = 1.0
+        return X
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        out = np.asarray(self._user_rows_matrix(user_rows) @ self.weights_, dtype=np.float32)
+        out[:, self.cold_items_] = -np.inf
+        return out
+
+    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """Scores for a new user: ``x_new B`` (no refit needed); shape ``(n_items,)``."""
+        cols, values = fold_in_columns(self, ratings)
+        x = np.ones(cols.size) if self.binarize else values
+        scores = (x @ self.weights_[cols]).astype(np.float32)
+        scores[self.cold_items_] = -np.inf
+        return scores
+
+    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Items ``i`` with the largest weight ``B[j, i]`` from query movie ``j``."""
+        self._check_fitted()
+        if int(n) < 1:
+            raise ConfigError(f"n must be >= 1, got {n}")
+        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        sims = np.array(self.weights_[cols], dtype=np.float32)
+        sims[:, self.cold_items_] = -np.inf
+        sims[np.arange(cols.size), cols] = -np.inf
+        return _top_ids(self, sims, int(n))
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        """Name the rated movie ``j`` with the largest contribution ``x_uj·B[j, i]``."""
+        self._check_fitted()
+        data = self.data_
+        row = int(data.users.index(np.array([user_id]))[0])
+        ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
+        valid = ids >= 0
+        cols = np.zeros(ids.size, dtype=np.int64)
+        cols[valid] = data.items.index(ids[valid])
+        x = self._user_rows_matrix(np.array([row]))
+        seen = x.indices
+        if seen.size == 0:
+            return ["no ratings to explain from" for _ in ids]
+        contrib = x.data[:, None] * self.weights_[np.ix_(seen, cols)]  # (n_seen, b)
+        out: list[str] = []
+        for r in range(ids.size):
+            if not valid[r]:
+                out.append("no recommendation at this rank")
+                continue
+            best = int(np.argmax(contrib[:, r]))
+            share = contrib[best, r] / max(float(np.abs(contrib[:, r]).sum()), 1e-12)
+            title = movie_title(self, int(data.items.ids[seen[best]]))
+            out.append(f"because you watched {title} ({share:.0%} of this movie's score)")
+        return out

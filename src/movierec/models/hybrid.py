@@ -1,0 +1,221 @@
+"""A switching/weighted hybrid of a collaborative model and content: :class:`Hybrid`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from movierec.errors import ConfigError, NotSupportedError
+from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.base import Recommender
+from movierec.models.baseline import Popularity, fold_ratings
+from movierec.models.content import ContentBased
+
+_SUBS = ("collab", "content", "pop")
+_SKIP = {"data_", "items_catalog_"}  # shared with the hybrid, saved once
+
+
+def _learned(key: str) -> bool:
+    return key.endswith("_") and not key.startswith("_") and key not in _SKIP
+
+
+def zscore(scores: np.ndarray) -> np.ndarray:
+    """Row-wise z-normalisation over the finite entries; ``-inf`` stays ``-inf``.
+
+    Args:
+        scores: shape ``(b, n_items)``.
+
+    Returns:
+        float64 ``(s − mean_row) / std_row`` (0 where a row's std is 0).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    finite = np.isfinite(s)
+    cnt = np.maximum(finite.sum(axis=1, keepdims=True), 1)
+    x = np.where(finite, s, 0.0)
+    mean = x.sum(axis=1, keepdims=True) / cnt
+    var = (np.where(finite, (s - mean) ** 2, 0.0)).sum(axis=1, keepdims=True) / cnt
+    std = np.sqrt(var)
+    z = np.divide(s - mean, std, out=np.zeros_like(s), where=(std > 1e-12) & finite)
+    return np.where(finite, z, -np.inf)
+
+
+class Hybrid(Recommender):
+    """Weighted hybrid of a collaborative model and content-based filtering.
+
+    For user ``u`` with ``n_u`` training ratings::
+
+        s_ui = α_u · z(c_u)_i + (1 − α_u) · z(t_u)_i,        α_u = n_u / (n_u + β)
+
+    where ``c_u`` are the collaborative model's scores, ``t_u`` the :class:`ContentBased`
+    scores, and ``z`` z-normalises a user's scores over the catalogue. So the blend leans on
+    content for users with little history and on collaboration for heavy raters.
+    Fallbacks: a *cold movie* (no training rating) gets ``z(t_u)_i`` only, since
+    collaborative scores for it carry no information; a movie the collaborative model cannot
+    score (``-inf``) likewise; without a catalogue (``items=None`` at fit) the content part
+    is replaced by :class:`Popularity` (damped mean); a new user with no rating at all
+    (``fold_in({})``) gets popularity.
+
+    Args:
+        collaborative: registry name of the collaborative model (not ``hybrid``/``content``).
+        collaborative_params: its hyperparameters (JSON-able dict), ``None`` for defaults.
+        content_params: :class:`ContentBased` hyperparameters, ``None`` for defaults.
+        beta: β ≥ 0 of ``α_u``; 0 means collaboration only wherever it applies.
+
+    Attributes:
+        counts_: ``(n_users,)`` ratings per user; item_counts_: ``(n_items,)`` per movie.
+        sub_attrs_: ``{part: [attribute names]}`` of the nested models, whose learned state
+            is stored on the hybrid as ``<part>__<attribute>`` (so the base class saves it).
+        has_content_: whether a catalogue was given (content part fitted).
+    """
+
+    name = "hybrid"
+
+    def __init__(
+        self,
+        collaborative: str = "item-knn",
+        collaborative_params: dict[str, Any] | None = None,
+        content_params: dict[str, Any] | None = None,
+        beta: float = 20.0,
+    ) -> None:
+        self.collaborative = collaborative
+        self.collaborative_params = collaborative_params
+        self.content_params = content_params
+        self.beta = beta
+
+    def _validate(self) -> None:
+        from movierec.models.registry import MODELS
+
+        if self.collaborative in ("hybrid", "content") or self.collaborative not in MODELS:
+            valid = sorted(set(MODELS) - {"hybrid", "content"})
+            raise ConfigError(
+                f"hybrid: collaborative must be one of {', '.join(valid)}, "
+                f"got {self.collaborative!r}"
+            )
+        for key in ("collaborative_params", "content_params"):
+            value = getattr(self, key)
+            if value is not None and not isinstance(value, dict):
+                raise ConfigError(f"hybrid: {key} must be a mapping or None, got {value!r}")
+        if not isinstance(self.beta, int | float) or not self.beta >= 0:
+            raise ConfigError(f"hybrid: beta must be a number >= 0, got {self.beta!r}")
+
+    def _build(self) -> dict[str, Recommender]:
+        from movierec.models.registry import make_model
+
+        return {
+            "collab": make_model(self.collaborative, **(self.collaborative_params or {})),
+            "content": ContentBased(**(self.content_params or {})),
+            "pop": Popularity(method="damped_mean"),
+        }
+
+    def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        subs = self._build()
+        if items is None:
+            del subs["content"]
+        for model in subs.values():
+            model.fit(data, items)
+        self.has_content_ = items is not None
+        self.counts_ = np.diff(data.matrix.indptr).astype(np.int64)
+        self.item_counts_ = np.diff(data.matrix.tocsc().indptr).astype(np.int64)
+        self.sub_attrs_: dict[str, list[str]] = {}
+        for part, model in subs.items():
+            names = [
+                k
+                for k in vars(model)
+                if k.endswith("_") and not k.startswith("_") and k not in _SKIP
+            ]
+            self.sub_attrs_[part] = names
+            for k in names:
+                setattr(self, f"{part}__{k}", getattr(model, k))
+        self._subs = subs
+
+    def _models(self) -> dict[str, Recommender]:
+        """The fitted nested models (rebuilt from the flattened state after :func:`load_model`)."""
+        self._check_fitted()
+        subs = getattr(self, "_subs", None)
+        if subs is None:
+            built = self._build()
+            subs = {}
+            for part, names in self.sub_attrs_.items():
+                model = built[part]
+                model.data_ = self.data_
+                model.items_catalog_ = self.items_catalog_
+                for k in names:
+                    setattr(model, k, getattr(self, f"{part}__{k}"))
+                subs[part] = model
+            self._subs = subs
+        return subs
+
+    # ------------------------------------------------------------------ scoring
+    def alpha(self, n_ratings: np.ndarray) -> np.ndarray:
+        """``α = n / (n + β)`` (1 when β = 0 and n > 0)."""
+        n = np.asarray(n_ratings, dtype=np.float64)
+        return np.divide(n, n + float(self.beta), out=np.zeros_like(n), where=(n + self.beta) > 0)
+
+    def _blend(self, collab: np.ndarray | None, side: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        z_side = zscore(side)
+        z_side = np.where(np.isfinite(z_side), z_side, 0.0)
+        if collab is None:
+            return z_side.astype(np.float32)
+        z_c = zscore(collab)
+        a = alpha[:, None]
+        out = a * z_c + (1 - a) * z_side
+        cold = (self.item_counts_ == 0)[None, :] | ~np.isfinite(z_c)
+        return np.where(cold, z_side, out).astype(np.float32)
+
+    def _side(self) -> Recommender:
+        subs = self._models()
+        return subs["content"] if "content" in subs else subs["pop"]
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        """Blended z-scores, shape ``(b, n_items)`` float32."""
+        subs = self._models()
+        rows = np.asarray(user_rows, dtype=np.int64)
+        collab = subs["collab"].score(rows)
+        side = self._side().score(rows)
+        return self._blend(collab, side, self.alpha(self.counts_[rows]))
+
+    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """Blend of the parts' fold-ins; content only if the collaborative model cannot fold
+        in, popularity when there are no ratings."""
+        subs = self._models()
+        fold_ratings(self.data_, ratings)  # validates ids
+        if len(ratings) == 0:
+            return zscore(subs["pop"].scores_[None, :])[0].astype(np.float32)
+        side = self._side().fold_in(ratings)[None, :]
+        try:
+            collab = subs["collab"].fold_in(ratings)[None, :]
+        except NotSupportedError:
+            collab = None
+        return self._blend(collab, side, self.alpha(np.array([len(ratings)])))[0]
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        """The collaborative reason and the content reason, the one with more weight first
+        (the content reason alone for cold movies)."""
+        subs = self._models()
+        u = int(self.data_.users.index([user_id])[0])
+        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        side = self._side().explain(user_id, item_ids)
+        try:
+            collab: list[str] | None = subs["collab"].explain(user_id, item_ids)
+        except NotSupportedError:
+            collab = None
+        a = float(self.alpha(self.counts_[[u]])[0])
+        out = []
+        for t, c in enumerate(cols):
+            if collab is None or self.item_counts_[c] == 0:
+                out.append(side[t])
+            elif a >= 0.5:
+                out.append(f"{collab[t]}; {side[t]}")
+            else:
+                out.append(f"{side[t]}; {collab[t]}")
+        return out
+
+    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The collaborative model's item similarities if it has them, else content's."""
+        subs = self._models()
+        try:
+            return subs["collab"].similar_items(item_ids, n)
+        except NotSupportedError:
+            return self._side().similar_items(item_ids, n)

@@ -1,0 +1,792 @@
+"""Neighbourhood collaborative filtering: :class:`UserKNN` and :class:`ItemKNN`.
+
+Both use *per-item neighbourhoods*, exactly as Surprise's ``KNNWithMeans`` / ``KNNBaseline``:
+the rating of user ``u`` for item ``i`` is predicted from the ``k`` most similar users who
+rated ``i`` (user-based), or from the ``k`` items most similar to ``i`` that ``u`` rated
+(item-based). Only positive similarities take part (a neighbour with ``s ≤ 0`` never
+contributes; this is Surprise's rule too). Ties in similarity are broken by the lower
+row/column index.
+
+Similarities are computed with sparse matrix products, in row blocks whose dense size stays
+under :data:`BLOCK_BYTES`; each row keeps its positive similarities sorted in decreasing
+order (optionally only the ``max_neighbors`` best, for data sets where all of them would not
+fit in memory). Scoring a batch of users runs a numba kernel (parallel over users) that is
+linear in the number of (neighbour, rating) pairs it visits: no per-rating Python loops.
+
+Ranking vs rating prediction: :meth:`predict` returns the rating formula exactly (clipped to
+the rating scale). :meth:`score`, used for top-N ranking, adds ``rank_damping`` β to the
+denominator, ``base + Σ s·dev / (Σ s + β)``, which shrinks predictions backed by little
+similarity mass (e.g. an item rated by a single, weakly similar neighbour) towards the
+user's baseline so they do not dominate top-N lists; β = 0 ranks by the predicted rating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+
+from movierec.errors import ConfigError
+from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.base import Recommender
+from movierec.models.baseline import fit_baselines, fold_ratings
+
+BLOCK_BYTES = 64 * 2**20
+"""Upper bound on the dense similarity block built at once (bytes, per temporary array)."""
+
+
+# ====================================================================== similarities
+def _pattern(x: sp.csr_matrix) -> sp.csr_matrix:
+    """Binary matrix with the stored pattern of ``x`` (stored zeros count as present)."""
+    b = sp.csr_matrix((np.ones_like(x.data), x.indices, x.indptr), shape=x.shape)
+    return b
+
+
+def _dense(m: Any) -> np.ndarray:
+    return np.asarray(m.toarray() if sp.issparse(m) else m, dtype=np.float64)
+
+
+def similarity_block(
+    q: sp.csr_matrix,
+    x: sp.csr_matrix,
+    kind: str,
+    min_support: int,
+    shrinkage: float,
+) -> np.ndarray:
+    """Similarities between the rows of ``q`` and the rows of ``x`` over co-rated columns.
+
+    For rows ``a`` (of ``q``) and ``b`` (of ``x``) with common columns ``C = C_a ∩ C_b``,
+    ``n = |C|`` (Surprise's definitions):
+
+    * ``cosine``:  ``Σ_C a·b / sqrt(Σ_C a² · Σ_C b²)``
+    * ``pearson``: ``(n Σ a·b − Σa Σb) / sqrt((n Σa² − (Σa)²)(n Σb² − (Σb)²))`` (means over C)
+
+    then ``s = 0`` where ``n < min_support`` or the denominator is 0, and with shrinkage λ
+    ``s ← s · n / (n + λ)`` (Koren 2010, eq. 2). Centred variants (adjusted cosine, baseline
+    residuals) are obtained by passing centred values with ``kind="cosine"``.
+
+    Args:
+        q: CSR float, shape ``(m, d)``; x: CSR float, shape ``(n, d)``.
+        kind: ``"cosine"`` or ``"pearson"``.
+
+    Returns:
+        float64 array, shape ``(m, n)``, values in ``[-1, 1]``.
+    """
+    q = sp.csr_matrix(q, dtype=np.float64)
+    x = sp.csr_matrix(x, dtype=np.float64)
+    bq, bx = _pattern(q), _pattern(x)
+    q2 = q.multiply(q).tocsr()
+    x2 = x.multiply(x).tocsr()
+    freq = _dense(bq @ bx.T)
+    prods = _dense(q @ x.T)
+    sq_a = _dense(q2 @ bx.T)
+    sq_b = _dense(bq @ x2.T)
+    if kind == "cosine":
+        num = prods
+        den2 = sq_a * sq_b
+    elif kind == "pearson":
+        s_a = _dense(q @ bx.T)
+        s_b = _dense(bq @ x.T)
+        num = freq * prods - s_a * s_b
+        den2 = np.maximum(freq * sq_a - s_a**2, 0.0) * np.maximum(freq * sq_b - s_b**2, 0.0)
+    else:  # pragma: no cover - validated by callers
+        raise ConfigError(f"unknown similarity {kind!r}")
+    den = np.sqrt(den2)
+    ok = (den > 1e-12) & (freq >= max(int(min_support), 1))
+    sim = np.zeros_like(num)
+    np.divide(num, den, out=sim, where=ok)
+    np.clip(sim, -1.0, 1.0, out=sim)
+    if shrinkage > 0:
+        sim *= freq / (freq + float(shrinkage))
+    return sim
+
+
+def neighbour_lists(
+    x: sp.csr_matrix,
+    kind: str,
+    min_support: int,
+    shrinkage: float,
+    max_neighbors: int | None = None,
+    query: sp.csr_matrix | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positive similarities of each row of ``query`` (default: ``x`` itself, self excluded)
+    to the rows of ``x``, sorted in decreasing order (ties: lower index first).
+
+    Computed in blocks of rows so that no dense temporary exceeds :data:`BLOCK_BYTES`.
+
+    Returns:
+        ``(indptr, indices, sims)`` in CSR layout (int64, int32, float32): row ``a``'s
+        neighbours are ``indices[indptr[a]:indptr[a+1]]``, best first; at most
+        ``max_neighbors`` per row when given.
+    """
+    self_sim = query is None
+    q_all = x if query is None else query
+    n_rows, n = q_all.shape[0], x.shape[0]
+    block = max(1, int(BLOCK_BYTES // (8 * max(n, 1))))
+    indptr = [np.zeros(1, dtype=np.int64)]
+    indices: list[np.ndarray] = []
+    sims: list[np.ndarray] = []
+    offset = 0
+    for start in range(0, n_rows, block):
+        stop = min(start + block, n_rows)
+        s = similarity_block(q_all[start:stop], x, kind, min_support, shrinkage)
+        if self_sim:
+            s[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        order = np.argsort(-s, axis=1, kind="stable")
+        ranked = np.take_along_axis(s, order, axis=1)
+        keep = ranked > 0
+        if max_neighbors is not None:
+            keep[:, int(max_neighbors) :] = False
+        counts = keep.sum(axis=1)
+        indices.append(order[keep].astype(np.int32))
+        sims.append(ranked[keep].astype(np.float32))
+        indptr.append(offset + np.cumsum(counts, dtype=np.int64))
+        offset += int(counts.sum())
+    return (
+        np.concatenate(indptr),
+        np.concatenate(indices) if indices else np.zeros(0, np.int32),
+        np.concatenate(sims) if sims else np.zeros(0, np.float32),
+    )
+
+
+# ====================================================================== kernels
+@numba.njit(parallel=True, cache=True)
+def _user_knn_kernel(
+    rows: np.ndarray,
+    nb_indptr: np.ndarray,
+    nb_indices: np.ndarray,
+    nb_sims: np.ndarray,
+    r_indptr: np.ndarray,
+    r_indices: np.ndarray,
+    r_vals: np.ndarray,
+    base: np.ndarray,
+    n_items: int,
+    k: int,
+    min_k: int,
+    beta: float,
+    centred: bool,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Per-item top-k user neighbourhoods for a batch; returns ``(b, n_items)`` float32.
+
+    Walking u's neighbours in decreasing similarity, each item accepts the first ``k``
+    neighbours who rated it, i.e. the k most similar users who rated the item.
+    """
+    b = rows.size
+    out = np.empty((b, n_items), dtype=np.float32)
+    for a in numba.prange(b):
+        u = rows[a]
+        num = np.zeros(n_items)
+        den = np.zeros(n_items)
+        cnt = np.zeros(n_items, dtype=np.int64)
+        for p in range(nb_indptr[u], nb_indptr[u + 1]):
+            v = nb_indices[p]
+            s = nb_sims[p]
+            for q in range(r_indptr[v], r_indptr[v + 1]):
+                i = r_indices[q]
+                if cnt[i] < k:
+                    cnt[i] += 1
+                    num[i] += s * r_vals[q]
+                    den[i] += s
+        mu = base[a]
+        for i in range(n_items):
+            if cnt[i] >= min_k and den[i] > 0:
+                if centred:
+                    out[a, i] = mu + num[i] / (den[i] + beta)
+                else:
+                    out[a, i] = (num[i] + beta * mu) / (den[i] + beta)
+            else:
+                out[a, i] = mu
+    return out
+
+
+@numba.njit(inline="always")
+def _worse(s1: float, j1: int, s2: float, j2: int) -> bool:  # pragma: no cover - compiled
+    return s1 < s2 or (s1 == s2 and j1 > j2)
+
+
+@numba.njit(cache=True)
+def _heap_push(
+    hs: np.ndarray,
+    hj: np.ndarray,
+    hd: np.ndarray,
+    i: int,
+    size: int,
+    k: int,
+    s: float,
+    j: int,
+    d: float,
+) -> int:  # pragma: no cover - compiled
+    """Push ``(s, j, d)`` into row ``i`` of a bounded min-heap keeping the k best entries
+    (by ``s``, ties: lower ``j``); returns the new size."""
+    if size < k:
+        pos = size
+        while pos > 0:
+            parent = (pos - 1) // 2
+            if _worse(s, j, hs[i, parent], hj[i, parent]):
+                hs[i, pos], hj[i, pos], hd[i, pos] = hs[i, parent], hj[i, parent], hd[i, parent]
+                pos = parent
+            else:
+                break
+        hs[i, pos], hj[i, pos], hd[i, pos] = s, j, d
+        return size + 1
+    if not _worse(hs[i, 0], hj[i, 0], s, j):
+        return size
+    pos = 0
+    while True:
+        left = 2 * pos + 1
+        if left >= k:
+            break
+        child = left
+        right = left + 1
+        if right < k and _worse(hs[i, right], hj[i, right], hs[i, left], hj[i, left]):
+            child = right
+        if _worse(hs[i, child], hj[i, child], s, j):
+            hs[i, pos], hj[i, pos], hd[i, pos] = hs[i, child], hj[i, child], hd[i, child]
+            pos = child
+        else:
+            break
+    hs[i, pos], hj[i, pos], hd[i, pos] = s, j, d
+    return size
+
+
+@numba.njit(parallel=True, cache=True)
+def _item_knn_kernel(
+    rows: np.ndarray,
+    r_indptr: np.ndarray,
+    r_indices: np.ndarray,
+    r_dev: np.ndarray,
+    user_off: np.ndarray,
+    item_base: np.ndarray,
+    st_indptr: np.ndarray,
+    st_indices: np.ndarray,
+    st_data: np.ndarray,
+    n_items: int,
+    k: int,
+    min_k: int,
+    beta: float,
+    centred: bool,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Per-item top-k item neighbourhoods among each user's rated items.
+
+    ``st_*`` is the CSR of the *transposed* similarity (row j lists the items i with
+    ``s_ij > 0``). For every rated j and every such i, ``(s_ij, j, dev_uj)`` is pushed into
+    i's bounded heap; the heap then holds the k items most similar to i that u rated.
+    """
+    b = rows.size
+    out = np.empty((b, n_items), dtype=np.float32)
+    for a in numba.prange(b):
+        u = rows[a]
+        num = np.zeros(n_items)
+        den = np.zeros(n_items)
+        size = np.zeros(n_items, dtype=np.int64)
+        if r_indptr[u + 1] - r_indptr[u] <= k:
+            # every positive neighbour the user rated fits in N_k(i;u): plain sums
+            for q in range(r_indptr[u], r_indptr[u + 1]):
+                j = r_indices[q]
+                d = r_dev[q]
+                for p in range(st_indptr[j], st_indptr[j + 1]):
+                    i = st_indices[p]
+                    num[i] += st_data[p] * d
+                    den[i] += st_data[p]
+                    size[i] += 1
+        else:
+            hs = np.empty((n_items, k))
+            hj = np.empty((n_items, k), dtype=np.int64)
+            hd = np.empty((n_items, k))
+            root_s = np.full(n_items, -np.inf)  # contiguous copy of each full heap's root
+            root_j = np.zeros(n_items, dtype=np.int64)
+            for q in range(r_indptr[u], r_indptr[u + 1]):
+                j = r_indices[q]
+                d = r_dev[q]
+                for p in range(st_indptr[j], st_indptr[j + 1]):
+                    i = st_indices[p]
+                    s = st_data[p]
+                    if size[i] == k and not _worse(root_s[i], root_j[i], s, j):
+                        continue  # not better than the current k-th best
+                    size[i] = _heap_push(hs, hj, hd, i, size[i], k, s, j, d)
+                    if size[i] == k:
+                        root_s[i] = hs[i, 0]
+                        root_j[i] = hj[i, 0]
+            for i in range(n_items):
+                for t in range(size[i]):
+                    num[i] += hs[i, t] * hd[i, t]
+                    den[i] += hs[i, t]
+        for i in range(n_items):
+            base = user_off[a] + item_base[i]
+            if size[i] >= min_k and den[i] > 0:
+                if centred:
+                    out[a, i] = base + num[i] / (den[i] + beta)
+                else:
+                    out[a, i] = (num[i] + beta * base) / (den[i] + beta)
+            else:
+                out[a, i] = base
+    return out
+
+
+# ====================================================================== shared helpers
+def _title(catalog: ItemCatalog | None, movie_id: int) -> str:
+    if catalog is not None and movie_id in catalog:
+        return catalog.title(movie_id)
+    return f"movie {movie_id}"
+
+
+def _stars(x: float) -> str:
+    return f"{x:.1f}★" if x % 1 else f"{int(x)}★"
+
+
+def _check_common(model: Recommender, sims: tuple[str, ...]) -> None:
+    name = model.name
+    k = model.k  # type: ignore[attr-defined]
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ConfigError(f"{name}: k must be an integer >= 1, got {k!r}")
+    if model.similarity not in sims:  # type: ignore[attr-defined]
+        raise ConfigError(
+            f"{name}: similarity must be one of {', '.join(sims)}, got {model.similarity!r}"  # type: ignore[attr-defined]
+        )
+    min_k = model.min_k  # type: ignore[attr-defined]
+    if not isinstance(min_k, int | np.integer) or not 1 <= min_k <= k:
+        raise ConfigError(f"{name}: min_k must be an integer in [1, k={k}], got {min_k!r}")
+    ms = model.min_support  # type: ignore[attr-defined]
+    if not isinstance(ms, int | np.integer) or ms < 0:
+        raise ConfigError(f"{name}: min_support must be an integer >= 0, got {ms!r}")
+    for key in ("shrinkage", "rank_damping"):
+        value = getattr(model, key)
+        if not isinstance(value, int | float) or not value >= 0:
+            raise ConfigError(f"{name}: {key} must be a number >= 0, got {value!r}")
+    mn = model.max_neighbors  # type: ignore[attr-defined]
+    if mn is not None and (not isinstance(mn, int | np.integer) or mn < k):
+        raise ConfigError(f"{name}: max_neighbors must be None or an integer >= k, got {mn!r}")
+
+
+def _unique_batches(user_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    uniq, inverse = np.unique(np.asarray(user_rows, dtype=np.int64), return_inverse=True)
+    return uniq, inverse
+
+
+# ====================================================================== UserKNN
+class UserKNN(Recommender):
+    """User-user collaborative filtering (Herlocker et al. 1999), the seed's model.
+
+    With mean-centring (Surprise ``KNNWithMeans``, user-based)::
+
+        r̂_ui = μ_u + Σ_{v∈N_k(u;i)} s_uv (r_vi − μ_v) / Σ_{v∈N_k(u;i)} s_uv
+
+    and without: ``r̂_ui = Σ s_uv r_vi / Σ s_uv``; ``N_k(u;i)`` = the ``k`` users most similar
+    to ``u`` (positive similarity only) who rated ``i``. When fewer than ``min_k`` such users
+    exist the prediction falls back to ``μ_u``. Similarities (over co-rated items, see
+    :func:`similarity_block`): ``cosine`` or ``pearson``, zeroed below ``min_support``
+    co-rated items, shrunk by ``n/(n+shrinkage)``. Predictions are clipped to the rating scale.
+
+    Args:
+        k: neighbours per prediction (≥ 1).
+        similarity: ``"cosine"`` or ``"pearson"``.
+        mean_center: predict deviations from user means (see above).
+        min_support: minimum co-rated items for a similarity to count.
+        shrinkage: λ ≥ 0 of ``s ← s·n/(n+λ)``.
+        min_k: minimum neighbours for a neighbourhood prediction (1 ≤ min_k ≤ k).
+        rank_damping: β ≥ 0 added to ``Σ s`` in :meth:`score` (see module docstring).
+        max_neighbors: keep only this many most similar users per user (``None``: all
+            positive ones, i.e. exact per-item neighbourhoods).
+
+    Attributes:
+        user_means_: ``(n_users,)`` mean rating μ_u.
+        nb_indptr_, nb_indices_, nb_sims_: per-user neighbour lists (user row indices),
+            CSR layout, sorted by decreasing similarity.
+        values_: ``(nnz,)`` per-rating values used by the kernel, aligned with
+            ``data_.matrix.data`` (``r − μ_u`` when centring, else ``r``).
+    """
+
+    name = "user-knn"
+    predicts_ratings = True
+
+    def __init__(
+        self,
+        k: int = 40,
+        similarity: str = "cosine",
+        mean_center: bool = True,
+        min_support: int = 1,
+        shrinkage: float = 0.0,
+        min_k: int = 1,
+        rank_damping: float = 1.0,
+        max_neighbors: int | None = None,
+    ) -> None:
+        self.k = k
+        self.similarity = similarity
+        self.mean_center = mean_center
+        self.min_support = min_support
+        self.shrinkage = shrinkage
+        self.min_k = min_k
+        self.rank_damping = rank_damping
+        self.max_neighbors = max_neighbors
+
+    def _validate(self) -> None:
+        _check_common(self, ("cosine", "pearson"))
+        if not isinstance(self.mean_center, bool):
+            raise ConfigError(f"user-knn: mean_center must be true/false, got {self.mean_center!r}")
+
+    def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        m = data.matrix
+        self.user_means_ = data.user_means().astype(np.float64)
+        self.nb_indptr_, self.nb_indices_, self.nb_sims_ = neighbour_lists(
+            m, self.similarity, self.min_support, float(self.shrinkage), self.max_neighbors
+        )
+        vals = m.data.astype(np.float64)
+        if self.mean_center:
+            vals = vals - np.repeat(self.user_means_, np.diff(m.indptr))
+        self.values_ = vals
+
+    def _run(
+        self,
+        rows: np.ndarray,
+        nb: tuple[np.ndarray, np.ndarray, np.ndarray],
+        base: np.ndarray,
+        beta: float,
+    ) -> np.ndarray:
+        m = self.data_.matrix
+        return _user_knn_kernel(
+            np.asarray(rows, dtype=np.int64),
+            nb[0],
+            nb[1],
+            nb[2],
+            m.indptr.astype(np.int64),
+            m.indices,
+            self.values_,
+            np.asarray(base, dtype=np.float64),
+            self.data_.n_items,
+            int(self.k),
+            int(self.min_k),
+            float(beta),
+            bool(self.mean_center),
+        )
+
+    def _nb(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.nb_indptr_, self.nb_indices_, self.nb_sims_
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        """Damped predicted ratings (unclipped), shape ``(b, n_items)`` float32."""
+        self._check_fitted()
+        rows = np.asarray(user_rows, dtype=np.int64)
+        return self._run(rows, self._nb(), self.user_means_[rows], float(self.rank_damping))
+
+    def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+        """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
+        self._check_fitted()
+        uniq, inv = _unique_batches(user_rows)
+        out = np.empty(inv.size, dtype=np.float32)
+        cols = np.asarray(item_cols, dtype=np.int64)
+        for start in range(0, uniq.size, 512):
+            block = uniq[start : start + 512]
+            scores = self._run(block, self._nb(), self.user_means_[block], 0.0)
+            sel = (inv >= start) & (inv < start + block.size)
+            out[sel] = scores[inv[sel] - start, cols[sel]]
+        lo, hi = self.data_.rating_scale
+        return np.clip(out, lo, hi)
+
+    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """Similarities of the new user to every training user, then the same kernel."""
+        self._check_fitted()
+        cols, vals = fold_ratings(self.data_, ratings)
+        if cols.size == 0:
+            return np.full(self.data_.n_items, float(self.data_.matrix.data.mean()), np.float32)
+        q = sp.csr_matrix(
+            (vals, (np.zeros(cols.size, dtype=np.int64), cols)), shape=(1, self.data_.n_items)
+        )
+        nb = neighbour_lists(
+            self.data_.matrix,
+            self.similarity,
+            self.min_support,
+            float(self.shrinkage),
+            self.max_neighbors,
+            query=q,
+        )
+        return self._run(np.zeros(1, np.int64), nb, np.array([vals.mean()]), self.rank_damping)[0]
+
+    def neighbourhood(self, user_row: int, item_col: int) -> tuple[np.ndarray, np.ndarray]:
+        """The users (row indices) in ``N_k(u;i)`` and their similarities, best first."""
+        self._check_fitted()
+        lo, hi = self.nb_indptr_[user_row], self.nb_indptr_[user_row + 1]
+        nbrs, sims = self.nb_indices_[lo:hi], self.nb_sims_[lo:hi]
+        col = self.data_.matrix[:, int(item_col)].toarray().ravel()
+        rated = col[nbrs] > 0
+        return nbrs[rated][: int(self.k)], sims[rated][: int(self.k)]
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        """How many of the user's nearest neighbours rated each movie, and how."""
+        self._check_fitted()
+        u = int(self.data_.users.index([user_id])[0])
+        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        out = []
+        csc = self.data_.matrix.tocsc()
+        for c in cols:
+            nbrs, _ = self.neighbourhood(u, int(c))
+            if nbrs.size == 0:
+                out.append(
+                    "none of your nearest neighbours rated it; "
+                    f"predicted from your average rating ({_stars(round(self.user_means_[u], 1))})"
+                )
+                continue
+            col = csc[:, int(c)].toarray().ravel()
+            avg = float(col[nbrs].mean())
+            how = "rated it highly" if avg >= 3.5 else "rated it"
+            out.append(
+                f"users with similar taste {how} ({nbrs.size} of your nearest neighbours, "
+                f"avg {avg:.1f}★)"
+            )
+        return out
+
+
+# ====================================================================== ItemKNN
+class ItemKNN(Recommender):
+    """Item-item collaborative filtering (Sarwar et al. 2001; Koren 2010 §2.2).
+
+    ``center="baseline"`` (Surprise ``KNNBaseline``, Koren 2010 eq. 3)::
+
+        r̂_ui = b_ui + Σ_{j∈N_k(i;u)} s_ij (r_uj − b_uj) / Σ_{j∈N_k(i;u)} s_ij,
+        b_ui = μ + b_u + b_i   (biases from :func:`~movierec.models.baseline.fit_baselines`)
+
+    ``center="mean"`` uses ``b_ui = μ_i`` (item mean, ``KNNWithMeans``); ``center="none"`` is
+    Sarwar's weighted sum ``Σ s_ij r_uj / Σ s_ij`` (``KNNBasic``; falls back to the item mean).
+    ``N_k(i;u)`` = the ``k`` items most similar to ``i`` (positive similarity) that ``u`` rated;
+    fewer than ``min_k`` → ``b_ui``. Similarities between item columns over co-rating users:
+    ``cosine``, ``adjusted_cosine`` (ratings minus user mean, Sarwar 2001), ``pearson``, or
+    ``pearson_baseline`` (cosine of baseline residuals ``r − b_ui``; Koren 2010 / Surprise),
+    zeroed below ``min_support`` common users and shrunk by ``n/(n+shrinkage)``.
+
+    Args:
+        k, min_k, min_support, shrinkage, rank_damping, max_neighbors: as in :class:`UserKNN`.
+        similarity: see above.
+        center: ``"baseline"``, ``"mean"`` or ``"none"``.
+        reg_u, reg_i, n_epochs: baseline ALS parameters (used by ``center="baseline"`` and
+            ``similarity="pearson_baseline"``).
+
+    Attributes:
+        sim_: CSR ``(n_items, n_items)``; row i holds the positive ``s_ij`` (column indices).
+        mu_, user_bias_ ``(n_users,)``, item_bias_ ``(n_items,)``: baselines (zeros if unused).
+        item_means_: ``(n_items,)`` item means (global mean for unrated items).
+        dev_: ``(nnz,)`` per-rating values aligned with ``data_.matrix.data``
+            (``r − b_ui`` / ``r − μ_i`` / ``r``).
+    """
+
+    name = "item-knn"
+    predicts_ratings = True
+
+    def __init__(
+        self,
+        k: int = 40,
+        similarity: str = "pearson_baseline",
+        center: str = "baseline",
+        min_support: int = 1,
+        shrinkage: float = 100.0,
+        min_k: int = 1,
+        rank_damping: float = 1.0,
+        max_neighbors: int | None = None,
+        reg_u: float = 15.0,
+        reg_i: float = 10.0,
+        n_epochs: int = 10,
+    ) -> None:
+        self.k = k
+        self.similarity = similarity
+        self.center = center
+        self.min_support = min_support
+        self.shrinkage = shrinkage
+        self.min_k = min_k
+        self.rank_damping = rank_damping
+        self.max_neighbors = max_neighbors
+        self.reg_u = reg_u
+        self.reg_i = reg_i
+        self.n_epochs = n_epochs
+
+    def _validate(self) -> None:
+        _check_common(self, ("cosine", "adjusted_cosine", "pearson", "pearson_baseline"))
+        if self.center not in ("baseline", "mean", "none"):
+            raise ConfigError(
+                f"item-knn: center must be 'baseline', 'mean' or 'none', got {self.center!r}"
+            )
+        for key in ("reg_u", "reg_i"):
+            if not float(getattr(self, key)) >= 0:
+                raise ConfigError(f"item-knn: {key} must be >= 0, got {getattr(self, key)}")
+        if int(self.n_epochs) < 1:
+            raise ConfigError(f"item-knn: n_epochs must be >= 1, got {self.n_epochs}")
+
+    # ------------------------------------------------------------------ fitting
+    def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        m = data.matrix
+        rows = np.repeat(np.arange(data.n_users), np.diff(m.indptr))
+        r = m.data.astype(np.float64)
+        counts = np.diff(m.tocsc().indptr)
+        sums = np.asarray(m.sum(axis=0), dtype=np.float64).ravel()
+        mu = float(r.mean())
+        self.item_means_ = np.where(counts > 0, sums / np.maximum(counts, 1), mu)
+        need_bias = self.center == "baseline" or self.similarity == "pearson_baseline"
+        if need_bias:
+            self.mu_, self.user_bias_, self.item_bias_ = fit_baselines(
+                m, float(self.reg_u), float(self.reg_i), int(self.n_epochs)
+            )
+        else:
+            self.mu_ = mu
+            self.user_bias_ = np.zeros(data.n_users)
+            self.item_bias_ = np.zeros(data.n_items)
+        resid = r - (self.mu_ + self.user_bias_[rows] + self.item_bias_[m.indices])
+        sim_values = {
+            "cosine": r,
+            "pearson": r,
+            "adjusted_cosine": r - np.repeat(data.user_means(), np.diff(m.indptr)),
+            "pearson_baseline": resid,
+        }[self.similarity]
+        kind = "pearson" if self.similarity == "pearson" else "cosine"
+        x = sp.csr_matrix((sim_values, m.indices, m.indptr), shape=m.shape).T.tocsr()
+        indptr, indices, sims = neighbour_lists(
+            x, kind, self.min_support, float(self.shrinkage), self.max_neighbors
+        )
+        sim = sp.csr_matrix((sims, indices, indptr), shape=(data.n_items, data.n_items))
+        sim.sort_indices()
+        self.sim_ = sim
+        self.dev_ = {
+            "baseline": resid,
+            "mean": r - self.item_means_[m.indices],
+            "none": r,
+        }[self.center]
+
+    # ------------------------------------------------------------------ scoring
+    def _sim_t(self) -> sp.csr_matrix:
+        cache = getattr(self, "_sim_t_cache", None)
+        if cache is None or cache[0] is not self.sim_:
+            cache = (self.sim_, self.sim_.T.tocsr())
+            self._sim_t_cache = cache
+        return cache[1]
+
+    def _offsets(self, user_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``b_ui = user_off[u] + item_base[i]`` for the configured centring."""
+        if self.center == "baseline":
+            return self.mu_ + self.user_bias_[user_rows], self.item_bias_
+        return np.zeros(user_rows.size), self.item_means_
+
+    def _run(
+        self,
+        rows: np.ndarray,
+        r: tuple[np.ndarray, np.ndarray, np.ndarray],
+        user_off: np.ndarray,
+        beta: float,
+    ) -> np.ndarray:
+        st = self._sim_t()
+        item_base = self._offsets(np.zeros(0, np.int64))[1]
+        return _item_knn_kernel(
+            np.asarray(rows, dtype=np.int64),
+            r[0],
+            r[1],
+            r[2],
+            np.asarray(user_off, dtype=np.float64),
+            np.asarray(item_base, dtype=np.float64),
+            st.indptr.astype(np.int64),
+            st.indices,
+            st.data.astype(np.float64),
+            self.data_.n_items,
+            int(self.k),
+            int(self.min_k),
+            float(beta),
+            self.center != "none",
+        )
+
+    def _train_r(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m = self.data_.matrix
+        return m.indptr.astype(np.int64), m.indices, np.asarray(self.dev_, dtype=np.float64)
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        """Damped predicted ratings (unclipped), shape ``(b, n_items)`` float32."""
+        self._check_fitted()
+        rows = np.asarray(user_rows, dtype=np.int64)
+        off = self._offsets(rows)[0]
+        return self._run(rows, self._train_r(), off, float(self.rank_damping))
+
+    def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+        """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
+        self._check_fitted()
+        uniq, inv = _unique_batches(user_rows)
+        cols = np.asarray(item_cols, dtype=np.int64)
+        out = np.empty(inv.size, dtype=np.float32)
+        for start in range(0, uniq.size, 512):
+            block = uniq[start : start + 512]
+            scores = self._run(block, self._train_r(), self._offsets(block)[0], 0.0)
+            sel = (inv >= start) & (inv < start + block.size)
+            out[sel] = scores[inv[sel] - start, cols[sel]]
+        lo, hi = self.data_.rating_scale
+        return np.clip(out, lo, hi)
+
+    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """A new user needs no retraining: their bias from one ALS half-step, then the kernel."""
+        self._check_fitted()
+        cols, vals = fold_ratings(self.data_, ratings)
+        order = np.argsort(cols)
+        cols, vals = cols[order], vals[order]
+        if self.center == "baseline":
+            b_u = np.sum(vals - self.mu_ - self.item_bias_[cols]) / (self.reg_u + cols.size)
+            off = self.mu_ + b_u
+            dev = vals - off - self.item_bias_[cols]
+        elif self.center == "mean":
+            off, dev = 0.0, vals - self.item_means_[cols]
+        else:
+            off, dev = 0.0, vals
+        r = (np.array([0, cols.size], np.int64), cols.astype(np.int32), dev.astype(np.float64))
+        return self._run(np.zeros(1, np.int64), r, np.array([off]), float(self.rank_damping))[0]
+
+    # ------------------------------------------------------------------ similar items / explain
+    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` most similar movies by ``sim_`` (positive similarities only)."""
+        self._check_fitted()
+        if int(n) < 1:
+            raise ConfigError(f"n must be >= 1, got {n}")
+        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        ids = np.full((cols.size, n), -1, dtype=np.int64)
+        scores = np.full((cols.size, n), -np.inf, dtype=np.float32)
+        for a, c in enumerate(cols):
+            lo, hi = self.sim_.indptr[c], self.sim_.indptr[c + 1]
+            idx, val = self.sim_.indices[lo:hi], self.sim_.data[lo:hi]
+            order = np.lexsort((idx, -val))[:n]
+            ids[a, : order.size] = self.data_.items.ids[idx[order]]
+            scores[a, : order.size] = val[order]
+        return ids, scores
+
+    def neighbourhood(self, user_row: int, item_col: int) -> tuple[np.ndarray, np.ndarray]:
+        """``N_k(i;u)``: item columns the user rated that are most similar to ``i``, best first,
+        with their similarities."""
+        self._check_fitted()
+        rated = self.data_.seen_items(int(user_row))
+        sims = self.sim_[int(item_col)].toarray().ravel()[rated]
+        keep = sims > 0
+        rated, sims = rated[keep], sims[keep]
+        order = np.lexsort((rated, -sims))[: int(self.k)]
+        return rated[order], sims[order]
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        """The rated movies that contribute most to each prediction."""
+        self._check_fitted()
+        u = int(self.data_.users.index([user_id])[0])
+        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        m = self.data_.matrix
+        lo, hi = m.indptr[u], m.indptr[u + 1]
+        rating_of = dict(zip(m.indices[lo:hi].tolist(), m.data[lo:hi].tolist(), strict=True))
+        dev_of = dict(zip(m.indices[lo:hi].tolist(), self.dev_[lo:hi].tolist(), strict=True))
+        out = []
+        for c in cols:
+            nbrs, sims = self.neighbourhood(u, int(c))
+            if nbrs.size == 0:
+                out.append("no movie you rated is similar to it; predicted from its average")
+                continue
+            contrib = sims * np.array([dev_of[int(j)] for j in nbrs])
+            order = np.argsort(-contrib, kind="stable")
+            best = [int(nbrs[t]) for t in order[:2] if contrib[t] > 0]
+            if best:
+                parts = [
+                    f"{_title(self.items_catalog_, int(self.data_.items.ids[j]))} "
+                    f"{_stars(rating_of[j])}"
+                    for j in best
+                ]
+                out.append("because you rated " + " and ".join(parts))
+            else:
+                j = int(nbrs[0])
+                title = _title(self.items_catalog_, int(self.data_.items.ids[j]))
+                out.append(f"similar to {title}, which you rated {_stars(rating_of[j])}")
+        return out

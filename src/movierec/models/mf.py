@@ -1,0 +1,541 @@
+"""Explicit-rating matrix factorisation: Funk SVD, SVD++ (SGD) and weighted-λ ALS.
+
+All three predict ``r̂_ui = μ + b_u + b_i + q_iᵀ p_u`` (SVD++ adds an implicit term to
+``p_u``); their hot loops are the numba kernels in :mod:`movierec.models._kernels`.
+Learned arrays are index-space (row ``u`` = ``data_.users.ids[u]``, column ``i`` =
+``data_.items.ids[i]``). Users or movies without a training rating get zero bias and zero
+factors, so they are predicted by ``μ`` (plus the other side's bias).
+
+The module also holds the helpers every latent-factor model shares (cosine item
+similarities, "because you liked …" explanations, ridge fold-in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from movierec.errors import ConfigError
+from movierec.interactions import Interactions, ItemCatalog
+from movierec.models import _kernels
+from movierec.models.base import Recommender, top_k
+
+__all__ = ["FunkSVD", "SVDpp", "ExplicitALS"]
+
+
+# ---------------------------------------------------------------------- validation helpers
+def check_int(model: str, name: str, value: Any, minimum: int = 1) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is an int ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(f"{model}: {name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_float(
+    model: str, name: str, value: Any, minimum: float = 0.0, strict: bool = False
+) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite number ``>= minimum``
+    (``> minimum`` when ``strict``)."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    ok = ok and bool(np.isfinite(value)) and (value > minimum if strict else value >= minimum)
+    if not ok:
+        op = ">" if strict else ">="
+        raise ConfigError(f"{model}: {name} must be a finite number {op} {minimum}, got {value!r}")
+
+
+# ---------------------------------------------------------------------- shared helpers
+def movie_title(model: Recommender, movie_id: int) -> str:
+    """Title of ``movie_id`` from the fitted catalogue, else ``"movie <id>"``."""
+    catalog = getattr(model, "items_catalog_", None)
+    if catalog is not None and int(movie_id) in catalog:
+        return catalog.title(int(movie_id))
+    return f"movie {int(movie_id)}"
+
+
+def similar_by_factors(
+    model: Recommender, item_factors: np.ndarray, item_ids: Any, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``n`` items by cosine similarity of ``item_factors`` rows (the query excluded).
+
+    Args:
+        item_factors: shape ``(n_items, k)`` (index space).
+        item_ids: external movie ids, shape ``(b,)``.
+
+    Returns:
+        ``(ids, scores)`` of shape ``(b, n)``: external movie ids (``-1`` padding) and cosine
+        similarities (``-inf`` padding). Items with all-zero factors are never returned.
+    """
+    model._check_fitted()
+    if int(n) < 1:
+        raise ConfigError(f"n must be >= 1, got {n}")
+    cols = model.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+    norms = np.linalg.norm(item_factors, axis=1)
+    unit = item_factors / np.where(norms > 0, norms, 1.0)[:, None]
+    sims = (unit[cols] @ unit.T).astype(np.float32)
+    sims[:, norms == 0] = -np.inf
+    sims[np.arange(cols.size), cols] = -np.inf
+    return _top_ids(model, sims, int(n))
+
+
+def _top_ids(model: Recommender, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    n_items = scores.shape[1]
+    k = min(n, n_items)
+    top = top_k(scores, k)
+    top_scores = np.take_along_axis(scores, top, axis=1)
+    ids = model.data_.items.ids[top]
+    ids[~np.isfinite(top_scores)] = -1
+    out_ids = np.full((scores.shape[0], n), -1, dtype=np.int64)
+    out_scores = np.full((scores.shape[0], n), -np.inf, dtype=np.float32)
+    out_ids[:, :k] = ids
+    out_scores[:, :k] = top_scores
+    return out_ids, out_scores
+
+
+def explain_by_factors(
+    model: Recommender, item_factors: np.ndarray, user_id: int, item_ids: Any, verb: str = "rated"
+) -> list[str]:
+    """ "Because you liked <title>" for each item: the user's best-rated training movie whose
+    factor vector is most cosine-similar to the recommended movie's.
+
+    Only movies the user rated at or above their own mean rating count as "liked" (all of
+    them if the user rated everything the same).
+    """
+    model._check_fitted()
+    data = model.data_
+    row = int(data.users.index(np.array([user_id]))[0])
+    ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
+    valid = ids >= 0
+    cols = np.zeros(ids.size, dtype=np.int64)
+    cols[valid] = data.items.index(ids[valid])
+    start, end = data.matrix.indptr[row], data.matrix.indptr[row + 1]
+    seen = data.matrix.indices[start:end]
+    ratings = data.matrix.data[start:end]
+    if seen.size == 0:
+        return ["recommended from overall popularity (no ratings yet)" for _ in ids]
+    liked = ratings >= ratings.mean()
+    seen, ratings = seen[liked], ratings[liked]
+    norms = np.linalg.norm(item_factors, axis=1)
+    unit = item_factors / np.where(norms > 0, norms, 1.0)[:, None]
+    sims = unit[cols] @ unit[seen].T  # (b, n_liked)
+    out: list[str] = []
+    for r in range(ids.size):
+        if not valid[r]:
+            out.append("no recommendation at this rank")
+            continue
+        best = int(np.argmax(sims[r]))
+        title = movie_title(model, int(data.items.ids[seen[best]]))
+        out.append(
+            f"because you {verb} {title} {ratings[best]:g}/{data.rating_scale[1]:g} "
+            f"(taste-profile similarity {sims[r, best]:.2f})"
+        )
+    return out
+
+
+def fold_in_columns(model: Recommender, ratings: Mapping[int, float]) -> tuple[np.ndarray, ...]:
+    """Validate a ``{movieId: rating}`` mapping; return ``(cols, values)`` in index space."""
+    model._check_fitted()
+    if not ratings:
+        raise ConfigError("fold_in needs at least one rating")
+    ids = np.fromiter((int(k) for k in ratings), dtype=np.int64, count=len(ratings))
+    cols = model.data_.items.index(ids)
+    values = np.fromiter((float(v) for v in ratings.values()), dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ConfigError("fold_in ratings must be finite numbers")
+    return cols, values
+
+
+# ---------------------------------------------------------------------- biased MF base
+class _BiasedMF(Recommender):
+    """Shared scoring for ``r̂_ui = μ + b_u + b_i + q_iᵀ u_vec(u)``.
+
+    Attributes:
+        mu_: global mean rating of the training data.
+        user_bias_, item_bias_: shape ``(n_users,)`` / ``(n_items,)`` float64.
+        user_factors_, item_factors_: shape ``(n_users, k)`` / ``(n_items, k)`` float64.
+    """
+
+    predicts_ratings: ClassVar[bool] = True
+
+    mu_: float
+    user_bias_: np.ndarray
+    item_bias_: np.ndarray
+    user_factors_: np.ndarray
+    item_factors_: np.ndarray
+
+    def _user_vectors(self, user_rows: np.ndarray) -> np.ndarray:
+        return self.user_factors_[user_rows]
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        rows = np.asarray(user_rows, dtype=np.int64)
+        out = self._user_vectors(rows) @ self.item_factors_.T
+        out += self.mu_ + self.user_bias_[rows][:, None] + self.item_bias_[None, :]
+        return out.astype(np.float32)
+
+    def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+        """Predicted ratings clipped to the training rating scale, shape ``(n,)`` float64."""
+        self._check_fitted()
+        rows = np.asarray(user_rows, dtype=np.int64)
+        cols = np.asarray(item_cols, dtype=np.int64)
+        dots = np.einsum("ij,ij->i", self._user_vectors(rows), self.item_factors_[cols])
+        est = self.mu_ + self.user_bias_[rows] + self.item_bias_[cols] + dots
+        lo, hi = self.data_.rating_scale
+        return np.clip(est, lo, hi)
+
+    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine similarity of item factor vectors ``q_i``."""
+        return similar_by_factors(self, self.item_factors_, item_ids, n)
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        return explain_by_factors(self, self.item_factors_, user_id, item_ids)
+
+    def _fold_in_lambda(self, n: int) -> float:
+        """Ridge penalty of a fold-in from ``n`` ratings (SGD's per-rating ``reg`` summed)."""
+        return float(getattr(self, "reg", 0.02)) * n
+
+    def _fold_in_offset(self, cols: np.ndarray) -> np.ndarray:
+        """Extra user-vector term fixed by the rated items (SVD++'s implicit part)."""
+        return np.zeros(self.item_factors_.shape[1])
+
+    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """Scores for a new user: ridge fit of ``(p, b_u)`` with item parameters fixed.
+
+        ``min Σ_i (r_i − μ − b_i − b_u − q_iᵀ(p + z))² + λ n (‖p‖² + b_u²)`` with ``λ`` the
+        model's factor regularisation, ``n`` the number of given ratings (ALS without
+        weighting: ``λ`` alone) and ``z`` the implicit term of SVD++ (zero otherwise); no
+        ``b_u`` for ALS without biases. Returns shape ``(n_items,)`` float32.
+        """
+        cols, values = fold_in_columns(self, ratings)
+        z = self._fold_in_offset(cols)
+        Q = self.item_factors_[cols]
+        F = np.hstack([Q, np.ones((cols.size, 1))])
+        y = values - self.mu_ - self.item_bias_[cols] - Q @ z
+        if not getattr(self, "biases", True):
+            F = F[:, :-1]
+        lam = self._fold_in_lambda(cols.size)
+        x = np.linalg.solve(F.T @ F + lam * np.eye(F.shape[1]), F.T @ y)
+        p = x[: Q.shape[1]] + z
+        b_u = float(x[-1]) if F.shape[1] > Q.shape[1] else 0.0
+        scores = self.mu_ + b_u + self.item_bias_ + self.item_factors_ @ p
+        return scores.astype(np.float32)
+
+    def _zero_cold(self, data: Interactions) -> None:
+        """Zero the factors of users/items with no training rating (random init otherwise)."""
+        self.user_factors_[np.diff(data.matrix.indptr) == 0] = 0.0
+        cold_items = np.bincount(data.matrix.indices, minlength=data.n_items) == 0
+        self.item_factors_[cold_items] = 0.0
+        self.item_bias_[cold_items] = 0.0
+
+
+class FunkSVD(_BiasedMF):
+    """Biased matrix factorisation trained by SGD ("Funk SVD").
+
+    Koren, Bell & Volinsky (2009), *Matrix Factorization Techniques for Recommender
+    Systems*, IEEE Computer 42(8), eq. 5. Prediction ``r̂_ui = μ + b_u + b_i + q_iᵀ p_u``,
+    minimising ``Σ (r_ui − r̂_ui)² + λ (b_u² + b_i² + ‖p_u‖² + ‖q_i‖²)`` by SGD with
+    Surprise's ``SVD`` update rules (see :func:`movierec.models._kernels.svd_sgd_epoch`).
+    ``p, q ~ N(init_mean, init_std_dev²)``, biases start at 0; each epoch visits the
+    ratings in a fresh seeded random order (Surprise uses a fixed order). Parameters are
+    float32 (Surprise: float64) — half the memory traffic, no measurable accuracy change.
+
+    Args:
+        factors: latent dimension ``k`` (Surprise ``n_factors``).
+        epochs: SGD passes over the ratings (``n_epochs``).
+        lr: learning rate of the factors (``lr_pu = lr_qi``).
+        reg: L2 regularisation of the factors (``reg_pu = reg_qi``).
+        lr_bias: learning rate of the biases; ``None`` = ``lr``.
+        reg_bias: regularisation of the biases; ``None`` = ``reg``.
+        init_mean, init_std_dev: normal initialisation of the factors.
+        seed: seeds the initialisation and the epoch orders.
+
+    Surprise's defaults are ``factors=100, epochs=20, lr=0.005, reg=0.02``; the shipped
+    defaults were tuned on a validation split carved out of ``u1.base``
+    (``benchmarks/tune_factor_models.py``, results in
+    ``benchmarks/results/tune_factor_models.json``).
+    """
+
+    name: ClassVar[str] = "svd"
+
+    def __init__(
+        self,
+        *,
+        factors: int = 100,
+        epochs: int = 20,
+        lr: float = 0.005,
+        reg: float = 0.02,
+        lr_bias: float | None = None,
+        reg_bias: float | None = None,
+        init_mean: float = 0.0,
+        init_std_dev: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        self.factors = factors
+        self.epochs = epochs
+        self.lr = lr
+        self.reg = reg
+        self.lr_bias = lr_bias
+        self.reg_bias = reg_bias
+        self.init_mean = init_mean
+        self.init_std_dev = init_std_dev
+        self.seed = seed
+
+    def _validate(self) -> None:
+        check_int(self.name, "factors", self.factors)
+        check_int(self.name, "epochs", self.epochs)
+        check_int(self.name, "seed", self.seed, minimum=0)
+        check_float(self.name, "lr", self.lr, strict=True)
+        check_float(self.name, "reg", self.reg)
+        if self.lr_bias is not None:
+            check_float(self.name, "lr_bias", self.lr_bias, strict=True)
+        if self.reg_bias is not None:
+            check_float(self.name, "reg_bias", self.reg_bias)
+        check_float(self.name, "init_mean", self.init_mean, minimum=-np.inf)
+        check_float(self.name, "init_std_dev", self.init_std_dev)
+
+    def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        coo = data.matrix.tocoo()
+        users = coo.row.astype(np.int64)
+        cols = coo.col.astype(np.int64)
+        ratings = coo.data.astype(np.float32)
+        rng = np.random.default_rng(self.seed)
+        k = int(self.factors)
+        f32 = np.float32
+        self.mu_ = float(ratings.mean(dtype=np.float64))
+        self.user_bias_ = np.zeros(data.n_users, dtype=f32)
+        self.item_bias_ = np.zeros(data.n_items, dtype=f32)
+        shape_u, shape_i = (data.n_users, k), (data.n_items, k)
+        self.user_factors_ = rng.normal(self.init_mean, self.init_std_dev, shape_u).astype(f32)
+        self.item_factors_ = rng.normal(self.init_mean, self.init_std_dev, shape_i).astype(f32)
+        lr_b = float(self.lr if self.lr_bias is None else self.lr_bias)
+        reg_b = float(self.reg if self.reg_bias is None else self.reg_bias)
+        for _ in range(int(self.epochs)):
+            order = rng.permutation(ratings.size)
+            _kernels.svd_sgd_epoch(
+                users, cols, ratings, order, self.mu_,
+                self.user_bias_, self.item_bias_, self.user_factors_, self.item_factors_,
+                lr_b, float(self.lr), reg_b, float(self.reg),
+            )  # fmt: skip
+        self._zero_cold(data)
+
+
+class SVDpp(_BiasedMF):
+    """SVD++: biased MF with the implicit feedback of which movies a user rated.
+
+    Koren (2008), *Factorization Meets the Neighborhood: a Multifaceted Collaborative
+    Filtering Model*, KDD, eq. 15::
+
+        r̂_ui = μ + b_u + b_i + q_iᵀ (p_u + |N(u)|^-½ Σ_{j∈N(u)} y_j)
+
+    with ``N(u)`` every movie ``u`` rated in the training data. Trained by SGD with
+    Surprise's ``SVDpp`` update rules; each epoch visits users in a seeded random order and
+    a user's ratings consecutively in a seeded random order. The ``y_j`` updates are
+    applied exactly, but in O(|N(u)|·k) per user instead of per rating (see
+    :func:`movierec.models._kernels.svdpp_sgd_epoch`) — same mathematics as Surprise,
+    orders of magnitude less work.
+
+    Args:
+        factors, epochs, lr, reg, lr_bias, reg_bias, init_mean, init_std_dev, seed: as
+            :class:`FunkSVD` (Surprise defaults ``factors=20, epochs=20, lr=0.007,
+            reg=0.02``).
+        lr_implicit, reg_implicit: learning rate / regularisation of ``y_j``;
+            ``None`` = ``lr`` / ``reg``.
+
+    Attributes:
+        implicit_factors_: ``y``, shape ``(n_items, k)``.
+        user_implicit_: ``|N(u)|^-½ Σ y_j`` per user, shape ``(n_users, k)``.
+    """
+
+    name: ClassVar[str] = "svdpp"
+
+    def __init__(
+        self,
+        *,
+        factors: int = 20,
+        epochs: int = 20,
+        lr: float = 0.007,
+        reg: float = 0.02,
+        lr_bias: float | None = None,
+        reg_bias: float | None = None,
+        lr_implicit: float | None = None,
+        reg_implicit: float | None = None,
+        init_mean: float = 0.0,
+        init_std_dev: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        self.factors = factors
+        self.epochs = epochs
+        self.lr = lr
+        self.reg = reg
+        self.lr_bias = lr_bias
+        self.reg_bias = reg_bias
+        self.lr_implicit = lr_implicit
+        self.reg_implicit = reg_implicit
+        self.init_mean = init_mean
+        self.init_std_dev = init_std_dev
+        self.seed = seed
+
+    implicit_factors_: np.ndarray
+    user_implicit_: np.ndarray
+
+    def _validate(self) -> None:
+        FunkSVD._validate(self)  # type: ignore[arg-type]
+        if self.lr_implicit is not None:
+            check_float(self.name, "lr_implicit", self.lr_implicit, strict=True)
+        if self.reg_implicit is not None:
+            check_float(self.name, "reg_implicit", self.reg_implicit)
+
+    def _user_vectors(self, user_rows: np.ndarray) -> np.ndarray:
+        return self.user_factors_[user_rows] + self.user_implicit_[user_rows]
+
+    def _fold_in_offset(self, cols: np.ndarray) -> np.ndarray:
+        return self.implicit_factors_[cols].sum(axis=0) / np.sqrt(cols.size)
+
+    def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        m = data.matrix
+        indptr = m.indptr.astype(np.int64)
+        indices = m.indices.astype(np.int64)
+        ratings = m.data.astype(np.float64)
+        rng = np.random.default_rng(self.seed)
+        k = int(self.factors)
+        self.mu_ = float(ratings.mean())
+        self.user_bias_ = np.zeros(data.n_users)
+        self.item_bias_ = np.zeros(data.n_items)
+        self.user_factors_ = rng.normal(self.init_mean, self.init_std_dev, (data.n_users, k))
+        self.item_factors_ = rng.normal(self.init_mean, self.init_std_dev, (data.n_items, k))
+        self.implicit_factors_ = rng.normal(self.init_mean, self.init_std_dev, (data.n_items, k))
+        lr_b = float(self.lr if self.lr_bias is None else self.lr_bias)
+        reg_b = float(self.reg if self.reg_bias is None else self.reg_bias)
+        lr_y = float(self.lr if self.lr_implicit is None else self.lr_implicit)
+        reg_y = float(self.reg if self.reg_implicit is None else self.reg_implicit)
+        for _ in range(int(self.epochs)):
+            user_order, pos = svdpp_epoch_order(rng, indptr)
+            _kernels.svdpp_sgd_epoch(
+                indptr, indices, ratings, user_order, pos, self.mu_,
+                self.user_bias_, self.item_bias_, self.user_factors_, self.item_factors_,
+                self.implicit_factors_, lr_b, float(self.lr), lr_y, reg_b, float(self.reg), reg_y,
+            )  # fmt: skip
+        self._zero_cold(data)
+        cold_items = np.bincount(indices, minlength=data.n_items) == 0
+        self.implicit_factors_[cold_items] = 0.0
+        self.user_implicit_ = _kernels.implicit_sums(indptr, indices, self.implicit_factors_)
+
+
+def svdpp_epoch_order(
+    rng: np.random.Generator, indptr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded visiting order of one SVD++ epoch.
+
+    Args:
+        indptr: CSR row pointer (int64), shape ``(n_users + 1,)``.
+
+    Returns:
+        ``(user_order, pos)``: a permutation of the users, and CSR positions permuted within
+        each user's block (``pos[indptr[u]:indptr[u+1]]`` is a permutation of that range).
+    """
+    user_order = rng.permutation(indptr.size - 1).astype(np.int64)
+    pos = _kernels.block_shuffle(indptr, rng.random(int(indptr[-1])))
+    return user_order, pos
+
+
+class ExplicitALS(_BiasedMF):
+    """Explicit-rating ALS with weighted-λ regularisation (ALS-WR).
+
+    Zhou, Wilkinson, Schreiber & Pan (2008), *Large-scale Parallel Collaborative Filtering
+    for the Netflix Prize*, AAIM, eq. 4: minimise
+    ``Σ_(u,i) (r_ui − r̂_ui)² + λ (Σ_u n_u ‖x_u‖² + Σ_i n_i ‖y_i‖²)`` by alternating exact
+    ridge solves (:func:`movierec.models._kernels.ridge_rows`)::
+
+        x_u = (Y_uᵀ Y_u + λ n_u I)⁻¹ Y_uᵀ (r_u − μ − offsets)
+
+    With ``biases=True`` the model is ``r̂_ui = μ + b_u + b_i + q_iᵀ p_u``, solved by
+    augmenting ``x_u = [p_u, b_u]`` against ``[q_i, 1]`` (and symmetrically for items), so
+    the biases share the weighted-λ penalty. With ``weighted=False`` the penalty is the
+    plain ``λ I``.
+
+    Args:
+        factors: latent dimension ``k``.
+        iterations: full sweeps (users, then items).
+        reg: ``λ``.
+        weighted: scale ``λ`` by the row's number of ratings (ALS-WR).
+        biases: learn ``b_u, b_i`` alongside the factors.
+        init_std_dev: item factors start ``~ N(0, init_std_dev²)``.
+        seed: seeds the initialisation.
+    """
+
+    name: ClassVar[str] = "als"
+
+    def __init__(
+        self,
+        *,
+        factors: int = 50,
+        iterations: int = 15,
+        reg: float = 0.1,
+        weighted: bool = True,
+        biases: bool = True,
+        init_std_dev: float = 0.1,
+        seed: int = 0,
+    ) -> None:
+        self.factors = factors
+        self.iterations = iterations
+        self.reg = reg
+        self.weighted = weighted
+        self.biases = biases
+        self.init_std_dev = init_std_dev
+        self.seed = seed
+
+    def _validate(self) -> None:
+        check_int(self.name, "factors", self.factors)
+        check_int(self.name, "iterations", self.iterations)
+        check_int(self.name, "seed", self.seed, minimum=0)
+        check_float(self.name, "reg", self.reg, strict=True)
+        check_float(self.name, "init_std_dev", self.init_std_dev)
+        for flag in ("weighted", "biases"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{self.name}: {flag} must be true or false")
+
+    def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        by_user = data.matrix
+        by_item = sp.csr_matrix(by_user.T)
+        by_item.sort_indices()
+        rng = np.random.default_rng(self.seed)
+        k = int(self.factors)
+        self.mu_ = float(by_user.data.mean())
+        self.user_bias_ = np.zeros(data.n_users)
+        self.item_bias_ = np.zeros(data.n_items)
+        self.user_factors_ = np.zeros((data.n_users, k))
+        self.item_factors_ = rng.normal(0.0, self.init_std_dev, (data.n_items, k))
+        for _ in range(int(self.iterations)):
+            self._half_sweep(by_user, self.item_factors_, self.item_bias_,
+                             self.user_factors_, self.user_bias_)  # fmt: skip
+            self._half_sweep(by_item, self.user_factors_, self.user_bias_,
+                             self.item_factors_, self.item_bias_)  # fmt: skip
+        self._zero_cold(data)
+
+    def _half_sweep(
+        self,
+        m: sp.csr_matrix,
+        other_factors: np.ndarray,
+        other_bias: np.ndarray,
+        factors: np.ndarray,
+        bias: np.ndarray,
+    ) -> None:
+        """Solve every row of ``m`` for ``factors`` (and ``bias``) in place."""
+        targets = m.data.astype(np.float64) - self.mu_
+        if self.biases:
+            F = np.hstack([other_factors, np.ones((other_factors.shape[0], 1))])
+            out = np.empty((m.shape[0], F.shape[1]))
+            offset = other_bias
+        else:
+            F = np.ascontiguousarray(other_factors)
+            out = np.empty((m.shape[0], F.shape[1]))
+            offset = np.zeros(other_factors.shape[0])
+        _kernels.ridge_rows(m.indptr.astype(np.int64), m.indices.astype(np.int64), targets,
+                            F, offset, float(self.reg), bool(self.weighted), out)  # fmt: skip
+        factors[:] = out[:, : factors.shape[1]]
+        if self.biases:
+            bias[:] = out[:, -1]
+
+    def _fold_in_lambda(self, n: int) -> float:
+        return float(self.reg) * (n if self.weighted else 1)

@@ -1,0 +1,185 @@
+"""Connecting to the store: URL resolution, engine set-up, schema creation and version checks.
+
+SQLite (the default, ``db/movierec.db`` under the working directory) runs in WAL mode so
+readers never block on, nor see, a run being written. PostgreSQL is used when the URL is
+``postgresql+psycopg://…`` (``--db-url`` or ``MOVIEREC_DB_URL``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, select
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from movierec.config import Layout, get_settings
+from movierec.errors import StoreError
+from movierec.store.schema import SCHEMA_VERSION, Base, SchemaVersion
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+"""``MIGRATIONS[v]`` upgrades a database from schema ``v`` to ``v + 1`` in place."""
+
+
+def resolve_db_url(db_url: str | None = None, home: str | Path | None = None) -> str:
+    """The store URL: ``db_url`` if given, else ``MOVIEREC_DB_URL``, else SQLite under ``home``.
+
+    ``postgresql://`` and ``postgres://`` are rewritten to ``postgresql+psycopg://`` (the
+    only PostgreSQL driver installed).
+
+    Raises:
+        StoreError: the URL is malformed or names an unsupported database.
+    """
+    settings = get_settings()
+    url = db_url or settings.db_url
+    if not url:
+        return Layout(Path(home) if home is not None else settings.home).default_db_url
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"invalid database URL {url!r}: {exc}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"unsupported database {parsed.get_backend_name()!r}; use sqlite:///path/to.db "
+            "or postgresql+psycopg://user@host:port/dbname"
+        )
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
+        raise StoreError("PostgreSQL URLs must use the psycopg driver: postgresql+psycopg://…")
+    return url
+
+
+def safe_url(url: str | URL) -> str:
+    """``url`` with any password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid url>"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """A SQLAlchemy engine for ``url`` (already resolved by :func:`resolve_db_url`).
+
+    SQLite files get their parent directory created and WAL mode; extra keyword arguments go
+    to :func:`sqlalchemy.create_engine`.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args = {"check_same_thread": False, "timeout": 30.0}
+        connect_args.update(kwargs.pop("connect_args", {}))
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def as_engine(engine_or_url: Engine | str | None) -> tuple[Engine, bool]:
+    """``(engine, owned)``: an engine for a URL (``owned``: caller disposes it) or the engine."""
+    if isinstance(engine_or_url, Engine):
+        return engine_or_url, False
+    return make_engine(resolve_db_url(engine_or_url)), True
+
+
+def _read_version(conn: Connection) -> int | None:
+    insp = inspect(conn)
+    if not insp.has_table(SchemaVersion.__tablename__):
+        if insp.has_table("runs") or insp.has_table("recommendations"):
+            raise StoreError(
+                f"{safe_url(conn.engine.url)} holds 'runs'/'recommendations' tables but no "
+                "schema_version: it was not created by movierec (or by a pre-release); "
+                "point --db-url at a new database"
+            )
+        return None
+    version = conn.execute(select(SchemaVersion.version)).scalar()
+    return int(version) if version is not None else None
+
+
+def schema_state(engine: Engine) -> int | None:
+    """The schema version the database holds, or ``None`` if it holds no store tables.
+
+    Raises:
+        StoreError: the database is unreachable or holds tables but no version record.
+    """
+    try:
+        with engine.connect() as conn:
+            return _read_version(conn)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot read the store at {safe_url(engine.url)}: {_short(exc)}"
+        ) from None
+
+
+def check_schema(engine: Engine) -> bool:
+    """``True`` if the store exists with the current schema, ``False`` if it is empty.
+
+    Raises:
+        StoreError: the schema is older (and cannot be migrated) or newer than this movierec's.
+    """
+    database = engine.url.database or ""
+    if engine.url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        if not database.startswith("file:") and not Path(database).is_file():
+            return False  # don't create an empty file just by looking
+    version = schema_state(engine)
+    if version is None:
+        return False
+    if version == SCHEMA_VERSION:
+        return True
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store at {safe_url(engine.url)} has schema version {version}, newer than "
+            f"this movierec's {SCHEMA_VERSION}; upgrade movierec or use another --db-url"
+        )
+    if all(v in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
+        return False  # ensure_schema() migrates
+    raise StoreError(
+        f"the store at {safe_url(engine.url)} has schema version {version}, older than this "
+        f"movierec's {SCHEMA_VERSION}, and cannot be migrated; export what you need with "
+        "'movierec db export' and point --db-url at a new database"
+    )
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the tables (or migrate an older schema) so the store has :data:`SCHEMA_VERSION`."""
+    if check_schema(engine):
+        return
+    try:
+        with engine.begin() as conn:
+            version = _read_version(conn)
+            if version is None:
+                Base.metadata.create_all(conn)
+                conn.execute(SchemaVersion.__table__.insert().values(version=SCHEMA_VERSION))
+                log.info("created store schema v%d at %s", SCHEMA_VERSION, safe_url(engine.url))
+                return
+            for v in range(version, SCHEMA_VERSION):
+                MIGRATIONS[v](conn)
+            conn.execute(SchemaVersion.__table__.update().values(version=SCHEMA_VERSION))
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot create the store schema at {safe_url(engine.url)}: {_short(exc)}"
+        ) from None
+
+
+def _short(exc: BaseException) -> str:
+    """First line of a database error, without SQLAlchemy's background link."""
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__

@@ -1,0 +1,121 @@
+"""Tables of the recommendation store (SQLAlchemy 2 typed declarative mapping).
+
+Schema (version :data:`SCHEMA_VERSION`)::
+
+    schema_version(version)                   one row: the schema this database holds
+    movies(id, title, year, genres)           MovieLens movieId, title, year, '|'-joined genres
+    runs(id, model, params, data_fingerprint,  one row per stored model run; params/metrics
+         metrics, n_users, n_recommendations,  are JSON; status is writing|complete|failed;
+         created, status, is_current)          at most one complete run is current
+    recommendations(run_id, user_id, rank,     top-N per user of a run (external MovieLens
+                    movie_id, score,           ids, rank 1 = best)
+                    explanation)
+
+``recommendations.movie_id`` deliberately has no foreign key to ``movies``: a run stays
+readable even if a later catalogue drops a movie, and bulk loads skip the FK check.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+"""Bump when a table changes; add the upgrade step to ``movierec.store.engine.MIGRATIONS``."""
+
+STATUS_WRITING = "writing"
+STATUS_COMPLETE = "complete"
+STATUS_FAILED = "failed"
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every store table."""
+
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class SchemaVersion(Base):
+    """The single-row table recording which schema version the database holds."""
+
+    __tablename__ = "schema_version"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class Movie(Base):
+    """One movie of the catalogue (MovieLens ``movieId``)."""
+
+    __tablename__ = "movies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(Text)
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    genres: Mapped[str] = mapped_column(Text, default="")
+
+
+class Run(Base):
+    """One model run whose recommendations are stored.
+
+    ``status`` goes ``writing`` → ``complete`` (or ``failed``); only a complete run can be
+    current, and the partial unique index guarantees at most one current run.
+    """
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    n_users: Mapped[int] = mapped_column(Integer, default=0)
+    n_recommendations: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    status: Mapped[str] = mapped_column(String(16), default=STATUS_WRITING)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index(
+            "ix_runs_one_current",
+            "is_current",
+            unique=True,
+            sqlite_where=text("is_current"),
+            postgresql_where=text("is_current"),
+        ),
+    )
+
+
+class Recommendation(Base):
+    """One recommended movie for one user in one run."""
+
+    __tablename__ = "recommendations"
+
+    run_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    movie_id: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[str] = mapped_column(Text, default="")
+
+
+RECOMMENDATION_COLUMNS = ("run_id", "user_id", "rank", "movie_id", "score", "explanation")
+"""Column order used by bulk loads (executemany / COPY)."""

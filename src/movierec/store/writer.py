@@ -1,0 +1,279 @@
+"""Writing a model run (all users' top-N) into the store: one transaction, bulk load.
+
+Protocol (what readers can rely on):
+
+1. a short transaction inserts the ``runs`` row with ``status='writing'`` (visible to
+   ``movierec db runs``, never current);
+2. one transaction upserts the movie catalogue, bulk-loads every recommendation
+   (``executemany`` on SQLite, ``COPY … FROM STDIN`` on PostgreSQL), then flips
+   ``is_current`` from the previous run to this one and sets ``status='complete'``;
+3. if step 2 fails, it is rolled back and the run is marked ``failed``.
+
+Readers select the run with ``is_current`` (or the newest ``complete`` run of a model) in the
+same statement as its recommendations, so they see either the previous complete run or the new
+one, never a half-written run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, insert, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from movierec.errors import StoreError
+from movierec.interactions import ItemCatalog
+from movierec.models.base import Recommender
+from movierec.store.engine import _short, as_engine, ensure_schema, safe_url
+from movierec.store.schema import (
+    RECOMMENDATION_COLUMNS,
+    STATUS_COMPLETE,
+    STATUS_FAILED,
+    STATUS_WRITING,
+    Movie,
+    Recommendation,
+    Run,
+)
+
+log = logging.getLogger(__name__)
+
+_PG_LOCK_KEY = 0x6D6F7669  # advisory lock serialising the is_current flip on PostgreSQL
+
+
+def recommendations_frame(
+    user_ids: Any,
+    item_ids: np.ndarray,
+    scores: np.ndarray,
+    explanations: Sequence[Sequence[str]] | None = None,
+) -> pd.DataFrame:
+    """Flatten batch recommendations into the long frame :func:`write_run` stores.
+
+    Args:
+        user_ids: shape ``(b,)`` external user ids.
+        item_ids: shape ``(b, n)`` external movie ids, best first; ``-1`` marks padding
+            (as returned by :meth:`Recommender.recommend`), which is dropped.
+        scores: shape ``(b, n)`` float scores aligned with ``item_ids``.
+        explanations: optional ``b`` lists of ``n`` strings aligned with ``item_ids``.
+
+    Returns:
+        Frame with columns ``userId, rank, movieId, score, explanation`` (rank 1 = best).
+    """
+    users = np.asarray(user_ids, dtype=np.int64).ravel()
+    items = np.asarray(item_ids, dtype=np.int64)
+    b, n = items.shape
+    if users.size != b or np.shape(scores) != (b, n):
+        raise StoreError(
+            f"recommendations shapes disagree: {users.size} users, item_ids {items.shape}, "
+            f"scores {np.shape(scores)}"
+        )
+    if explanations is None:
+        expl = np.full((b, n), "", dtype=object)
+    else:
+        expl = np.empty((b, n), dtype=object)
+        for i, row in enumerate(explanations):  # b rows of strings: no array op exists
+            if len(row) != n:
+                raise StoreError(f"explanations row {i} has {len(row)} entries, expected {n}")
+            expl[i, :] = list(row)
+    keep = items.ravel() >= 0
+    return pd.DataFrame(
+        {
+            "userId": np.repeat(users, n)[keep],
+            "rank": np.tile(np.arange(1, n + 1, dtype=np.int64), b)[keep],
+            "movieId": items.ravel()[keep],
+            "score": np.asarray(scores, dtype=np.float64).ravel()[keep],
+            "explanation": expl.ravel()[keep],
+        }
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    """Metrics/params with numpy scalars and non-finite floats made JSON-friendly."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _catalog_rows(catalog: ItemCatalog) -> list[dict[str, Any]]:
+    frame = catalog.frame
+    years = frame["year"].astype("Int64")
+    return [
+        {"id": int(mid), "title": str(t), "year": None if pd.isna(y) else int(y), "genres": g}
+        for mid, t, y, g in zip(
+            frame.index.to_numpy(), frame["title"], years, frame["genres"], strict=True
+        )
+    ]
+
+
+def _upsert_movies(conn: Connection, catalog: ItemCatalog) -> int:
+    rows = _catalog_rows(catalog)
+    if not rows:
+        return 0
+    dialect = conn.dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Movie.__table__)
+    stmt = ins.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            "title": ins.excluded.title,
+            "year": ins.excluded.year,
+            "genres": ins.excluded.genres,
+        },
+    )
+    conn.execute(stmt, rows)
+    return len(rows)
+
+
+def _bulk_load(conn: Connection, run_id: int, recs: pd.DataFrame) -> None:
+    """Insert ``recs`` for ``run_id``: COPY on PostgreSQL, executemany elsewhere."""
+    frame = pd.DataFrame(
+        {
+            "run_id": np.full(len(recs), run_id, dtype=np.int64),
+            "user_id": recs["userId"].to_numpy(dtype=np.int64),
+            "rank": recs["rank"].to_numpy(dtype=np.int64),
+            "movie_id": recs["movieId"].to_numpy(dtype=np.int64),
+            "score": recs["score"].to_numpy(dtype=np.float64),
+            "explanation": recs["explanation"].fillna("").astype(str).to_numpy()
+            if "explanation" in recs
+            else "",
+        }
+    )
+    if conn.dialect.name == "postgresql":
+        buf = io.StringIO()
+        frame.to_csv(buf, index=False, header=False)
+        cols = ", ".join(RECOMMENDATION_COLUMNS)
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            with cur.copy(f"COPY recommendations ({cols}) FROM STDIN WITH (FORMAT csv)") as cp:
+                cp.write(buf.getvalue())
+        return
+    conn.execute(insert(Recommendation.__table__), frame.to_dict("records"))
+
+
+def _check_frame(recs: pd.DataFrame) -> None:
+    missing = {"userId", "rank", "movieId", "score"} - set(recs.columns)
+    if missing:
+        raise StoreError(f"recommendations frame lacks column(s): {', '.join(sorted(missing))}")
+    if recs.duplicated(["userId", "rank"]).any():
+        raise StoreError("recommendations frame has duplicate (userId, rank) rows")
+
+
+def write_run(
+    engine_or_url: Engine | str | None,
+    model: Recommender,
+    recommendations: pd.DataFrame,
+    metrics: Mapping[str, Any] | None = None,
+    *,
+    catalog: ItemCatalog | None = None,
+    params: Mapping[str, Any] | None = None,
+    make_current: bool = True,
+) -> int:
+    """Store one run of ``model``'s recommendations; return the new run id.
+
+    Args:
+        engine_or_url: an engine, a database URL, or ``None`` for the default store
+            (``MOVIEREC_DB_URL`` or ``db/movierec.db``). The schema is created if missing.
+        model: the fitted model; its name, hyperparameters and data fingerprint are recorded.
+        recommendations: long frame ``userId, rank, movieId, score[, explanation]`` with
+            external MovieLens ids (see :func:`recommendations_frame`).
+        metrics: evaluation figures to keep with the run (JSON-serialisable values).
+        catalog: movies to upsert into ``movies``; defaults to ``model.items_catalog_``.
+        params: extra run parameters merged over ``model.get_params()`` (e.g. ``n``).
+        make_current: flip ``is_current`` to this run when complete (default).
+
+    Returns:
+        The id of the run, now ``complete`` (and current if ``make_current``).
+
+    Raises:
+        StoreError: bad input, unreachable database or a failed write; the run is then
+            marked ``failed`` and the previous current run stays current.
+    """
+    _check_frame(recommendations)
+    engine, owned = as_engine(engine_or_url)
+    catalog = catalog if catalog is not None else getattr(model, "items_catalog_", None)
+    try:
+        ensure_schema(engine)
+        run_params = _json_safe({**model.get_params(), **dict(params or {})})
+        try:
+            with engine.begin() as conn:
+                run_id = conn.execute(
+                    insert(Run.__table__)
+                    .values(
+                        model=model.name,
+                        params=run_params,
+                        data_fingerprint=model.data_.fingerprint(),
+                        metrics=_json_safe(dict(metrics or {})),
+                        created=_dt.datetime.now(_dt.UTC),
+                        status=STATUS_WRITING,
+                        is_current=False,
+                    )
+                    .returning(Run.__table__.c.id)
+                ).scalar_one()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot write to {safe_url(engine.url)}: {_short(exc)}") from None
+        try:
+            _write_body(engine, run_id, recommendations, catalog, make_current)
+        except BaseException as exc:
+            _mark_failed(engine, run_id)
+            if isinstance(exc, SQLAlchemyError):
+                raise StoreError(
+                    f"writing run {run_id} to {safe_url(engine.url)} failed and was rolled back: "
+                    f"{_short(exc)}"
+                ) from None
+            raise
+        log.info("stored run %d (%d recommendations)", run_id, len(recommendations))
+        return int(run_id)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def _write_body(
+    engine: Engine,
+    run_id: int,
+    recs: pd.DataFrame,
+    catalog: ItemCatalog | None,
+    make_current: bool,
+) -> None:
+    runs = Run.__table__
+    with engine.begin() as conn:
+        if catalog is not None:
+            _upsert_movies(conn, catalog)
+        _bulk_load(conn, run_id, recs)
+        if make_current:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            conn.execute(update(runs).where(runs.c.is_current).values(is_current=False))
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(
+                status=STATUS_COMPLETE,
+                is_current=make_current,
+                n_users=int(recs["userId"].nunique()),
+                n_recommendations=len(recs),
+            )
+        )
+
+
+def _mark_failed(engine: Engine, run_id: int) -> None:
+    runs = Run.__table__
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(status=STATUS_FAILED))
+    except SQLAlchemyError:  # pragma: no cover - the original error matters more
+        log.warning("could not mark run %d as failed", run_id)

@@ -1,0 +1,195 @@
+"""evaluate(): report files, CSV exports, bad input, atomicity, tuning, CLI and flow glue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movierec.config import Layout
+from movierec.errors import ConfigError, DataError
+from movierec.evaluation import metrics as M
+from movierec.evaluation import tuning
+from movierec.evaluation.runner import evaluate, split_model_params
+from movierec.evaluation.splits import load_protocol
+from movierec.models import registry
+from tests.evaluation.helpers import TEST_MODELS, synthetic_ratings, write_ml100k
+
+
+@pytest.fixture()
+def test_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, target in TEST_MODELS.items():
+        monkeypatch.setitem(registry.MODELS, name, target)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_ml100k(tmp_path_factory.mktemp("data") / "ml-100k", synthetic_ratings())
+
+
+def test_five_fold_report_and_exports(test_models: None, folder: Path, tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    board = evaluate(
+        "ml100k-5fold", "test-mean,test-rank,test-claims", data_dir=folder, layout=layout, k=5,
+        predictions_out=tmp_path / "pred.csv", recommendations_out=tmp_path / "recs.csv",
+    )  # fmt: skip
+    out = tmp_path / "reports" / "ml100k-5fold"
+    expected = {"leaderboard.md", "leaderboard.csv", "leaderboard.json", "metrics.png",
+                "accuracy_vs_time.png", "precision_recall_at_k.png"}  # fmt: skip
+    assert {p.name for p in out.iterdir()} == expected
+    assert not [p for p in tmp_path.rglob(".*tmp*")]
+    summary = pd.read_csv(out / "leaderboard.csv").set_index("model")
+    assert summary.loc["test-mean", "n_folds"] == 5
+    assert np.isfinite(summary.loc["test-mean", "RMSE_std"])
+    assert np.isnan(summary.loc["test-rank", "RMSE_mean"])  # ranking-only: left blank
+    assert np.isnan(summary.loc["test-claims", "RMSE_mean"])  # NotSupportedError handled
+    data = json.loads((out / "leaderboard.json").read_text())
+    assert data["protocol"] == "ml100k-5fold" and data["folds"] == ["u1", "u2", "u3", "u4", "u5"]
+    assert data["params"]["test-mean"] == {"shift": 0.0, "k": 5}
+    assert len(data["results"][0]["curves"]["precision"]) == 20
+    md = (out / "leaderboard.md").read_text()
+    assert "`ml100k-5fold`" in md and "±" in md and "shipped defaults" in md
+
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert list(pred.columns) == ["model", "userId", "movieId", "rating", "prediction", "fold"]
+    assert set(pred.model) == {"test-mean"} and len(pred) == len(synthetic_ratings())
+    for fold, rows in pred.groupby("fold"):
+        r = [x for x in board.results if x.model == "test-mean" and x.fold == fold][0]
+        assert M.rmse(rows.rating, rows.prediction) == pytest.approx(r.metrics["RMSE"], rel=1e-5)
+
+    recs = pd.read_csv(tmp_path / "recs.csv")
+    assert list(recs.columns) == ["model", "userId", "rank", "movieId", "score", "fold"]
+    # anyone can recompute the ranking figures from the exported lists
+    proto = load_protocol("ml100k-5fold", folder)
+    for fold in proto.folds:
+        rows = recs[(recs.model == "test-rank") & (recs.fold == fold.name)]
+        wide = rows.pivot(index="userId", columns="rank", values="movieId")
+        hits, nrel = M.hit_matrix(wide.to_numpy(), wide.index.to_numpy(),
+                                  fold.test.userId, fold.test.movieId)  # fmt: skip
+        r = [x for x in board.results if x.model == "test-rank" and x.fold == fold.name][0]
+        assert M.ndcg_at_k(hits, nrel, 5) == pytest.approx(r.metrics["NDCG@5"])
+        assert r.n_users == fold.test.userId.nunique()
+
+
+def test_single_fold_exports_have_no_fold_column(
+    test_models: None, folder: Path, tmp_path: Path
+) -> None:
+    evaluate("stratified-75-25", ["test-mean"], data_dir=folder, report_dir=tmp_path / "r",
+             predictions_out=tmp_path / "p.csv", recommendations_out=tmp_path / "q.csv")  # fmt: skip
+    assert pd.read_csv(tmp_path / "p.csv").columns[-1] == "prediction"
+    q = pd.read_csv(tmp_path / "q.csv")
+    assert list(q.columns) == ["model", "userId", "rank", "movieId", "score"]
+    assert q.groupby("userId")["rank"].max().max() == 10
+
+
+def test_bad_input_leaves_nothing(test_models: None, folder: Path, tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    with pytest.raises(ConfigError, match="unknown model 'nope'; choose one of: .*svd"):
+        evaluate("ml100k-u1", "test-mean,nope", data_dir=folder, layout=layout)
+    with pytest.raises(ConfigError, match="k must be >= 1"):
+        evaluate("ml100k-u1", "test-mean", data_dir=folder, layout=layout,
+                 params={"test-mean": {"k": -1}})  # fmt: skip
+    with pytest.raises(ConfigError, match="no parameter factors"):
+        evaluate("ml100k-u1", "test-mean", data_dir=folder, layout=layout,
+                 params={"test-mean": {"factors": 3}})  # fmt: skip
+    with pytest.raises(ConfigError, match="no model given"):
+        evaluate("ml100k-u1", " , ", data_dir=folder, layout=layout)
+    with pytest.raises(ConfigError, match="unknown protocol"):
+        evaluate("u1", "test-mean", data_dir=folder, layout=layout)
+    with pytest.raises(DataError, match="no ml-100k data"):
+        evaluate("ml100k-u1", "test-mean", layout=layout)
+    assert not (tmp_path / "reports").exists()
+
+
+def test_failure_keeps_previous_report(test_models: None, folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    evaluate("ml100k-u2", "test-rank", data_dir=folder, report_dir=out)
+    before = (out / "leaderboard.json").read_text()
+    with pytest.raises(RuntimeError, match="boom"):
+        evaluate("ml100k-u2", "test-rank,test-broken", data_dir=folder, report_dir=out,
+                 predictions_out=tmp_path / "p.csv")  # fmt: skip
+    assert (out / "leaderboard.json").read_text() == before
+    assert not (tmp_path / "p.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+def test_tune_on_validation_carved_from_training(
+    test_models: None, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(tuning.SEARCH_SPACES, "test-mean", {"shift": ("float", -1.5, 1.5, False),
+                                                            "missing": ("int", 1, 3)})
+    seen: list[set[tuple[int, int]]] = []
+    real = tuning.validation_fold
+
+    def spy(fold, seed=42):  # type: ignore[no-untyped-def]
+        val = real(fold, seed)
+        train_pairs = set(zip(fold.train.to_frame().userId, fold.train.to_frame().movieId,
+                              strict=True))  # fmt: skip
+        seen.append(set(zip(val.test.userId, val.test.movieId, strict=True)) - train_pairs)
+        return val
+
+    monkeypatch.setattr(tuning, "validation_fold", spy)
+    board = evaluate("ml100k-u1", "test-mean,test-rank", data_dir=folder, report_dir=tmp_path / "r",
+                     tune=True, n_trials=6, params={"test-mean": {"k": 3}})  # fmt: skip
+    assert seen == [set(), set()]  # validation rows all come from the training part
+    rec = board.tuning["test-mean"]
+    assert rec["tuned"] and rec["objective"] == "RMSE" and rec["n_trials"] == 6
+    assert "training part of fold u1" in rec["validation"]
+    assert board.params["test-mean"]["k"] == 3  # user override held fixed
+    assert -1.5 <= board.params["test-mean"]["shift"] <= 1.5
+    assert abs(board.params["test-mean"]["shift"]) < 1.0  # the unbiased region wins
+    assert board.tuning["test-rank"]["tuned"] is False or board.tuning["test-rank"]["n_trials"] == 0
+    md = (tmp_path / "r" / "leaderboard.md").read_text()
+    assert "tuned (optuna TPE (seeded), 6 trials, objective RMSE" in md
+    again = evaluate("ml100k-u1", "test-mean", data_dir=folder, write=False, tune=True,
+                     n_trials=6, params={"test-mean": {"k": 3}})  # fmt: skip
+    assert again.params["test-mean"] == board.params["test-mean"]  # seeded
+
+
+def test_split_model_params() -> None:
+    assert split_model_params({"svd.factors": 5, "svd.lr": 0.1, "ease.reg": 3}) == {
+        "svd": {"factors": 5, "lr": 0.1},
+        "ease": {"reg": 3},
+    }
+    with pytest.raises(ConfigError, match="MODEL.NAME"):
+        split_model_params({"factors": 5})
+
+
+def test_cli_evaluate(test_models: None, folder: Path, tmp_path: Path,
+                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from movierec.cli import main
+
+    args = ["evaluate", "--protocol", "ml100k-u1", "--models", "test-mean,test-rank", "--k", "5",
+            "--home", str(tmp_path), "--data-dir", str(folder), "-p", "test-mean.shift=0.25",
+            "--recommendations-out", str(tmp_path / "r.csv")]  # fmt: skip
+    main(args)
+    text = capsys.readouterr().out
+    assert "test-mean" in text and "NDCG@5" in text
+    board = json.loads((tmp_path / "reports" / "ml100k-u1" / "leaderboard.json").read_text())
+    assert board["params"]["test-mean"]["shift"] == 0.25
+    assert (tmp_path / "r.csv").is_file()
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--models", "nope", "--home", str(tmp_path), "--data-dir", str(folder)])
+    assert exc.value.code == 2
+    assert "error: unknown model 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--protocol", "ml100k-u1", "--models", "test-mean",
+              "--home", str(tmp_path / "empty")])  # fmt: skip
+    assert exc.value.code == 3
+
+
+@pytest.mark.realdata
+def test_real_stratified_figures_match_microsoft(test_models: None, ml100k_dir: Path) -> None:
+    """Count-popularity on the real stratified-75-25 split; the expected figures were computed
+    with recommenders 1.2.1 (python_stratified_split, then precision_at_k / recall_at_k /
+    ndcg_at_k / map) on the lists exported by --recommendations-out."""
+    board = evaluate("stratified-75-25", "test-rank", data_dir=ml100k_dir, write=False)
+    r = board.results[0]
+    assert r.n_users == 943 and r.n_test == 24_934 and r.n_cold == 0
+    assert r.metrics["Precision@10"] == pytest.approx(0.22873806998939553, rel=1e-9)
+    assert r.metrics["Recall@10"] == pytest.approx(0.11318818987173238, rel=1e-9)
+    assert r.metrics["NDCG@10"] == pytest.approx(0.25235268899340646, rel=1e-9)
+    assert r.metrics["MAP@10"] == pytest.approx(0.05595888435462207, rel=1e-9)

@@ -1,0 +1,117 @@
+"""Hybrid: contract (with nested-model save/load), blend formula by hand, fallbacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from movierec.errors import ConfigError
+from movierec.models.base import Recommender, load_model
+from movierec.models.baseline import Popularity
+from movierec.models.content import ContentBased
+from movierec.models.hybrid import Hybrid, zscore
+from movierec.models.knn import ItemKNN, UserKNN
+from tests.models.contract import (
+    RecommenderContract,
+    item_id,
+    synthetic_catalog,
+    synthetic_interactions,
+)
+
+
+class TestHybridItemKNN(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return Hybrid(collaborative="item-knn", collaborative_params={"k": 5}, beta=10.0)
+
+    def invalid_params(self) -> list[dict]:
+        return [
+            {"collaborative": "hybrid"},
+            {"collaborative": "content"},
+            {"collaborative": "nope"},
+            {"collaborative_params": {"k": 0}},
+            {"collaborative_params": {"no_such_param": 1}},
+            {"content_params": {"weighting": "x"}},
+            {"beta": -1.0},
+        ]
+
+
+class TestHybridUserKNN(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return Hybrid(
+            collaborative="user-knn",
+            collaborative_params={"k": 4, "similarity": "pearson"},
+            content_params={"title_weight": 0.0},
+            beta=5.0,
+        )
+
+
+def test_zscore() -> None:
+    s = np.array([[1.0, 2.0, 3.0, -np.inf], [2.0, 2.0, 2.0, 2.0]])
+    z = zscore(s)
+    np.testing.assert_allclose(z[0, :3], (np.array([1, 2, 3]) - 2) / np.sqrt(2 / 3))
+    assert z[0, 3] == -np.inf
+    np.testing.assert_array_equal(z[1], 0.0)
+
+
+def test_blend_formula_by_hand() -> None:
+    data, items = synthetic_interactions(), synthetic_catalog()
+    beta = 7.0
+    model = Hybrid(collaborative="user-knn", collaborative_params={"k": 5}, beta=beta)
+    model.fit(data, items)
+    collab = UserKNN(k=5).fit(data, items)
+    content = ContentBased().fit(data, items)
+    rows = np.arange(data.n_users)
+    n_u = np.diff(data.matrix.indptr)
+    got = model.score(rows)
+    for u in rows:
+        c, t = collab.score(np.array([u]))[0], content.score(np.array([u]))[0]
+        zc = (c - c.mean()) / c.std()
+        zt = (t - t.mean()) / t.std()
+        a = n_u[u] / (n_u[u] + beta)
+        expect = a * zc + (1 - a) * zt
+        expect[-2:] = zt[-2:]  # the two cold movies: content only
+        np.testing.assert_allclose(got[u], expect, rtol=1e-4, atol=1e-5)
+
+
+def test_without_catalog_uses_popularity(tmp_path: Path) -> None:
+    data = synthetic_interactions()
+    model = Hybrid(collaborative="item-knn", collaborative_params={"k": 5}).fit(data)
+    assert model.has_content_ is False
+    pop = Popularity(method="damped_mean").fit(data)
+    zp = zscore(pop.score(np.array([0])))[0]
+    np.testing.assert_allclose(model.score(np.array([0]))[0, -2:], zp[-2:], rtol=1e-5)
+    loaded = load_model(model.save(tmp_path / "h.npz"))
+    np.testing.assert_array_equal(loaded.score(np.arange(5)), model.score(np.arange(5)))
+    assert "popular" in model.explain(int(data.users.ids[0]), [item_id(3)])[0]
+
+
+def test_fold_in_fallbacks() -> None:
+    data, items = synthetic_interactions(), synthetic_catalog()
+    model = Hybrid(collaborative="item-knn", collaborative_params={"k": 5}).fit(data, items)
+    empty = model.fold_in({})
+    pop = Popularity(method="damped_mean").fit(data)
+    np.testing.assert_allclose(empty, zscore(pop.scores_[None, :])[0], rtol=1e-5)
+    one = model.fold_in({item_id(2): 5.0})
+    assert one.shape == (data.n_items,) and np.all(np.isfinite(one))
+
+
+def test_explain_combines_parts() -> None:
+    data, items = synthetic_interactions(), synthetic_catalog()
+    heavy = Hybrid(collaborative="item-knn", collaborative_params={"k": 5}, beta=0.5)
+    heavy.fit(data, items)
+    user = int(data.users.ids[0])
+    ids, _ = heavy.recommend([user], n=2, candidates=data.items.ids[:40])
+    reasons = heavy.explain(user, ids[0])
+    knn = ItemKNN(k=5).fit(data, items)
+    content = ContentBased().fit(data, items)
+    for movie, reason in zip(ids[0], reasons, strict=True):
+        assert reason == f"{knn.explain(user, [movie])[0]}; {content.explain(user, [movie])[0]}"
+    cold = heavy.explain(user, [item_id(41)])[0]
+    assert cold == content.explain(user, [item_id(41)])[0]
+
+
+def test_bad_collaborative_params_error_names_param() -> None:
+    with pytest.raises(ConfigError, match="no_such"):
+        Hybrid(collaborative_params={"no_such": 1}).fit(synthetic_interactions())

@@ -1,0 +1,402 @@
+"""UserKNN / ItemKNN: contract, brute-force references on tiny matrices, Surprise, real u1."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import movierec.models.knn as knn
+from movierec.errors import ConfigError
+from movierec.interactions import Interactions, Vocabulary
+from movierec.models.base import Recommender
+from movierec.models.knn import ItemKNN, UserKNN
+from tests.models.contract import (
+    RecommenderContract,
+    load_u1,
+    synthetic_catalog,
+    synthetic_interactions,
+    u1_rmse,
+)
+from tests.models.test_baseline import _baseline_loops
+
+# ---------------------------------------------------------------------- contract
+
+
+class TestUserKNN(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return UserKNN(k=5)
+
+    def invalid_params(self) -> list[dict]:
+        return [
+            {"k": 0},
+            {"k": -3},
+            {"k": 2.5},
+            {"similarity": "jaccard"},
+            {"min_k": 6},
+            {"min_support": -1},
+            {"shrinkage": -1.0},
+            {"rank_damping": -0.1},
+            {"max_neighbors": 2},
+            {"mean_center": "yes"},
+        ]
+
+
+class TestUserKNNPearsonRaw(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return UserKNN(k=4, similarity="pearson", mean_center=False, shrinkage=5.0, min_k=2)
+
+
+class TestItemKNN(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return ItemKNN(k=5, shrinkage=10.0)
+
+    def invalid_params(self) -> list[dict]:
+        return [
+            {"k": 0},
+            {"similarity": "msd"},
+            {"center": "median"},
+            {"reg_u": -1.0},
+            {"n_epochs": 0},
+            {"max_neighbors": 3},
+        ]
+
+
+class TestItemKNNAdjustedCosineNoCenter(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return ItemKNN(k=3, similarity="adjusted_cosine", center="none", min_support=2)
+
+
+class TestItemKNNPearsonMean(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return ItemKNN(k=4, similarity="pearson", center="mean", max_neighbors=10)
+
+
+# ---------------------------------------------------------------------- brute force
+def tiny(seed: int = 7, n_users: int = 7, n_items: int = 6, density: float = 0.65) -> Interactions:
+    """Random real-valued ratings (no similarity ties) on a tiny matrix."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        for i in range(n_items):
+            if rng.random() < density:
+                rows.append((10 + u, 20 + i, round(float(rng.uniform(1, 5)), 3)))
+    frame = pd.DataFrame(rows, columns=["userId", "movieId", "rating"])
+    items = Vocabulary(np.arange(20, 20 + n_items), kind="movie")
+    return Interactions.from_frame(frame, items=items, rating_scale=(1.0, 5.0))
+
+
+def _sim_loop(a: dict, b: dict, kind: str, min_support: int, shrinkage: float) -> float:
+    """Similarity of two sparse vectors ``{key: value}`` over their common keys."""
+    common = sorted(set(a) & set(b))
+    n = len(common)
+    if n == 0 or n < min_support:
+        return 0.0
+    xa = [a[c] for c in common]
+    xb = [b[c] for c in common]
+    if kind == "cosine":
+        num = sum(x * y for x, y in zip(xa, xb, strict=True))
+        den = math.sqrt(sum(x * x for x in xa) * sum(y * y for y in xb))
+    else:
+        ma, mb = sum(xa) / n, sum(xb) / n
+        num = sum((x - ma) * (y - mb) for x, y in zip(xa, xb, strict=True))
+        den = math.sqrt(sum((x - ma) ** 2 for x in xa) * sum((y - mb) ** 2 for y in xb))
+    if den <= 1e-12:
+        return 0.0
+    return num / den * (n / (n + shrinkage))
+
+
+def _rows(dense: np.ndarray) -> list[dict]:
+    return [
+        {i: dense[u, i] for i in range(dense.shape[1]) if dense[u, i]} for u in range(len(dense))
+    ]
+
+
+def _dense_sims(model_lists: tuple[np.ndarray, np.ndarray, np.ndarray], n: int) -> np.ndarray:
+    indptr, indices, sims = model_lists
+    out = np.zeros((n, n))
+    for a in range(n):
+        sl = slice(indptr[a], indptr[a + 1])
+        assert np.all(np.diff(sims[sl]) <= 0), "neighbour lists must be sorted best first"
+        out[a, indices[sl]] = sims[sl]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("similarity", "mean_center", "k", "min_support", "shrinkage", "min_k", "beta"),
+    [
+        ("cosine", True, 2, 1, 0.0, 1, 0.0),
+        ("cosine", False, 3, 2, 0.0, 1, 0.5),
+        ("pearson", True, 2, 2, 3.0, 2, 1.0),
+        ("pearson", False, 10, 1, 1.0, 1, 0.0),
+    ],
+)
+def test_user_knn_matches_loops(similarity, mean_center, k, min_support, shrinkage, min_k, beta):
+    data = tiny()
+    dense = data.matrix.toarray().astype(np.float64)
+    n_users, n_items = dense.shape
+    rows = _rows(dense)
+    mu = [sum(r.values()) / len(r) for r in rows]
+    ref_sim = np.zeros((n_users, n_users))
+    for u in range(n_users):
+        for v in range(n_users):
+            if u != v:
+                ref_sim[u, v] = _sim_loop(rows[u], rows[v], similarity, min_support, shrinkage)
+    model = UserKNN(
+        k=k,
+        similarity=similarity,
+        mean_center=mean_center,
+        min_support=min_support,
+        shrinkage=shrinkage,
+        min_k=min_k,
+        rank_damping=beta,
+    ).fit(data)
+    got_sim = _dense_sims((model.nb_indptr_, model.nb_indices_, model.nb_sims_), n_users)
+    np.testing.assert_allclose(got_sim, np.where(ref_sim > 0, ref_sim, 0), atol=1e-6)
+
+    ref_score = np.zeros((n_users, n_items))
+    ref_nbrs: dict[tuple[int, int], list[int]] = {}
+    for u in range(n_users):
+        for i in range(n_items):
+            cands = [(ref_sim[u, v], v) for v in range(n_users) if v != u and i in rows[v]]
+            cands = [c for c in cands if c[0] > 0]
+            cands.sort(key=lambda c: (-c[0], c[1]))
+            chosen = cands[:k]
+            ref_nbrs[u, i] = [v for _, v in chosen]
+            if len(chosen) < min_k:
+                ref_score[u, i] = mu[u]
+                continue
+            den = sum(s for s, _ in chosen)
+            if mean_center:
+                num = sum(s * (rows[v][i] - mu[v]) for s, v in chosen)
+                ref_score[u, i] = mu[u] + num / (den + beta)
+            else:
+                num = sum(s * rows[v][i] for s, v in chosen)
+                ref_score[u, i] = (num + beta * mu[u]) / (den + beta)
+    np.testing.assert_allclose(model.score(np.arange(n_users)), ref_score, rtol=1e-5)
+    for (u, i), nbrs in ref_nbrs.items():
+        assert model.neighbourhood(u, i)[0].tolist() == nbrs
+    # predict = the rating formula without damping, clipped
+    model0 = UserKNN(**{**model.get_params(), "rank_damping": 0.0}).fit(data)
+    uu, ii = np.meshgrid(np.arange(n_users), np.arange(n_items), indexing="ij")
+    pred = model.predict(uu.ravel(), ii.ravel())
+    expect = np.clip(model0.score(np.arange(n_users)).ravel(), 1.0, 5.0)
+    np.testing.assert_allclose(pred, expect, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("similarity", "center", "k", "min_support", "shrinkage", "min_k", "beta"),
+    [
+        ("pearson_baseline", "baseline", 2, 1, 5.0, 1, 0.0),
+        ("cosine", "none", 2, 2, 0.0, 1, 0.7),
+        ("adjusted_cosine", "mean", 3, 1, 0.0, 2, 0.0),
+        ("pearson", "baseline", 10, 2, 2.0, 1, 1.0),
+    ],
+)
+def test_item_knn_matches_loops(similarity, center, k, min_support, shrinkage, min_k, beta):
+    data = tiny(seed=11, n_users=8, n_items=6)
+    dense = data.matrix.toarray().astype(np.float64)
+    n_users, n_items = dense.shape
+    rows = _rows(dense)
+    mu_u = [sum(r.values()) / len(r) for r in rows]
+    reg_u, reg_i, epochs = 3.0, 2.0, 5
+    mu, bu, bi = _baseline_loops(dense, reg_u, reg_i, epochs)
+    col_mean = [
+        np.mean([rows[u][i] for u in range(n_users) if i in rows[u]]) for i in range(n_items)
+    ]
+    # item vectors over users, with the values each similarity uses
+    value = {
+        "cosine": lambda u, i: rows[u][i],
+        "pearson": lambda u, i: rows[u][i],
+        "adjusted_cosine": lambda u, i: rows[u][i] - mu_u[u],
+        "pearson_baseline": lambda u, i: rows[u][i] - mu - bu[u] - bi[i],
+    }[similarity]
+    cols = [{u: value(u, i) for u in range(n_users) if i in rows[u]} for i in range(n_items)]
+    kind = "pearson" if similarity == "pearson" else "cosine"
+    ref_sim = np.zeros((n_items, n_items))
+    for i in range(n_items):
+        for j in range(n_items):
+            if i != j:
+                ref_sim[i, j] = _sim_loop(cols[i], cols[j], kind, min_support, shrinkage)
+    model = ItemKNN(
+        k=k,
+        similarity=similarity,
+        center=center,
+        min_support=min_support,
+        shrinkage=shrinkage,
+        min_k=min_k,
+        rank_damping=beta,
+        reg_u=reg_u,
+        reg_i=reg_i,
+        n_epochs=epochs,
+    ).fit(data)
+    np.testing.assert_allclose(model.sim_.toarray(), np.where(ref_sim > 0, ref_sim, 0), atol=1e-6)
+
+    def base(u: int, i: int) -> float:
+        return {"baseline": mu + bu[u] + bi[i], "mean": col_mean[i], "none": col_mean[i]}[center]
+
+    ref = np.zeros((n_users, n_items))
+    for u in range(n_users):
+        for i in range(n_items):
+            cands = [(ref_sim[i, j], j) for j in rows[u] if j != i and ref_sim[i, j] > 0]
+            cands.sort(key=lambda c: (-c[0], c[1]))
+            chosen = cands[:k]
+            assert model.neighbourhood(u, i)[0].tolist() == [j for _, j in chosen]
+            if len(chosen) < min_k:
+                ref[u, i] = base(u, i)
+                continue
+            den = sum(s for s, _ in chosen)
+            if center == "none":
+                num = sum(s * rows[u][j] for s, j in chosen)
+                ref[u, i] = (num + beta * base(u, i)) / (den + beta)
+            else:
+                num = sum(s * (rows[u][j] - base(u, j)) for s, j in chosen)
+                ref[u, i] = base(u, i) + num / (den + beta)
+    np.testing.assert_allclose(model.score(np.arange(n_users)), ref, rtol=1e-5)
+
+
+def test_item_knn_heap_path_matches_sum_path() -> None:
+    """Users with more than k ratings go through the bounded heap; compare with a sort."""
+    data = synthetic_interactions()
+    model = ItemKNN(k=3, rank_damping=0.0).fit(data)
+    dense = data.matrix.toarray()
+    sim = model.sim_.toarray()
+    scores = model.score(np.arange(data.n_users))
+    for u in range(0, data.n_users, 3):
+        rated = np.flatnonzero(dense[u])
+        assert rated.size > 3
+        lo, hi = data.matrix.indptr[u], data.matrix.indptr[u + 1]
+        dev = dict(zip(data.seen_items(u).tolist(), model.dev_[lo:hi].tolist(), strict=True))
+        for i in range(data.n_items):
+            s = sim[i, rated]
+            keep = s > 0
+            order = np.lexsort((rated[keep], -s[keep]))[:3]
+            js, ss = rated[keep][order], s[keep][order]
+            b = model.mu_ + model.user_bias_[u] + model.item_bias_[i]
+            expect = b + (ss @ [dev[j] for j in js]) / ss.sum() if ss.size else b
+            assert scores[u, i] == pytest.approx(expect, rel=1e-5)
+
+
+def test_neighbour_lists_blocked_and_truncated(monkeypatch) -> None:
+    data = synthetic_interactions()
+    full = knn.neighbour_lists(data.matrix, "pearson", 2, 3.0)
+    monkeypatch.setattr(knn, "BLOCK_BYTES", 8 * data.n_items * 4)  # 4 rows per block
+    blocked = knn.neighbour_lists(data.matrix, "pearson", 2, 3.0)
+    for a, b in zip(full, blocked, strict=True):
+        np.testing.assert_array_equal(a, b)
+    top = knn.neighbour_lists(data.matrix, "pearson", 2, 3.0, max_neighbors=5)
+    for u in range(data.n_users):
+        got = top[1][top[0][u] : top[0][u + 1]]
+        assert got.tolist() == full[1][full[0][u] : full[0][u + 1]][:5].tolist()
+
+
+def test_user_knn_fold_in_equals_training_user() -> None:
+    """Folding in user u's ratings into a model trained without u reproduces score(u)."""
+    data = synthetic_interactions()
+    frame = data.to_frame()
+    u_ext = int(data.users.ids[4])
+    rest = Interactions.from_frame(frame[frame.userId != u_ext], items=data.items)
+    full = UserKNN(k=6, similarity="pearson").fit(data)
+    partial = UserKNN(k=6, similarity="pearson").fit(rest)
+    mine = frame[frame.userId == u_ext]
+    folded = partial.fold_in(dict(zip(mine.movieId, mine.rating, strict=True)))
+    np.testing.assert_allclose(folded, full.score(np.array([4]))[0], rtol=1e-5)
+
+
+def test_item_knn_fold_in_equals_training_user() -> None:
+    data = synthetic_interactions()
+    model = ItemKNN(k=4, shrinkage=5.0).fit(data)
+    frame = data.to_frame()
+    mine = frame[frame.userId == data.users.ids[7]]
+    folded = model.fold_in(dict(zip(mine.movieId, mine.rating, strict=True)))
+    np.testing.assert_allclose(folded, model.score(np.array([7]))[0], rtol=1e-5)
+
+
+def test_explanations_are_true() -> None:
+    data = synthetic_interactions()
+    items = synthetic_catalog()
+    uk = UserKNN(k=5).fit(data, items)
+    ik = ItemKNN(k=5, shrinkage=5.0).fit(data, items)
+    user = int(data.users.ids[2])
+    ids, _ = uk.recommend([user], n=3)
+    dense = data.matrix.toarray()
+    for movie, reason in zip(ids[0], uk.explain(user, ids[0]), strict=True):
+        col = int(data.items.index([movie])[0])
+        nbrs, _ = uk.neighbourhood(2, col)
+        assert f"({nbrs.size} of your nearest neighbours, avg {dense[nbrs, col].mean():.1f}★)" in (
+            reason
+        )
+    ids, _ = ik.recommend([user], n=3)
+    for movie, reason in zip(ids[0], ik.explain(user, ids[0]), strict=True):
+        col = int(data.items.index([movie])[0])
+        nbrs, _ = ik.neighbourhood(2, col)
+        title = items.title(int(data.items.ids[nbrs[0]]))
+        assert reason.startswith(("because you rated", "similar to"))
+        assert any(items.title(int(data.items.ids[j])) in reason for j in nbrs), (title, reason)
+
+
+def test_similar_items_matches_sim_matrix() -> None:
+    data = synthetic_interactions()
+    model = ItemKNN(k=5, similarity="cosine", center="mean", min_support=2).fit(data)
+    ids, scores = model.similar_items(data.items.ids[[3]], n=4)
+    row = model.sim_.toarray()[3]
+    order = np.lexsort((np.arange(row.size), -row))[:4]
+    np.testing.assert_array_equal(ids[0], data.items.ids[order])
+    np.testing.assert_allclose(scores[0], row[order], rtol=1e-6)
+    with pytest.raises(ConfigError):
+        model.similar_items(data.items.ids[[3]], n=0)
+
+
+def test_user_knn_matches_surprise() -> None:
+    """Same predictions as Surprise's KNNWithMeans (user-based cosine) on tie-free data."""
+    surprise = pytest.importorskip("surprise")
+    data = tiny(seed=5, n_users=25, n_items=15, density=0.5)
+    frame = data.to_frame()
+    reader = surprise.Reader(rating_scale=(1, 5))
+    ds = surprise.Dataset.load_from_df(frame[["userId", "movieId", "rating"]], reader)
+    trainset = ds.build_full_trainset()
+    algo = surprise.KNNWithMeans(
+        k=4, min_k=1, sim_options={"name": "cosine", "user_based": True}, verbose=False
+    ).fit(trainset)
+    model = UserKNN(k=4, similarity="cosine").fit(data)
+    # unseen pairs only: for a rated pair Surprise counts the user as their own neighbour
+    uu, ii = np.nonzero(data.matrix.toarray() == 0)
+    u_ids, i_ids = data.users.ids[uu], data.items.ids[ii]
+    theirs = np.array([algo.predict(int(u), int(i)).est for u, i in zip(u_ids, i_ids, strict=True)])
+    ours = model.predict_ids(u_ids, i_ids)
+    assert ours.size > 150
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------- real data
+@pytest.fixture(scope="module")
+def u1(ml100k_dir: Path):
+    return load_u1(ml100k_dir)
+
+
+@pytest.mark.realdata
+def test_user_knn_u1(u1) -> None:
+    train, test = u1
+    model = UserKNN().fit(train)
+    rmse = u1_rmse(model, train, test)
+    # Surprise KNNWithMeans (user, cosine, k=40) on u1: 0.970; same formula here
+    assert 0.955 <= rmse <= 0.972, rmse
+    ids, scores = model.recommend(train.users.ids, n=10)
+    assert ids.shape == (943, 10) and np.all(ids > 0)
+    for r in range(train.n_users):
+        assert not np.isin(ids[r], train.items.ids[train.seen_items(r)]).any()
+
+
+@pytest.mark.realdata
+def test_item_knn_u1(u1) -> None:
+    train, test = u1
+    model = ItemKNN().fit(train)
+    rmse = u1_rmse(model, train, test)
+    # Surprise KNNBaseline (item, pearson_baseline) on u1: 0.936
+    assert 0.92 <= rmse <= 0.936, rmse
+    ids, _ = model.recommend(train.users.ids, n=10)
+    for r in range(train.n_users):
+        assert not np.isin(ids[r], train.items.ids[train.seen_items(r)]).any()
