@@ -259,8 +259,9 @@ def evaluate(
                           "random-kfold, temporal.")
     ] = "ml100k-u1",
     models: Annotated[
-        str, typer.Option("--models", help="Comma-separated model names (see 'movierec models').")
-    ] = "popularity,baseline,svd",
+        str, typer.Option("--models", help="Comma-separated model names (see 'movierec models') "
+                          "or 'all'.")
+    ] = "all",
     tune: Annotated[bool, typer.Option("--tune", help="Search hyperparameters on a "
                                        "validation split of the training data first.")] = False,
     trials: Annotated[int | None, typer.Option("--trials", help="Tuning trials per model.")] = None,
@@ -304,6 +305,7 @@ app.add_typer(db_app, name="db")
 def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
     home: HomeOpt = None,
     db_url: DbUrlOpt = None,
 ) -> None:
@@ -312,7 +314,7 @@ def serve(
 
     layout = _layout(home)
     typer.echo(f"serving on http://{host}:{port}/ (API docs at /docs); Ctrl-C stops")
-    run(host, port, home=layout.home, db_url=db_url)
+    run(host, port, home=layout.home, db_url=db_url, workers=workers)
 
 
 @db_app.command("runs")

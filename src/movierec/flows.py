@@ -22,7 +22,6 @@ from prefect.artifacts import create_table_artifact
 from prefect.context import TaskRunContext
 
 from movierec.config import Layout
-from movierec.errors import DownloadError
 from movierec.recommend import Recommendation
 
 
@@ -83,10 +82,12 @@ def _transform_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 
 def _retry_download(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only on network trouble, not on a bad archive or checksum."""
+    """Retry only on transient network trouble, not offline, a bad archive or a checksum."""
+    from movierec.data.download import TransientDownloadError
+
     try:
         state.result()
-    except DownloadError:
+    except TransientDownloadError:
         return True
     except Exception:
         return False

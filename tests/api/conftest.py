@@ -74,9 +74,11 @@ def store_top10(url: str, model: Recommender, metrics: dict | None = None) -> in
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(cosine_model: Recommender, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working directory with reports/ml100k-u1 and the cosine model's top-10 as run 1."""
     path = tmp_path_factory.mktemp("home")
     write_reports(path)
+    store_top10(f"sqlite:///{path / 'db' / 'movierec.db'}", cosine_model)
     return path
 
 
@@ -95,9 +97,7 @@ def live(live_app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def stored(cosine_model: Recommender, home: Path) -> Iterator[TestClient]:
     """The cosine model with its top-10 for all users stored as run 1, and reports."""
-    url = f"sqlite:///{home / 'db' / 'movierec.db'}"
-    store_top10(url, cosine_model)
-    with TestClient(create_app(home=home, model=cosine_model, db_url=url)) as client:
+    with TestClient(create_app(home=home, model=cosine_model)) as client:
         yield client
 
 

@@ -260,6 +260,8 @@ def test_new_user_is_fast(live_app, cosine_model) -> None:
         ({"ratings": [{"movieId": 1, "rating": 4}, {"movieId": 50, "rating": 0.5}]},
          ["body", "ratings", 1, "rating"]),
         ({"ratings": [{"movieId": 99999, "rating": 4}]}, ["body", "ratings", 0, "movieId"]),
+        ({"ratings": [{"movieId": 2**63, "rating": 4}]}, ["body", "ratings", 0, "movieId"]),
+        ({"ratings": [{"movieId": -1, "rating": 4}]}, ["body", "ratings", 0, "movieId"]),
         ({"ratings": [{"movieId": 50, "rating": 4}, {"movieId": 50, "rating": 5}]},
          ["body", "ratings", 1, "movieId"]),
         ({"ratings": []}, ["body", "ratings"]),

@@ -14,6 +14,7 @@ from movierec.data.releases import (
     RATINGS_SCHEMA,
     RELEASES,
     convert_release,
+    convert_release_csv,
     load_release,
     read_parquet,
     read_ratings,
@@ -233,6 +234,12 @@ def test_csv_malformed_rows_name_the_line(ml25m: Path, row: str, message: str) -
         load_release("ml-25m", ml25m)
 
 
+def test_csv_header_must_name_the_columns(ml25m: Path) -> None:
+    (ml25m / "ratings.csv").write_text("user,movieId,rating,timestamp\n1,1,3.5,1\n")
+    with pytest.raises(DataError, match=r"ratings.csv:1: header lacks column\(s\) userId"):
+        load_release("ml-25m", ml25m)
+
+
 def test_duplicate_pair_names_both_lines(ml25m: Path) -> None:
     lines = ML25M_RATINGS.splitlines()
     _write_lines(ml25m / "ratings.csv", [*lines, "1,11,2.0,1112484999"])
@@ -335,3 +342,18 @@ def test_ratings_csv_round_trip(ml25m: Path, tmp_path: Path) -> None:
     odd = ratings.assign(rating=np.float32(3.3))  # not a half star: still written, readable
     write_ratings_csv(odd, path)
     assert path.read_text().splitlines()[1].startswith("1,1,3.3")
+
+
+def test_convert_release_csv_feeds_ingest(ml1m: Path, tmp_path: Path) -> None:
+    """The files written for the pipeline read back through the data helper's ingest."""
+    from movierec.data.ingest import load_movies, load_ratings
+
+    ratings, movies = convert_release_csv("ml-1m", ml1m, tmp_path / "r.csv", tmp_path / "m.csv")
+    back = load_ratings(tmp_path / "r.csv", (1.0, 5.0))
+    assert back[["userId", "movieId", "rating"]].to_numpy().tolist() == (
+        ratings[["userId", "movieId", "rating"]].to_numpy().tolist()
+    )
+    catalog = load_movies(tmp_path / "m.csv")
+    assert catalog["title"].tolist() == movies["title"].tolist()
+    assert catalog.set_index("movieId").loc[3, "year"] == 1977
+    assert "Misérables, Les (1995)" in (tmp_path / "m.csv").read_text(encoding="utf-8")

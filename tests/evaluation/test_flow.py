@@ -31,8 +31,13 @@ def test_evaluate_flow(harness: None, tmp_path: Path, monkeypatch: pytest.Monkey
     for name, target in TEST_MODELS.items():
         monkeypatch.setitem(registry.MODELS, name, target)
     folder = write_ml100k(tmp_path / "data" / "ml-100k", synthetic_ratings())
-    board = evaluate_flow(protocol="ml100k-u1", models="test-mean,test-rank", home=str(tmp_path),
-                          data_dir=str(folder), k=5)  # fmt: skip
+    board = evaluate_flow(
+        protocol="ml100k-u1",
+        models="test-mean,test-rank",
+        home=str(tmp_path),
+        data_dir=str(folder),
+        k=5,
+    )
     assert board.models == ["test-mean", "test-rank"]
     saved = json.loads((tmp_path / "reports" / "ml100k-u1" / "leaderboard.json").read_text())
     assert saved["summary"][0]["model"] == "test-mean"

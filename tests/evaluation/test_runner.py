@@ -13,7 +13,7 @@ from movierec.config import Layout
 from movierec.errors import ConfigError, DataError
 from movierec.evaluation import metrics as M
 from movierec.evaluation import tuning
-from movierec.evaluation.runner import evaluate, split_model_params
+from movierec.evaluation.runner import evaluate, parse_models, split_model_params
 from movierec.evaluation.splits import load_protocol
 from movierec.models import registry
 from tests.evaluation.helpers import TEST_MODELS, synthetic_ratings, write_ml100k
@@ -33,12 +33,23 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_five_fold_report_and_exports(test_models: None, folder: Path, tmp_path: Path) -> None:
     layout = Layout(tmp_path)
     board = evaluate(
-        "ml100k-5fold", "test-mean,test-rank,test-claims", data_dir=folder, layout=layout, k=5,
-        predictions_out=tmp_path / "pred.csv", recommendations_out=tmp_path / "recs.csv",
-    )  # fmt: skip
+        "ml100k-5fold",
+        "test-mean,test-rank,test-claims",
+        data_dir=folder,
+        layout=layout,
+        k=5,
+        predictions_out=tmp_path / "pred.csv",
+        recommendations_out=tmp_path / "recs.csv",
+    )
     out = tmp_path / "reports" / "ml100k-5fold"
-    expected = {"leaderboard.md", "leaderboard.csv", "leaderboard.json", "metrics.png",
-                "accuracy_vs_time.png", "precision_recall_at_k.png"}  # fmt: skip
+    expected = {
+        "leaderboard.md",
+        "leaderboard.csv",
+        "leaderboard.json",
+        "metrics.png",
+        "accuracy_vs_time.png",
+        "precision_recall_at_k.png",
+    }
     assert {p.name for p in out.iterdir()} == expected
     assert not [p for p in tmp_path.rglob(".*tmp*")]
     summary = pd.read_csv(out / "leaderboard.csv").set_index("model")
@@ -67,8 +78,9 @@ def test_five_fold_report_and_exports(test_models: None, folder: Path, tmp_path:
     for fold in proto.folds:
         rows = recs[(recs.model == "test-rank") & (recs.fold == fold.name)]
         wide = rows.pivot(index="userId", columns="rank", values="movieId")
-        hits, nrel = M.hit_matrix(wide.to_numpy(), wide.index.to_numpy(),
-                                  fold.test.userId, fold.test.movieId)  # fmt: skip
+        hits, nrel = M.hit_matrix(
+            wide.to_numpy(), wide.index.to_numpy(), fold.test.userId, fold.test.movieId
+        )
         r = [x for x in board.results if x.model == "test-rank" and x.fold == fold.name][0]
         assert M.ndcg_at_k(hits, nrel, 5) == pytest.approx(r.metrics["NDCG@5"])
         assert r.n_users == fold.test.userId.nunique()
@@ -77,8 +89,14 @@ def test_five_fold_report_and_exports(test_models: None, folder: Path, tmp_path:
 def test_single_fold_exports_have_no_fold_column(
     test_models: None, folder: Path, tmp_path: Path
 ) -> None:
-    evaluate("stratified-75-25", ["test-mean"], data_dir=folder, report_dir=tmp_path / "r",
-             predictions_out=tmp_path / "p.csv", recommendations_out=tmp_path / "q.csv")  # fmt: skip
+    evaluate(
+        "stratified-75-25",
+        ["test-mean"],
+        data_dir=folder,
+        report_dir=tmp_path / "r",
+        predictions_out=tmp_path / "p.csv",
+        recommendations_out=tmp_path / "q.csv",
+    )
     assert pd.read_csv(tmp_path / "p.csv").columns[-1] == "prediction"
     q = pd.read_csv(tmp_path / "q.csv")
     assert list(q.columns) == ["model", "userId", "rank", "movieId", "score"]
@@ -90,11 +108,21 @@ def test_bad_input_leaves_nothing(test_models: None, folder: Path, tmp_path: Pat
     with pytest.raises(ConfigError, match="unknown model 'nope'; choose one of: .*svd"):
         evaluate("ml100k-u1", "test-mean,nope", data_dir=folder, layout=layout)
     with pytest.raises(ConfigError, match="k must be >= 1"):
-        evaluate("ml100k-u1", "test-mean", data_dir=folder, layout=layout,
-                 params={"test-mean": {"k": -1}})  # fmt: skip
+        evaluate(
+            "ml100k-u1",
+            "test-mean",
+            data_dir=folder,
+            layout=layout,
+            params={"test-mean": {"k": -1}},
+        )
     with pytest.raises(ConfigError, match="no parameter factors"):
-        evaluate("ml100k-u1", "test-mean", data_dir=folder, layout=layout,
-                 params={"test-mean": {"factors": 3}})  # fmt: skip
+        evaluate(
+            "ml100k-u1",
+            "test-mean",
+            data_dir=folder,
+            layout=layout,
+            params={"test-mean": {"factors": 3}},
+        )
     with pytest.raises(ConfigError, match="no model given"):
         evaluate("ml100k-u1", " , ", data_dir=folder, layout=layout)
     with pytest.raises(ConfigError, match="unknown protocol"):
@@ -109,8 +137,13 @@ def test_failure_keeps_previous_report(test_models: None, folder: Path, tmp_path
     evaluate("ml100k-u2", "test-rank", data_dir=folder, report_dir=out)
     before = (out / "leaderboard.json").read_text()
     with pytest.raises(RuntimeError, match="boom"):
-        evaluate("ml100k-u2", "test-rank,test-broken", data_dir=folder, report_dir=out,
-                 predictions_out=tmp_path / "p.csv")  # fmt: skip
+        evaluate(
+            "ml100k-u2",
+            "test-rank,test-broken",
+            data_dir=folder,
+            report_dir=out,
+            predictions_out=tmp_path / "p.csv",
+        )
     assert (out / "leaderboard.json").read_text() == before
     assert not (tmp_path / "p.csv").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
@@ -119,21 +152,32 @@ def test_failure_keeps_previous_report(test_models: None, folder: Path, tmp_path
 def test_tune_on_validation_carved_from_training(
     test_models: None, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(tuning.SEARCH_SPACES, "test-mean", {"shift": ("float", -1.5, 1.5, False),
-                                                            "missing": ("int", 1, 3)})
+    monkeypatch.setitem(
+        tuning.SEARCH_SPACES,
+        "test-mean",
+        {"shift": ("float", -1.5, 1.5, False), "missing": ("int", 1, 3)},
+    )
     seen: list[set[tuple[int, int]]] = []
     real = tuning.validation_fold
 
-    def spy(fold, seed=42):  # type: ignore[no-untyped-def]
-        val = real(fold, seed)
-        train_pairs = set(zip(fold.train.to_frame().userId, fold.train.to_frame().movieId,
-                              strict=True))  # fmt: skip
+    def spy(fold, seed=42, kind="rating"):  # type: ignore[no-untyped-def]
+        val, how = real(fold, seed, kind)
+        train_pairs = set(
+            zip(fold.train.to_frame().userId, fold.train.to_frame().movieId, strict=True)
+        )
         seen.append(set(zip(val.test.userId, val.test.movieId, strict=True)) - train_pairs)
-        return val
+        return val, how
 
     monkeypatch.setattr(tuning, "validation_fold", spy)
-    board = evaluate("ml100k-u1", "test-mean,test-rank", data_dir=folder, report_dir=tmp_path / "r",
-                     tune=True, n_trials=6, params={"test-mean": {"k": 3}})  # fmt: skip
+    board = evaluate(
+        "ml100k-u1",
+        "test-mean,test-rank",
+        data_dir=folder,
+        report_dir=tmp_path / "r",
+        tune=True,
+        n_trials=6,
+        params={"test-mean": {"k": 3}},
+    )
     assert seen == [set(), set()]  # validation rows all come from the training part
     rec = board.tuning["test-mean"]
     assert rec["tuned"] and rec["objective"] == "RMSE" and rec["n_trials"] == 6
@@ -144,9 +188,33 @@ def test_tune_on_validation_carved_from_training(
     assert board.tuning["test-rank"]["tuned"] is False or board.tuning["test-rank"]["n_trials"] == 0
     md = (tmp_path / "r" / "leaderboard.md").read_text()
     assert "tuned (optuna TPE (seeded), 6 trials, objective RMSE" in md
-    again = evaluate("ml100k-u1", "test-mean", data_dir=folder, write=False, tune=True,
-                     n_trials=6, params={"test-mean": {"k": 3}})  # fmt: skip
+    again = evaluate(
+        "ml100k-u1",
+        "test-mean",
+        data_dir=folder,
+        write=False,
+        tune=True,
+        n_trials=6,
+        params={"test-mean": {"k": 3}},
+    )
     assert again.params["test-mean"] == board.params["test-mean"]  # seeded
+    one = evaluate(
+        "ml100k-u1",
+        "test-mean",
+        data_dir=folder,
+        write=False,
+        tune=True,
+        n_trials=1,
+        params={"test-mean": {"shift": 0.7}},
+    )
+    assert one.params["test-mean"]["shift"] == 0.7  # overrides are never searched
+    first = evaluate("ml100k-u1", "test-mean", data_dir=folder, write=False, tune=True, n_trials=1)
+    assert first.params["test-mean"]["shift"] == 0.0  # trial 0 = the shipped defaults
+    monkeypatch.setitem(tuning.SEARCH_SPACES, "test-mean", {"shift": ("float", 0.5, 1.5, False)})
+    outside = evaluate(
+        "ml100k-u1", "test-mean", data_dir=folder, write=False, tune=True, n_trials=1
+    )
+    assert outside.params["test-mean"]["shift"] == 0.0  # defaults outside the space still tried
 
 
 def test_split_model_params() -> None:
@@ -156,15 +224,32 @@ def test_split_model_params() -> None:
     }
     with pytest.raises(ConfigError, match="MODEL.NAME"):
         split_model_params({"factors": 5})
+    assert parse_models(" svd, ease ,svd") == ["svd", "ease"]
+    assert parse_models("all") == registry.available_models()
 
 
-def test_cli_evaluate(test_models: None, folder: Path, tmp_path: Path,
-                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_cli_evaluate(
+    test_models: None, folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from movierec.cli import main
 
-    args = ["evaluate", "--protocol", "ml100k-u1", "--models", "test-mean,test-rank", "--k", "5",
-            "--home", str(tmp_path), "--data-dir", str(folder), "-p", "test-mean.shift=0.25",
-            "--recommendations-out", str(tmp_path / "r.csv")]  # fmt: skip
+    args = [
+        "evaluate",
+        "--protocol",
+        "ml100k-u1",
+        "--models",
+        "test-mean,test-rank",
+        "--k",
+        "5",
+        "--home",
+        str(tmp_path),
+        "--data-dir",
+        str(folder),
+        "-p",
+        "test-mean.shift=0.25",
+        "--recommendations-out",
+        str(tmp_path / "r.csv"),
+    ]
     main(args)
     text = capsys.readouterr().out
     assert "test-mean" in text and "NDCG@5" in text
@@ -176,8 +261,17 @@ def test_cli_evaluate(test_models: None, folder: Path, tmp_path: Path,
     assert exc.value.code == 2
     assert "error: unknown model 'nope'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        main(["evaluate", "--protocol", "ml100k-u1", "--models", "test-mean",
-              "--home", str(tmp_path / "empty")])  # fmt: skip
+        main(
+            [
+                "evaluate",
+                "--protocol",
+                "ml100k-u1",
+                "--models",
+                "test-mean",
+                "--home",
+                str(tmp_path / "empty"),
+            ]
+        )
     assert exc.value.code == 3
 
 

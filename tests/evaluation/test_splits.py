@@ -51,8 +51,9 @@ def test_stratified_split_matches_reference(by: str, seed: int) -> None:
 
 def test_stratified_split_rounds_half_to_even() -> None:
     # one item with 2 ratings: round(1.5) = 2 -> both in train; 6 ratings: round(4.5) = 4
-    data = pd.DataFrame({"userId": range(8), "movieId": [1, 1, 2, 2, 2, 2, 2, 2],
-                         "rating": 3.0, "timestamp": 0})  # fmt: skip
+    data = pd.DataFrame(
+        {"userId": range(8), "movieId": [1, 1, 2, 2, 2, 2, 2, 2], "rating": 3.0, "timestamp": 0}
+    )
     train, test = python_stratified_split(data, 0.75, filter_by="item", seed=1)
     assert (train.movieId == 1).sum() == 2
     assert (train.movieId == 2).sum() == 4
@@ -120,7 +121,9 @@ def test_per_user_holdout_takes_a_tenth_of_each_user() -> None:
     tr, va = per_user_holdout(data, 0.1, seed=5)
     sizes = data.groupby("userId").size()
     expected = sizes - np.round(0.9 * sizes)
-    assert va.groupby("userId").size().reindex(sizes.index, fill_value=0).equals(expected.astype(int))
+    assert (
+        va.groupby("userId").size().reindex(sizes.index, fill_value=0).equals(expected.astype(int))
+    )
 
 
 def test_protocols_on_synthetic_folder(tmp_path: Path) -> None:

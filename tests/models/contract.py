@@ -359,6 +359,19 @@ class RecommenderContract:
         with pytest.raises(UnknownIdError):
             fitted.explain(999_999, ids[0])
 
+    def test_contract_explain_ratings(self, fitted: Recommender, data: Interactions) -> None:
+        """Optional hook used for new users: ``explain_ratings({movieId: rating}, item_ids)``."""
+        hook = getattr(fitted, "explain_ratings", None)
+        if hook is None:
+            pytest.skip(f"{fitted.name} has no explain_ratings")
+        ratings = {item_id(0): 5.0, item_id(3): 4.0, item_id(25): 1.0}
+        movies = data.items.ids[[1, 2, 30]]
+        reasons = hook(ratings, movies)
+        assert len(reasons) == 3
+        assert all(isinstance(r, str) and r for r in reasons)
+        with pytest.raises(UnknownIdError):
+            hook({999_999: 4.0}, movies)
+
     def test_contract_similar_items(self, fitted: Recommender, data: Interactions) -> None:
         query = data.items.ids[[0, 25]]
         try:

@@ -133,3 +133,14 @@ def test_content_real_ml100k(ml100k_dir: Path) -> None:
     sim, _ = model.similar_items([50], n=5)  # Star Wars (1977)
     titles = [str(movies.set_index("movieId").at[int(m), "title"]) for m in sim[0]]
     assert any("Star Trek" in t or "Empire" in t or "Return of the Jedi" in t for t in titles)
+
+
+def test_explain_ratings_matches_explain() -> None:
+    data, items = synthetic_interactions(), synthetic_catalog()
+    model = ContentBased().fit(data, items)
+    frame = data.to_frame()
+    user = int(data.users.ids[3])
+    mine = frame[frame.userId == user]
+    ratings = dict(zip(mine.movieId, mine.rating, strict=True))
+    movies = data.items.ids[[0, 7, 21, 40]]
+    assert model.explain_ratings(ratings, movies) == model.explain(user, movies)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from movierec.errors import ConfigError
+from movierec.interactions import Interactions, Vocabulary
 from movierec.models.base import Recommender, load_model
 from movierec.models.baseline import Popularity
 from movierec.models.content import ContentBased
@@ -16,6 +17,7 @@ from movierec.models.knn import ItemKNN, UserKNN
 from tests.models.contract import (
     RecommenderContract,
     item_id,
+    load_u1,
     synthetic_catalog,
     synthetic_interactions,
 )
@@ -71,7 +73,7 @@ def test_blend_formula_by_hand() -> None:
         zt = (t - t.mean()) / t.std()
         a = n_u[u] / (n_u[u] + beta)
         expect = a * zc + (1 - a) * zt
-        expect[-2:] = zt[-2:]  # the two cold movies: content only
+        expect[-2:] = (1 - a) * zt[-2:]  # the two cold movies: content only
         np.testing.assert_allclose(got[u], expect, rtol=1e-4, atol=1e-5)
 
 
@@ -81,7 +83,8 @@ def test_without_catalog_uses_popularity(tmp_path: Path) -> None:
     assert model.has_content_ is False
     pop = Popularity(method="damped_mean").fit(data)
     zp = zscore(pop.score(np.array([0])))[0]
-    np.testing.assert_allclose(model.score(np.array([0]))[0, -2:], zp[-2:], rtol=1e-5)
+    a = model.alpha(model.counts_[[0]])[0]
+    np.testing.assert_allclose(model.score(np.array([0]))[0, -2:], (1 - a) * zp[-2:], rtol=1e-5)
     loaded = load_model(model.save(tmp_path / "h.npz"))
     np.testing.assert_array_equal(loaded.score(np.arange(5)), model.score(np.arange(5)))
     assert "popular" in model.explain(int(data.users.ids[0]), [item_id(3)])[0]
@@ -115,3 +118,33 @@ def test_explain_combines_parts() -> None:
 def test_bad_collaborative_params_error_names_param() -> None:
     with pytest.raises(ConfigError, match="no_such"):
         Hybrid(collaborative_params={"no_such": 1}).fit(synthetic_interactions())
+
+
+@pytest.mark.realdata
+def test_hybrid_real_u1(ml100k_dir: Path) -> None:
+    train, _ = load_u1(ml100k_dir)
+    model = Hybrid(collaborative="user-knn").fit(train)
+    ids, _ = model.recommend(train.users.ids, n=10)
+    assert np.all(ids > 0)
+    for r in range(train.n_users):
+        assert not np.isin(ids[r], train.items.ids[train.seen_items(r)]).any()
+    cold = train.items.ids[np.diff(train.matrix.tocsc().indptr) == 0]
+    assert cold.size > 0  # movies only rated in u1.test
+    # heavy raters (alpha near 1) are not flooded with cold movies
+    heavy = train.users.ids[np.diff(train.matrix.indptr) >= 100]
+    top, _ = model.recommend(heavy, n=10)
+    assert np.isin(top, cold).mean() < 0.05
+
+
+def test_user_without_ratings_gets_popularity() -> None:
+    """A user in the vocabulary with no training rating: popularity (and finite KNN scores)."""
+    frame = synthetic_interactions().to_frame()
+    users = Vocabulary(np.append(np.unique(frame.userId), 10_000), kind="user")
+    data = Interactions.from_frame(frame, users=users, items=synthetic_interactions().items)
+    model = Hybrid(collaborative="user-knn").fit(data, synthetic_catalog())
+    row = np.array([data.n_users - 1])
+    pop = Popularity(method="damped_mean").fit(data)
+    np.testing.assert_allclose(model.score(row)[0], zscore(pop.score(row))[0], rtol=1e-5)
+    knn = UserKNN().fit(data)
+    mu = float(data.matrix.data.mean())
+    np.testing.assert_allclose(knn.predict(row, np.array([0])), [mu], rtol=1e-6)

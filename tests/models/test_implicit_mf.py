@@ -90,15 +90,18 @@ def test_ials_item_factors_solve_the_weighted_normal_equations(
         np.testing.assert_allclose(model.item_factors_[i], y, rtol=2e-3, atol=2e-5)
 
 
-def test_ials_fold_in_matches_closed_form(tiny: Interactions) -> None:
+@pytest.mark.parametrize("binarize", [False, True])
+def test_ials_fold_in_matches_closed_form(tiny: Interactions, binarize: bool) -> None:
     lam, alpha = 0.3, 1.7
-    model = ImplicitALS(factors=5, reg=lam, alpha=alpha, iterations=5, seed=0).fit(tiny)
+    model = ImplicitALS(
+        factors=5, reg=lam, alpha=alpha, iterations=5, binarize=binarize, seed=0
+    ).fit(tiny)
     cols = np.array([1, 4, 22, 30])
     values = np.array([5.0, 3.0, 1.0, 4.0])
     got = model.fold_in({int(tiny.items.ids[c]): v for c, v in zip(cols, values, strict=True)})
     Y = model.item_factors_.astype(np.float64)
     C = np.ones(tiny.n_items)
-    C[cols] = 1.0 + alpha * values
+    C[cols] = 1.0 + alpha * (1.0 if binarize else values)
     p = np.zeros(tiny.n_items)
     p[cols] = 1.0
     x = np.linalg.solve(Y.T @ np.diag(C) @ Y + lam * np.eye(5), Y.T @ np.diag(C) @ p)

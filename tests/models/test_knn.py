@@ -361,7 +361,7 @@ def test_user_knn_matches_surprise() -> None:
     algo = surprise.KNNWithMeans(
         k=4, min_k=1, sim_options={"name": "cosine", "user_based": True}, verbose=False
     ).fit(trainset)
-    model = UserKNN(k=4, similarity="cosine").fit(data)
+    model = UserKNN(k=4, similarity="cosine", shrinkage=0.0).fit(data)
     # unseen pairs only: for a rated pair Surprise counts the user as their own neighbour
     uu, ii = np.nonzero(data.matrix.toarray() == 0)
     u_ids, i_ids = data.users.ids[uu], data.items.ids[ii]
@@ -397,6 +397,40 @@ def test_item_knn_u1(u1) -> None:
     rmse = u1_rmse(model, train, test)
     # Surprise KNNBaseline (item, pearson_baseline) on u1: 0.936
     assert 0.92 <= rmse <= 0.936, rmse
-    ids, _ = model.recommend(train.users.ids, n=10)
-    for r in range(train.n_users):
-        assert not np.isin(ids[r], train.items.ids[train.seen_items(r)]).any()
+    rows = np.arange(0, train.n_users, 4)
+    ids, _ = model.recommend(train.users.ids[rows], n=10)
+    for r, row in zip(rows, ids, strict=True):
+        assert not np.isin(row, train.items.ids[train.seen_items(r)]).any()
+
+
+def test_big_data_keeps_only_best_neighbours(monkeypatch) -> None:
+    """Above EXACT_LIMIT rows only the 10·k best similarities per row are kept."""
+    data = synthetic_interactions()
+    exact = UserKNN(k=1, similarity="pearson").fit(data)
+    monkeypatch.setattr(knn, "EXACT_LIMIT", 10)
+    capped = UserKNN(k=1, similarity="pearson").fit(data)
+    assert np.diff(capped.nb_indptr_).max() == 10 < np.diff(exact.nb_indptr_).max()
+    for u in range(data.n_users):
+        full = exact.nb_indices_[exact.nb_indptr_[u] : exact.nb_indptr_[u + 1]][:10]
+        got = capped.nb_indices_[capped.nb_indptr_[u] : capped.nb_indptr_[u + 1]]
+        assert got.tolist() == full.tolist()
+    items = ItemKNN(k=1, similarity="cosine", center="mean").fit(data)
+    assert np.diff(items.sim_.indptr).max() <= 10
+    exact_items = ItemKNN(k=1, similarity="cosine", center="mean", max_neighbors=41).fit(data)
+    assert np.diff(exact_items.sim_.indptr).max() > 10
+
+
+def test_explain_ratings_for_new_users() -> None:
+    """Item-based reasons for a user's own ratings given as a dict equal explain(user);
+    user-based reasons name the neighbourhood the fold-in similarities select."""
+    data, items = synthetic_interactions(), synthetic_catalog()
+    ik = ItemKNN(k=4, shrinkage=5.0).fit(data, items)
+    frame = data.to_frame()
+    user = int(data.users.ids[6])
+    mine = frame[frame.userId == user]
+    ratings = dict(zip(mine.movieId, mine.rating, strict=True))
+    movies = data.items.ids[[0, 11, 22, 33]]
+    assert ik.explain_ratings(ratings, movies) == ik.explain(user, movies)
+    uk = UserKNN(k=3).fit(data, items)
+    reasons = uk.explain_ratings({int(data.items.ids[0]): 5.0, int(data.items.ids[1]): 4.0}, movies)
+    assert all("nearest neighbours" in r for r in reasons)

@@ -12,7 +12,14 @@ from movierec.errors import ConfigError
 from movierec.interactions import Interactions, Vocabulary
 from movierec.models import _kernels
 from movierec.models.base import Recommender
-from movierec.models.mf import ExplicitALS, FunkSVD, SVDpp, svdpp_epoch_order
+from movierec.models.mf import (
+    ExplicitALS,
+    FunkSVD,
+    SVDpp,
+    sgd_epoch_order,
+    stratify,
+    svdpp_epoch_order,
+)
 from tests.models.contract import RecommenderContract, synthetic_interactions
 
 BAD_COMMON = [
@@ -31,7 +38,14 @@ class TestFunkSVDContract(RecommenderContract):
         return FunkSVD(factors=8, epochs=40, lr=0.01, reg=0.05, seed=3)
 
     def invalid_params(self) -> list[dict]:
-        return [*BAD_COMMON, {"epochs": 0}, {"lr": 0.0}, {"lr_bias": -1.0}, {"reg_bias": -1}]
+        return [
+            *BAD_COMMON,
+            {"epochs": 0},
+            {"lr": 0.0},
+            {"lr_bias": -1.0},
+            {"reg_bias": -1},
+            {"blocks": 0},
+        ]
 
 
 class TestSVDppContract(RecommenderContract):
@@ -79,26 +93,45 @@ def test_svd_kernel_matches_python_loop_float64(tiny: Interactions) -> None:
     order = rng.permutation(r.size)
     args = [np.zeros(tiny.n_users), np.zeros(tiny.n_items), P, Q]
     ref = [a.copy() for a in args]
-    sse = _kernels.svd_sgd_epoch(users, items, r, order, 3.1, *args, 0.01, 0.02, 0.03, 0.04)
-    python_svd_epoch(users, items, r, order, 3.1, *ref, 0.01, 0.02, 0.03, 0.04)
+    lr_reg = (0.01, 0.02, 0.03, 0.04)
+    sse = _kernels.svd_sgd_range(users, items, r, order, 0, r.size, 3.1, *args, *lr_reg)
+    python_svd_epoch(users, items, r, order, 3.1, *ref, *lr_reg)
     for got, want in zip(args, ref, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
     assert sse > 0
 
 
-def test_funksvd_one_epoch_matches_python_loop(tiny: Interactions) -> None:
-    """The class's float32 fit reproduces the float64 reference with the same seed/order."""
-    model = FunkSVD(factors=4, epochs=1, lr=0.02, reg=0.05, lr_bias=0.01, reg_bias=0.1, seed=9)
-    model.fit(tiny)
-    coo = tiny.matrix.tocoo()
-    r = coo.data.astype(np.float64)
+@pytest.mark.parametrize("blocks", [1, 2, 3])
+def test_funksvd_one_epoch_matches_python_loop(tiny: Interactions, blocks: int) -> None:
+    """The class's float32 (possibly multi-threaded DSGD) fit reproduces a sequential float64
+    reference visiting the same strata in the same order."""
+    model = FunkSVD(
+        factors=4, epochs=1, lr=0.02, reg=0.05, lr_bias=0.01, reg_bias=0.1, blocks=blocks, seed=9
+    ).fit(tiny)
     rng = np.random.default_rng(9)
     P = rng.normal(0.0, 0.1, (tiny.n_users, 4)).astype(np.float32).astype(np.float64)
     Q = rng.normal(0.0, 0.1, (tiny.n_items, 4)).astype(np.float32).astype(np.float64)
+    users, items, ratings, ptr = stratify(rng, tiny.matrix.tocoo(), blocks)
+    r = ratings.astype(np.float64)
+    order, shifts = sgd_epoch_order(rng, ptr, blocks)
+    sequence = []
+    for shift in shifts:
+        for b in range(blocks):
+            s = b * blocks + (b + shift) % blocks
+            sequence.extend(order[ptr[s] : ptr[s + 1]])
+            # strata of one sub-epoch touch disjoint users and items
+            for c in range(b):
+                t = c * blocks + (c + shift) % blocks
+                assert not set(users[order[ptr[s] : ptr[s + 1]]]) & set(
+                    users[order[ptr[t] : ptr[t + 1]]]
+                )
+                assert not set(items[order[ptr[s] : ptr[s + 1]]]) & set(
+                    items[order[ptr[t] : ptr[t + 1]]]
+                )
+    assert sorted(sequence) == list(range(r.size))  # every rating once
     bu, bi = np.zeros(tiny.n_users), np.zeros(tiny.n_items)
-    order = rng.permutation(r.size)
-    python_svd_epoch(coo.row, coo.col, r, order, r.mean(), bu, bi, P, Q, 0.01, 0.02, 0.1, 0.05)
-    cold = np.bincount(coo.col, minlength=tiny.n_items) == 0
+    python_svd_epoch(users, items, r, sequence, r.mean(), bu, bi, P, Q, 0.01, 0.02, 0.1, 0.05)
+    cold = np.bincount(items, minlength=tiny.n_items) == 0
     Q[cold], bi[cold] = 0.0, 0.0
     np.testing.assert_allclose(model.user_factors_, P, atol=2e-6)
     np.testing.assert_allclose(model.item_factors_, Q, atol=2e-6)
@@ -128,7 +161,9 @@ def python_svdpp_epoch(m, user_order, pos, mu, bu, bi, P, Q, Y, lr, reg):
 
 
 def test_svdpp_one_epoch_matches_python_loop(tiny: Interactions) -> None:
-    model = SVDpp(factors=3, epochs=1, lr=0.05, reg=0.1, seed=4).fit(tiny)
+    model = SVDpp(
+        factors=3, epochs=1, lr=0.05, reg=0.1, reg_bias=0.1, reg_implicit=0.1, seed=4
+    ).fit(tiny)
     m = tiny.matrix
     indptr = m.indptr.astype(np.int64)
     rng = np.random.default_rng(4)
@@ -255,7 +290,7 @@ def u1(ml100k_dir: Path) -> tuple[Interactions, pd.DataFrame]:
 @pytest.mark.parametrize(
     ("cls", "bound"),
     # shipped (validation-tuned) defaults; Surprise on the same split: SVD 0.951, SVD++ 0.933
-    [(FunkSVD, 0.925), (SVDpp, 0.920), (ExplicitALS, 0.925)],
+    [(FunkSVD, 0.925), (SVDpp, 0.920), (ExplicitALS, 0.930)],
 )
 def test_u1_rmse(u1: tuple[Interactions, pd.DataFrame], cls: type, bound: float) -> None:
     train, test = u1

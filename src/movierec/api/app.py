@@ -8,6 +8,8 @@ read-only: nothing a client sends is stored.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -61,6 +63,7 @@ def create_app(
     model: Recommender | None = None,
     reports_dir: str | Path | None = None,
     use_store: bool = True,
+    warm_up: bool = True,
 ) -> FastAPI:
     """Build the app around one fitted model.
 
@@ -72,6 +75,7 @@ def create_app(
         model: an already fitted model (tests, notebooks); skips loading ``model_path``.
         reports_dir: evaluation reports; ``<home>/reports`` if None.
         use_store: ``False`` serves from the live model only.
+        warm_up: run each model path once now (compiles numba kernels before traffic).
 
     Raises:
         ModelError: no (compatible) model file. StoreError: unusable store.
@@ -85,6 +89,8 @@ def create_app(
         engine = make_engine(resolve_db_url(db_url or settings.db_url, layout.home))
     try:
         serving = Serving(model, engine, Path(reports_dir) if reports_dir else layout.reports_dir)
+        if warm_up:
+            serving.warm_up()
     except BaseException:
         if engine is not None:
             engine.dispose()
@@ -113,6 +119,37 @@ def create_app(
     return app
 
 
+_THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def single_threaded_kernels() -> None:
+    """One thread per numba/BLAS kernel in this process and in worker processes it starts.
+
+    A server parallelises across requests (``--workers``); per-request thread teams only
+    oversubscribe the cores (and OpenBLAS threads spin), so they are capped at one unless
+    the environment already sets them.
+    """
+    for var in _THREAD_VARS:
+        os.environ.setdefault(var, "1")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]))
+    if "numba" in sys.modules:
+        import numba
+
+        numba.set_num_threads(
+            min(int(os.environ["NUMBA_NUM_THREADS"]), numba.config.NUMBA_NUM_THREADS)
+        )
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory movierec.api.app:app_from_env`` (worker processes).
+
+    Reads ``MOVIEREC_HOME``, ``MOVIEREC_DB_URL`` and ``MOVIEREC_MODEL_PATH`` (optional).
+    """
+    return create_app(model_path=os.environ.get("MOVIEREC_MODEL_PATH") or None)
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -120,10 +157,35 @@ def serve(
     home: str | Path | None = None,
     model_path: str | Path | None = None,
     db_url: str | None = None,
+    workers: int = 1,
     log_level: str = "warning",
 ) -> None:
-    """Run the app under uvicorn until interrupted (what ``movierec serve`` calls)."""
+    """Run the app under uvicorn until interrupted (what ``movierec serve`` calls).
+
+    With ``workers > 1`` uvicorn starts that many processes, each loading the model once.
+    Kernels run single-threaded (:func:`single_threaded_kernels`).
+    """
     import uvicorn
 
-    app = create_app(home=home, model_path=model_path, db_url=db_url)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    single_threaded_kernels()
+
+    if workers <= 1:
+        app = create_app(home=home, model_path=model_path, db_url=db_url)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        return
+    create_app(home=home, model_path=model_path, db_url=db_url, warm_up=False)  # fail fast
+    if home is not None:
+        os.environ["MOVIEREC_HOME"] = str(home)
+    if db_url:
+        os.environ["MOVIEREC_DB_URL"] = db_url
+    if model_path:
+        os.environ["MOVIEREC_MODEL_PATH"] = str(model_path)
+    uvicorn.run(
+        "movierec.api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )

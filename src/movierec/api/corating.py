@@ -120,8 +120,9 @@ class CoRatings:
         Reason, first that applies:
 
         1. the user's liked movie (rating ≥ ``like_threshold``, or their top-rated ones if
-           none is) that the most users liked together with the recommendation:
-           "because you rated X 5★ (N who liked it also liked this)";
+           none is) whose fans overlap most with the recommendation's (cosine of the liked
+           columns, ``C_ji / √(likers_j · likers_i)``), with the count ``C_ji`` of users who
+           liked both: "because you rated X 5★ (N who liked it also liked this)";
         2. the recommendation's genres the user's liked movies share, most frequent first:
            "matches your favourite genres: Sci-Fi, Action";
         3. its reception: "liked by N of its M raters".
@@ -155,10 +156,15 @@ class CoRatings:
             for i in liked_idx:
                 for g in genres[i]:
                     fav[g] = fav.get(g, 0) + 1
+        # pick the liked movie whose fans overlap most with the recommendation's fans:
+        # cosine of the binary "liked" columns, co / sqrt(likers_j * likers_i)
+        likers_j = self.n_likers[rated_cols[liked_idx]].astype(np.float64)[:, None]
+        likers_i = self.n_likers[rec_cols].astype(np.float64)[None, :]
+        overlap = co / np.sqrt(np.maximum(likers_j * likers_i, 1.0))
         for m, col in enumerate(rec_cols):
             if co.shape[0] and co[:, m].max() > 0:
-                # most co-likes; ties -> higher rating, then earlier rated item
-                order = np.lexsort((-ratings[liked_idx], -co[:, m]))
+                # best overlap; ties -> higher rating, then earlier rated item
+                order = np.lexsort((-ratings[liked_idx], -overlap[:, m]))
                 j = liked_idx[order[0]]
                 reasons.append(
                     f"because you rated {titles[j]} {stars(float(ratings[j]))} "

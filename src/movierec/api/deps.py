@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
@@ -12,7 +13,7 @@ from movierec.api.service import Serving
 from movierec.models.base import Recommender
 
 
-def get_serving(request: Request) -> Serving:
+async def get_serving(request: Request) -> Serving:
     """The process-wide :class:`Serving` built by :func:`movierec.api.app.create_app`."""
     serving: Serving = request.app.state.serving
     return serving
@@ -21,7 +22,7 @@ def get_serving(request: Request) -> Serving:
 ServingDep = Annotated[Serving, Depends(get_serving)]
 
 
-def get_model(serving: ServingDep) -> Recommender:
+async def get_model(serving: ServingDep) -> Recommender:
     """The model loaded once at start-up."""
     return serving.model
 
@@ -29,8 +30,12 @@ def get_model(serving: ServingDep) -> Recommender:
 ModelDep = Annotated[Recommender, Depends(get_model)]
 
 
-def get_session(serving: ServingDep) -> Iterator[Session | None]:
-    """A read session on the store (``None`` without a store); it connects lazily."""
+async def get_session(serving: ServingDep) -> AsyncIterator[Session | None]:
+    """A read session on the store (``None`` without a store); it connects lazily.
+
+    The dependencies are ``async`` so they run on the event loop (no thread hop per request);
+    the store queries themselves are short, indexed, synchronous reads.
+    """
     engine = serving.store.engine
     if engine is None:
         yield None
@@ -40,3 +45,18 @@ def get_session(serving: ServingDep) -> Iterator[Session | None]:
 
 
 SessionDep = Annotated[Session | None, Depends(get_session)]
+
+T = TypeVar("T")
+_limiter: anyio.CapacityLimiter | None = None
+
+
+async def run_model(fn: Callable[..., T], *args: Any) -> T:
+    """Run CPU-bound model code in a worker thread, one call at a time per process.
+
+    Serialising model calls avoids GIL and BLAS-thread thrashing under concurrent load (scale
+    out with ``--workers`` instead) while the event loop keeps answering cheap requests.
+    """
+    global _limiter
+    if _limiter is None:
+        _limiter = anyio.CapacityLimiter(1)
+    return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=_limiter)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 MAX_N = 100
 MAX_RATINGS = 1000
+MAX_ID = 2_147_483_647  # ids are 32-bit SQL integers in the store
 
 
 class ErrorBody(BaseModel):
@@ -24,8 +25,10 @@ class Movie(BaseModel):
     title: str
     year: int | None = None
     genres: list[str] = Field(default_factory=list)
-    n_ratings: int = Field(0, description="ratings in the training data")
-    mean_rating: float | None = Field(None, description="mean training rating (null if none)")
+    n_ratings: int = Field(default=0, description="ratings in the training data")
+    mean_rating: float | None = Field(
+        default=None, description="mean training rating (null if none)"
+    )
 
 
 class MovieList(BaseModel):
@@ -69,7 +72,9 @@ class RatingIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    movieId: int = Field(description="MovieLens movieId, must be in the training data")  # noqa: N815
+    movieId: int = Field(  # noqa: N815
+        ge=0, le=MAX_ID, description="MovieLens movieId, must be in the training data"
+    )
     rating: float = Field(description="on the rating scale of the model (e.g. 1-5)")
 
 
@@ -84,7 +89,7 @@ class NewUserRequest(BaseModel):
     )
 
     ratings: list[RatingIn] = Field(min_length=1, max_length=MAX_RATINGS)
-    n: int = Field(10, ge=1, le=MAX_N)
+    n: int = Field(default=10, ge=1, le=MAX_N)
 
 
 class NewUserRecommendations(BaseModel):

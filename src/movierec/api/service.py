@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session
 from movierec import __version__
 from movierec.api import schemas
 from movierec.api.corating import CoRatings
-from movierec.errors import DataError, NotSupportedError, StoreError, UnknownIdError
+from movierec.api.explain import Explainer
+from movierec.errors import (
+    DataError,
+    MovieRecError,
+    NotSupportedError,
+    StoreError,
+    UnknownIdError,
+)
 from movierec.interactions import ItemCatalog
 from movierec.models.base import Recommender, top_k
 from movierec.store import queries
@@ -115,7 +122,25 @@ class Serving:
             with Session(engine) as db:
                 catalog = queries.load_movies(db)
         self._build_movies(catalog)
+        self.explainer = Explainer(model, catalog, self.co)
         self._runs: dict[int, queries.RunInfo] = {}
+
+    def warm_up(self) -> None:
+        """Run each model path once so JIT-compiled kernels (numba) compile before traffic."""
+        user = int(self.data.users.ids[0])
+        item = int(self.data.items.ids[int(np.argmax(self.co.n_raters))])
+        calls = (
+            lambda: self.live_recommendations(user, 10),
+            lambda: self.new_user_recommendations(
+                [schemas.RatingIn(movieId=item, rating=self.data.rating_scale[1])], 10
+            ),
+            lambda: self.similar_movies(item, 10),
+        )
+        for call in calls:
+            try:
+                call()
+            except MovieRecError as exc:  # a model that cannot: the route will say so
+                log.info("warm-up: %s", exc)
 
     # ------------------------------------------------------------------ catalogue
     def _build_movies(self, catalog: ItemCatalog | None) -> None:
@@ -219,39 +244,14 @@ class Serving:
 
     # ------------------------------------------------------------------ known users
     def _user_ratings(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
-        row = int(self.data.users.index([user_id])[0])
-        m = self.data.matrix
-        sl = slice(m.indptr[row], m.indptr[row + 1])
-        return m.indices[sl], m.data[sl]
-
-    def _explain_cols(
-        self, rated_cols: np.ndarray, ratings: np.ndarray, rec_ids: np.ndarray
-    ) -> list[str]:
-        rec_ids = np.asarray(rec_ids, dtype=np.int64)
-        known = self.data.items.contains(rec_ids)
-        rec_cols = self.data.items.index(rec_ids[known]) if known.any() else np.zeros(0, np.int64)
-        rated_ids = self.data.items.ids[rated_cols]
-        titles = [self._movie_or_stub(int(m)).title for m in rated_ids]
-        genres = [self._movie_or_stub(int(m)).genres for m in rated_ids] + [
-            self._movie_or_stub(int(m)).genres for m in rec_ids[known]
-        ]
-        reasons = iter(self.co.explain(rated_cols, ratings, rec_cols, titles, genres))
-        fallback = f"recommended by the {self.model.name} model"
-        return [next(reasons) if k else fallback for k in known]
+        return self.explainer.user_ratings(user_id)
 
     def explain_user(self, user_id: int, rec_ids: np.ndarray) -> list[str]:
         """The model's own reasons for a known user, else co-rating/genre reasons."""
-        try:
-            reasons = self.model.explain(user_id, rec_ids)
-            if len(reasons) == len(rec_ids) and all(reasons):
-                return [str(r) for r in reasons]
-        except NotSupportedError:
-            pass
-        cols, ratings = self._user_ratings(user_id)
-        return self._explain_cols(cols, ratings, rec_ids)
+        return self.explainer.for_user(user_id, rec_ids)
 
     def _recommended(
-        self, ids: np.ndarray, scores: np.ndarray, reasons: list[str]
+        self, ids: np.ndarray, scores: np.ndarray | Sequence[float], reasons: list[str]
     ) -> list[schemas.RecommendedMovie]:
         return [
             schemas.RecommendedMovie(
@@ -279,27 +279,38 @@ class Serving:
             run = self._runs[run_id] = queries.get_run(db, run_id)
         return run
 
-    def user_recommendations(
+    def stored_recommendations(
         self, db: Session | None, user_id: int, n: int, model: str | None = None
+    ) -> schemas.UserRecommendations | None:
+        """A user's top-``n`` from the store's current run (or ``model``'s newest complete
+        run), or ``None`` when the live model should answer instead: nothing stored for the
+        user, or fewer than ``n`` stored while the live model can give ``n``.
+
+        One indexed query; cheap enough to run on the event loop.
+        """
+        if db is None or not self.store.available():
+            return None
+        try:
+            stored = queries.user_recommendations(db, user_id, n, model)
+            if stored is not None and (len(stored[1]) >= n or not self._live_ok(user_id, model)):
+                return self._from_store(db, user_id, *stored)
+        except SQLAlchemyError as exc:  # degrade to the live model, never a 5xx
+            log.warning("store read failed, serving live: %s", exc)
+        return None
+
+    def _live_ok(self, user_id: int, model: str | None) -> bool:
+        return user_id in self.data.users and (model is None or model == self.model.name)
+
+    def fallback_recommendations(
+        self, user_id: int, n: int, model: str | None = None
     ) -> schemas.UserRecommendations:
-        """A user's top-``n``: from the store's current run (or ``model``'s newest complete
-        run) when it holds at least ``n`` for them, else from the live model.
+        """The live model's top-``n`` when the store cannot answer.
 
         Raises:
-            UnknownIdError: the user is neither stored nor in the training data, or ``model``
-                is neither stored nor the live model.
+            UnknownIdError: the user is not in the training data, or ``model`` is neither
+                stored nor the live model.
         """
-        known = user_id in self.data.users
-        live_ok = known and (model is None or model == self.model.name)
-        stored = None
-        if db is not None and self.store.available():
-            try:
-                stored = queries.user_recommendations(db, user_id, n, model)
-                if stored is not None and (len(stored[1]) >= n or not live_ok):
-                    return self._from_store(db, user_id, *stored)
-            except SQLAlchemyError as exc:  # degrade to the live model, never a 5xx
-                log.warning("store read failed, serving live: %s", exc)
-        if live_ok:
+        if self._live_ok(user_id, model):
             return self.live_recommendations(user_id, n)
         if model is not None and model != self.model.name:
             raise UnknownIdError(
@@ -307,6 +318,13 @@ class Serving:
                 f"the live model is {self.model.name!r}"
             )
         raise UnknownIdError(f"unknown user id: {user_id}")
+
+    def user_recommendations(
+        self, db: Session | None, user_id: int, n: int, model: str | None = None
+    ) -> schemas.UserRecommendations:
+        """:meth:`stored_recommendations`, else :meth:`fallback_recommendations`."""
+        found = self.stored_recommendations(db, user_id, n, model)
+        return found if found is not None else self.fallback_recommendations(user_id, n, model)
 
     def _from_store(
         self, db: Session, user_id: int, run_id: int, rows: list[queries.StoredRecommendation]
@@ -316,7 +334,7 @@ class Serving:
         reasons = [r.explanation for r in rows]
         if not all(reasons):
             if user_id in self.data.users:
-                generic = self._explain_cols(*self._user_ratings(user_id), ids)
+                generic = self.explainer.from_ratings(*self._user_ratings(user_id), ids)
             else:
                 generic = [f"recommended by the {run.model} model (run {run_id})"] * len(rows)
             reasons = [r or g for r, g in zip(reasons, generic, strict=True)]
@@ -417,7 +435,7 @@ class Serving:
                     return [str(r) for r in reasons]
             except NotSupportedError:
                 pass
-        return self._explain_cols(cols, vals.astype(np.float32), rec_ids)
+        return self.explainer.from_ratings(cols, vals.astype(np.float32), rec_ids)
 
     # ------------------------------------------------------------------ runs & reports
     def health(self, db: Session | None) -> schemas.Health:
@@ -499,12 +517,12 @@ class Serving:
         protocol = run.metrics.get("protocol") or run.params.get("protocol")
         if not protocol:
             found = self.protocols()
-            if not found:
+            if not found or self.reports_dir is None:
                 raise UnknownIdError(
                     f"no leaderboard for run {run_id}: no reports/<protocol>/leaderboard.json; "
                     "run 'movierec evaluate' first"
                 )
-            folder = self.reports_dir  # type: ignore[operator]
+            folder = self.reports_dir
             protocol = max(found, key=lambda p: (folder / p / "leaderboard.json").stat().st_mtime)
         return self.leaderboard(str(protocol), run_id=run_id)
 

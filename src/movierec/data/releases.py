@@ -201,6 +201,12 @@ def read_ratings(path: str | Path, fmt: ReleaseFormat | str) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"ratings file not found: {path}")
+    if fmt.layout == "csv":
+        with path.open("rb") as fh:
+            header = fh.readline().decode("utf-8", "replace").strip().split(",")
+        missing = [c for c in RATINGS_SCHEMA.names if c not in header]
+        if missing:
+            raise DataError(f"{path}:1: header lacks column(s) {', '.join(missing)}: {header}")
     read, parse, convert = _csv_options(fmt, threads=True)
     try:
         table = pacsv.read_csv(
@@ -482,6 +488,32 @@ def write_ratings_csv(ratings: pd.DataFrame, path: str | Path, chunk_rows: int =
             )
             pacsv.write_csv(table, fh, options)
     return Path(path)
+
+
+def write_movies_csv(movies: pd.DataFrame, path: str | Path) -> Path:
+    """Write movies as UTF-8 CSV ``movieId,title,year,genres`` (RFC-4180 quoting), atomically."""
+    table = pa.Table.from_pandas(
+        movies[["movieId", "title", "year", "genres"]], schema=MOVIES_SCHEMA, preserve_index=False
+    )
+    with atomic_path(path) as tmp:
+        pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="needed"))
+    return Path(path)
+
+
+def convert_release_csv(
+    name: str, directory: str | Path, ratings_csv: str | Path, movies_csv: str | Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pipeline's ``convert`` step for a non-ml-100k release.
+
+    Loads and validates release ``name`` from ``directory`` (``data/raw/<name>/``), then
+    writes ``ratings_csv`` (``userId,movieId,rating,timestamp``) and ``movies_csv``
+    (``movieId,title,year,genres``); both files are validated before either is written, and
+    each write is atomic. Returns the two frames.
+    """
+    ratings, movies = load_release(name, directory)
+    write_ratings_csv(ratings, ratings_csv)
+    write_movies_csv(movies, movies_csv)
+    return ratings, movies
 
 
 def convert_release(name: str, directory: str | Path, out_dir: str | Path) -> dict[str, Path]:

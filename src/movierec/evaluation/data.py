@@ -10,6 +10,7 @@ Frames returned here use external MovieLens ids and the columns
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 import zipfile
@@ -23,14 +24,30 @@ from movierec.interactions import ITEM_COL, RATING_COL, TIME_COL, USER_COL, Item
 
 RATING_COLUMNS = [USER_COL, ITEM_COL, RATING_COL, TIME_COL]
 _GENRES = [
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
-    "Sci-Fi", "Thriller", "War", "Western",
-]  # fmt: skip
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+]
 _YEAR = re.compile(r"\((\d{4})\)\s*$")
 
 
-def resolve_ml100k_dir(path: str | Path) -> Path:
+def resolve_ml100k_dir(path: str | os.PathLike[str]) -> Path:
     """The extracted ml-100k folder for ``path``.
 
     Args:
@@ -76,9 +93,13 @@ def read_ratings_file(path: str | Path) -> pd.DataFrame:
             sep="\t",
             header=None,
             names=RATING_COLUMNS,
-            dtype={USER_COL: np.int64, ITEM_COL: np.int64, RATING_COL: np.float32,
-                   TIME_COL: np.int64},
-        )  # fmt: skip
+            dtype={
+                USER_COL: np.int64,
+                ITEM_COL: np.int64,
+                RATING_COL: np.float32,
+                TIME_COL: np.int64,
+            },
+        )
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"{path} is not a tab-separated user/item/rating/timestamp file") from exc
     if frame.isna().any().any():

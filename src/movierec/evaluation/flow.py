@@ -19,16 +19,16 @@ from movierec.config import Layout
 from movierec.evaluation import runner
 from movierec.evaluation.report import Leaderboard
 
-_prepare = task(runner.prepare, name="prepare", cache_policy=NO_CACHE)
-_choose = task(runner.choose_params, name="choose-params", cache_policy=NO_CACHE)
-_one = task(runner.evaluate_one, name="evaluate-fold", cache_policy=NO_CACHE)
-_write = task(runner.write_outputs, name="write-report", cache_policy=NO_CACHE)
+_prepare = task(name="prepare", cache_policy=NO_CACHE)(runner.prepare)
+_choose = task(name="choose-params", cache_policy=NO_CACHE)(runner.choose_params)
+_one = task(name="evaluate-fold", cache_policy=NO_CACHE)(runner.evaluate_one)
+_write = task(name="write-report", cache_policy=NO_CACHE)(runner.write_outputs)
 
 
 @flow(name="movierec-evaluate", log_prints=False)
 def evaluate_flow(
     protocol: str = "ml100k-u1",
-    models: str = "popularity,baseline,svd",
+    models: str = "all",
     home: str = ".",
     data_dir: str | None = None,
     k: int = 10,
@@ -41,12 +41,14 @@ def evaluate_flow(
 ) -> Leaderboard:
     """Evaluate ``models`` under ``protocol``; write ``reports/<protocol>/`` under ``home``."""
     layout = Layout(Path(home).expanduser())
-    prep = _prepare(protocol, models, data_dir=data_dir, layout=layout, k=k, params=params,
-                    seed=seed)  # fmt: skip
+    prep = _prepare(
+        protocol, models, data_dir=data_dir, layout=layout, k=k, params=params, seed=seed
+    )
     chosen, tuning = {}, {}
     for name in prep.models:
-        chosen[name], tuning[name] = _choose(prep, name, tune=tune, k=k, seed=seed,
-                                             n_trials=n_trials)  # fmt: skip
+        chosen[name], tuning[name] = _choose(
+            prep, name, tune=tune, k=k, seed=seed, n_trials=n_trials
+        )
     keep = predictions_out is not None or recommendations_out is not None
     started = time.perf_counter()
     outputs = [
@@ -55,8 +57,9 @@ def evaluate_flow(
         for name in prep.models
     ]
     board = runner.assemble(prep, outputs, chosen, tuning, k, seed, time.perf_counter() - started)
-    _write(board, layout.reports_dir / board.protocol, outputs, predictions_out,
-           recommendations_out)  # fmt: skip
+    _write(
+        board, layout.reports_dir / board.protocol, outputs, predictions_out, recommendations_out
+    )
     create_markdown_artifact(
         key=f"leaderboard-{board.protocol}".lower().replace("_", "-"),
         markdown=board.to_markdown(),

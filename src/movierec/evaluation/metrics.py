@@ -158,7 +158,7 @@ def mrr(hits: np.ndarray, k: int) -> float:
 
 def hit_rate_at_k(hits: np.ndarray, k: int) -> float:
     """Fraction of users with at least one relevant item in their top ``K``."""
-    return _mean(_prep(hits, k).any(axis=1).astype(np.float64))
+    return _mean(np.asarray(_prep(hits, k).any(axis=1), dtype=np.float64))
 
 
 # --------------------------------------------------------------------------- beyond accuracy
@@ -219,9 +219,7 @@ def personalization(rec: np.ndarray, n_items: int) -> float:
     """
     r = np.asarray(rec)
     rows, cols = np.nonzero(r >= 0)
-    x = sp.csr_matrix(
-        (np.ones(rows.size), (rows, r[rows, cols])), shape=(r.shape[0], n_items)
-    )
+    x = sp.csr_matrix((np.ones(rows.size), (rows, r[rows, cols])), shape=(r.shape[0], n_items))
     x.data[:] = 1.0  # duplicates collapse to 1
     lengths = np.asarray(x.sum(axis=1)).ravel()
     x = x[lengths > 0]

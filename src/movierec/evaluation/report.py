@@ -161,7 +161,8 @@ class Leaderboard:
             t = self.tuning.get(model, {})
             how = (
                 f"tuned ({t.get('method')}, {t.get('n_trials')} trials, objective "
-                f"{t.get('objective')} = {_fmt(t.get('best_value'), 4)} on {t.get('validation')})"
+                f"{t.get('objective')} = {_fmt(t.get('best_value'), 4)} vs shipped defaults "
+                f"{_fmt(t.get('default_value'), 4) or 'n/a'}, on {t.get('validation')})"
                 if t.get("tuned")
                 else "shipped defaults (not tuned in this run)"
             )

@@ -35,7 +35,7 @@ from movierec.evaluation.report import FoldResult, Leaderboard, write_report
 from movierec.evaluation.splits import Fold, Protocol, load_protocol
 from movierec.interactions import ITEM_COL, RATING_COL, USER_COL, ItemCatalog
 from movierec.models.base import Recommender
-from movierec.models.registry import make_model
+from movierec.models.registry import available_models, make_model
 
 log = logging.getLogger("movierec.evaluation")
 
@@ -52,9 +52,14 @@ class FoldOutput:
 
 
 def parse_models(models: str | Sequence[str]) -> list[str]:
-    """``"svd, knn"`` or ``["svd", "knn"]`` -> ``["svd", "knn"]`` (order kept, duplicates dropped)."""
+    """``"svd, knn"`` or ``["svd", "knn"]`` -> ``["svd", "knn"]`` (order kept, no duplicates).
+
+    ``"all"`` means every registered model.
+    """
     items = models.split(",") if isinstance(models, str) else list(models)
     names = list(dict.fromkeys(m.strip() for m in items if m and m.strip()))
+    if names == ["all"]:
+        return available_models()
     if not names:
         raise ConfigError("no model given; pass --models a,b,c (see 'movierec models')")
     return names
@@ -246,9 +251,15 @@ def choose_params(
     from movierec.evaluation.tuning import tune_model
 
     outcome = tune_model(
-        name, prep.protocol.folds[0], prep.protocol.kind, prep.catalog, k=k, seed=seed,
-        n_trials=n_trials, fixed=prep.overrides[name],
-    )  # fmt: skip
+        name,
+        prep.protocol.folds[0],
+        prep.protocol.kind,
+        prep.catalog,
+        k=k,
+        seed=seed,
+        n_trials=n_trials,
+        fixed=prep.overrides[name],
+    )
     return outcome.params, outcome.describe()
 
 
@@ -335,8 +346,16 @@ def evaluate(
         ConfigError: unknown protocol/model, invalid hyperparameter or k.
         DataError: data or split files missing.
     """
-    prep = prepare(protocol, models, data_dir=data_dir, layout=layout, k=k, params=params,
-                   seed=seed, split_options=split_options)  # fmt: skip
+    prep = prepare(
+        protocol,
+        models,
+        data_dir=data_dir,
+        layout=layout,
+        k=k,
+        params=params,
+        seed=seed,
+        split_options=split_options,
+    )
     chosen: dict[str, dict[str, Any]] = {}
     tuning: dict[str, dict[str, Any]] = {}
     for name in prep.models:
@@ -384,8 +403,7 @@ def write_outputs(
             _csv(stack, predictions_out, frames, cols + (["fold"] if several else []))
         if recommendations_out is not None:
             frames = [
-                o.recommendations.assign(model=o.result.model, fold=o.result.fold)
-                for o in outputs
+                o.recommendations.assign(model=o.result.model, fold=o.result.fold) for o in outputs
             ]
             cols = ["model", USER_COL, "rank", ITEM_COL, "score"]
             _csv(stack, recommendations_out, frames, cols + (["fold"] if several else []))
@@ -414,8 +432,9 @@ def split_model_params(flat: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def summary_text(board: Leaderboard) -> str:
     """A short plain-text leaderboard for the terminal (headline metrics and fit time)."""
     s = board.sorted_summary()
-    cols = [c for c in ("RMSE", "MAE", f"Precision@{board.k}", f"NDCG@{board.k}") if
-            f"{c}_mean" in s]  # fmt: skip
+    cols = [
+        c for c in ("RMSE", "MAE", f"Precision@{board.k}", f"NDCG@{board.k}") if f"{c}_mean" in s
+    ]
     lines = [f"protocol {board.protocol} ({len(board.folds)} fold(s)), K={board.k}"]
     lines.append(f"{'model':12s}" + "".join(f"{c:>14s}" for c in cols) + f"{'fit s':>9s}")
     for _, row in s.iterrows():

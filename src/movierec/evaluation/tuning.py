@@ -1,10 +1,10 @@
 """``--tune``: a small, seeded Optuna (TPE) search per model on a validation split.
 
-The validation split is carved out of a fold's *training* part only
-(:func:`~movierec.evaluation.splits.per_user_holdout`: a seeded 10 % of each user's training
-ratings), so the test part is never looked at. The objective is validation RMSE for models
-that predict ratings under a rating protocol, and validation NDCG@K otherwise (ranking
-protocols, ranking-only models).
+The validation split is carved out of a fold's *training* part only (see
+:func:`validation_fold`), so the test part is never looked at; the model's shipped defaults
+are enqueued as the first trial, so a tuned value is never worse on validation.
+The objective is validation RMSE for models that predict ratings under a rating protocol,
+and validation NDCG@K otherwise (ranking protocols, ranking-only models).
 
 :data:`SEARCH_SPACES` declares a small space per model name. A parameter the model class does
 not accept is skipped with a warning (models evolve; the space must not break them).
@@ -13,12 +13,13 @@ not accept is skipped with a warning (models evolve; the space must not break th
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from movierec.errors import ConfigError
-from movierec.evaluation.splits import Fold, make_fold, per_user_holdout
+from movierec.evaluation.splits import Fold, make_fold, per_user_holdout, python_stratified_split
 from movierec.interactions import ItemCatalog
 from movierec.models.registry import model_class
 
@@ -32,19 +33,25 @@ VALIDATION_FRACTION = 0.1
 SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
     "popularity": {"method": ("cat", ["count", "damped_mean"]), "damping": ("float", 0, 50, False)},
     "baseline": {"reg_u": ("float", 1, 30, False), "reg_i": ("float", 1, 30, False)},
-    "user-knn": {"k": ("int", 10, 100, 10), "shrinkage": ("float", 0, 100, False),
-                 "similarity": ("cat", ["cosine", "pearson"])},
-    "item-knn": {"k": ("int", 10, 100, 10), "shrinkage": ("float", 0, 200, False),
-                 "similarity": ("cat", ["cosine", "pearson", "pearson_baseline"])},
+    "user-knn": {
+        "k": ("int", 10, 100, 10),
+        "shrinkage": ("float", 0, 100, False),
+        "similarity": ("cat", ["cosine", "pearson"]),
+    },
+    "item-knn": {
+        "k": ("int", 10, 100, 10),
+        "shrinkage": ("float", 0, 200, False),
+        "similarity": ("cat", ["cosine", "pearson", "pearson_baseline"]),
+    },
     "svd": {
-        "factors": ("int", 20, 200, 20),
-        "epochs": ("int", 10, 60, 5),
+        "factors": ("int", 20, 300, 20),
+        "epochs": ("int", 10, 100, 10),
         "lr": ("float", 0.002, 0.02, True),
         "reg": ("float", 0.01, 0.15, True),
     },
     "svdpp": {
-        "factors": ("int", 10, 100, 10),
-        "epochs": ("int", 10, 40, 5),
+        "factors": ("int", 10, 200, 10),
+        "epochs": ("int", 10, 50, 5),
         "lr": ("float", 0.002, 0.02, True),
         "reg": ("float", 0.01, 0.15, True),
     },
@@ -54,15 +61,15 @@ SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "reg": ("float", 0.02, 0.5, True),
     },
     "ials": {
-        "factors": ("int", 32, 256, 32),
+        "factors": ("int", 16, 256, 16),
         "iterations": ("int", 5, 30, 5),
-        "reg": ("float", 1e-3, 10.0, True),
+        "reg": ("float", 1e-3, 100.0, True),
         "alpha": ("float", 0.5, 50.0, True),
     },
     "bpr": {
-        "factors": ("int", 32, 256, 32),
+        "factors": ("int", 16, 256, 16),
         "iterations": ("int", 20, 200, 20),
-        "lr": ("float", 0.005, 0.1, True),
+        "lr": ("float", 0.001, 0.1, True),
         "reg": ("float", 1e-4, 0.1, True),
     },
     "ease": {"reg": ("float", 10.0, 2000.0, True), "binarize": ("cat", [True, False])},
@@ -86,6 +93,8 @@ class TuneOutcome:
     n_trials: int
     validation: str
     history: list[dict[str, Any]] = field(default_factory=list)
+    searched: list[str] = field(default_factory=list)
+    default_value: float | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -95,7 +104,8 @@ class TuneOutcome:
             "best_value": self.best_value,
             "n_trials": self.n_trials,
             "validation": self.validation,
-            "searched": sorted({k for h in self.history for k in h.get("params", {})}),
+            "searched": sorted(self.searched),
+            "default_value": self.default_value,
         }
 
 
@@ -109,11 +119,24 @@ def search_space(name: str) -> dict[str, tuple[Any, ...]]:
     return {p: spec for p, spec in space.items() if p in accepted}
 
 
-def validation_fold(fold: Fold, seed: int = 42) -> Fold:
-    """A (train', validation) fold carved from ``fold.train`` only (seeded per-user holdout)."""
+def validation_fold(fold: Fold, seed: int = 42, kind: str = "rating") -> tuple[Fold, str]:
+    """A (train', validation) fold carved from ``fold.train`` only, and its description.
+
+    Rating protocols: a seeded :data:`VALIDATION_FRACTION` per-user holdout. Ranking protocols
+    (``stratified-75-25``): the protocol's own split applied again to the training part
+    (``python_stratified_split(train, 0.75, filter_by="item", seed=seed + 1)``) so the
+    validation task looks like the test task.
+    """
     train_frame = fold.train.to_frame()
-    sub, val = per_user_holdout(train_frame, VALIDATION_FRACTION, seed=seed)
-    return make_fold(f"validation({fold.name})", sub, val)
+    if kind == "ranking":
+        sub, val = python_stratified_split(train_frame, 0.75, filter_by="item", seed=seed + 1)
+        how = f"stratified 75/25 item split (seed {seed + 1}) of the training part"
+    else:
+        sub, val = per_user_holdout(train_frame, VALIDATION_FRACTION, seed=seed)
+        how = (
+            f"seeded {VALIDATION_FRACTION:.0%} per-user holdout (seed {seed}) of the training part"
+        )
+    return make_fold(f"validation({fold.name})", sub, val), f"{how} of fold {fold.name}"
 
 
 def tune_model(
@@ -142,7 +165,10 @@ def tune_model(
     Returns:
         the best parameters (full ``get_params()`` dict) and the search record.
     """
-    import optuna
+    try:
+        import optuna
+    except ImportError:  # pragma: no cover - optuna ships in the dev extra
+        raise ConfigError("--tune needs optuna: pip install 'movierec[dev]'") from None
 
     from movierec.evaluation.runner import build_model, run_fold
 
@@ -153,11 +179,7 @@ def tune_model(
         raise ConfigError(f"n_trials must be >= 0, got {n_trials}")
     rating = kind == "rating" and model_class(name).predicts_ratings
     objective_name = "RMSE" if rating else f"NDCG@{k}"
-    val = validation_fold(fold, seed)
-    where = (
-        f"seeded {VALIDATION_FRACTION:.0%} per-user holdout of the training part of fold "
-        f"{fold.name} (seed {seed})"
-    )
+    val, where = validation_fold(fold, seed, kind)
     if not space or n_trials == 0:
         params = build_model(name, fixed).get_params()
         return TuneOutcome(name, params, objective_name, None, 0, where)
@@ -180,12 +202,39 @@ def tune_model(
         direction="minimize" if rating else "maximize",
         sampler=optuna.samplers.TPESampler(seed=seed),
     )
-    study.optimize(objective, n_trials=n_trials)
+    defaults = build_model(name, fixed).get_params()
+    start = {p: defaults[p] for p, spec in space.items() if _in_space(defaults[p], spec)}
+    if start:  # the shipped defaults are trial 0: tuning never does worse on validation
+        study.enqueue_trial(start, skip_if_exists=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
+        study.optimize(objective, n_trials=n_trials)
     best = {**fixed, **study.best_trial.params}
     params = build_model(name, best).get_params()
     log.info("tuned %s: %s = %.4f with %s", name, objective_name, study.best_value, best)
-    return TuneOutcome(name, params, objective_name, float(study.best_value), n_trials, where,
-                       history)  # fmt: skip
+    default_value = history[0]["value"] if start and len(start) == len(space) else None
+    return TuneOutcome(
+        name,
+        params,
+        objective_name,
+        float(study.best_value),
+        n_trials,
+        where,
+        history,
+        searched=list(space),
+        default_value=default_value,
+    )
+
+
+def _in_space(value: Any, spec: tuple[Any, ...]) -> bool:
+    """Whether a default value can be enqueued as a trial of ``spec``.
+
+    Numbers always can (Optuna evaluates an enqueued value even outside the searched range,
+    so shipped defaults tuned elsewhere stay the reference); categories must be a choice.
+    """
+    if spec[0] == "cat":
+        return any(value == c and type(value) is type(c) for c in spec[1])
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _suggest(trial: Any, name: str, spec: tuple[Any, ...]) -> Any:

@@ -14,12 +14,14 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
-def svd_sgd_epoch(
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def svd_sgd_range(
     users: np.ndarray,
     items: np.ndarray,
     ratings: np.ndarray,
     order: np.ndarray,
+    start: int,
+    end: int,
     mu: float,
     bu: np.ndarray,
     bi: np.ndarray,
@@ -30,9 +32,9 @@ def svd_sgd_epoch(
     reg_b: float,
     reg_f: float,
 ) -> float:
-    """One SGD epoch of biased MF (Funk SVD), in place; Surprise ``SVD`` update rules.
+    """SGD steps of biased MF (Funk SVD) for ``order[start:end]``, in place.
 
-    For each rating position ``t`` in ``order`` with ``(u, i, r)``::
+    Surprise ``SVD`` update rules; for each rating position ``t`` with ``(u, i, r)``::
 
         e    = r - (mu + bu[u] + bi[i] + Q[i] . P[u])
         bu[u] += lr_b * (e - reg_b * bu[u]);   bi[i] += lr_b * (e - reg_b * bi[i])
@@ -40,19 +42,21 @@ def svd_sgd_epoch(
 
     All arithmetic is in the dtype of ``P`` (float32 in :class:`~movierec.models.mf.FunkSVD`:
     half the memory traffic of float64, same accuracy for ratings). Compiled with
-    ``fastmath`` so the dot product vectorises (SIMD); sums may be reassociated, so results
-    match a sequential reference to rounding, not bitwise.
+    reassociation allowed so the dot product vectorises (SIMD); results match a sequential
+    reference to rounding, not bitwise. Releases the GIL, so strata that share no user and
+    no item can run in parallel Python threads (DSGD, see :class:`~movierec.models.mf.FunkSVD`).
 
     Args:
         users, items: shape ``(nnz,)`` int row/column index of each rating.
         ratings: shape ``(nnz,)``, same dtype as ``P``.
-        order: shape ``(nnz,)`` visiting order (a permutation of ``0..nnz-1``).
+        order: shape ``(nnz,)`` rating positions in visiting order.
+        start, end: the slice of ``order`` to visit.
         mu: global mean.
         bu, bi: shape ``(n_users,)`` / ``(n_items,)`` biases (updated), dtype of ``P``.
         P, Q: shape ``(n_users, k)`` / ``(n_items, k)`` factors (updated).
 
     Returns:
-        Sum of squared errors seen during the epoch (before each update).
+        Sum of squared errors seen (before each update).
     """
     k = P.shape[1]
     one = P.dtype.type(1.0)
@@ -62,7 +66,7 @@ def svd_sgd_epoch(
     lr_f_ = P.dtype.type(lr_f)
     decay = one - lr_f_ * P.dtype.type(reg_f)
     sse = 0.0
-    for t in range(order.shape[0]):
+    for t in range(start, end):
         idx = order[t]
         u = users[idx]
         i = items[idx]

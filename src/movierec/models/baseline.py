@@ -134,6 +134,15 @@ class Popularity(Recommender):
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
         self._check_fitted()
         self.data_.users.index([user_id])
+        return self._reasons(item_ids)
+
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """Same reasons as :meth:`explain` (popularity does not depend on the user)."""
+        self._check_fitted()
+        fold_ratings(self.data_, ratings)
+        return self._reasons(item_ids)
+
+    def _reasons(self, item_ids: Any) -> list[str]:
         cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
         return [
             f"popular: rated by {int(self.counts_[c])} users, avg {_stars(self.means_[c])}"
@@ -207,6 +216,15 @@ class BaselineOnly(Recommender):
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
         self._check_fitted()
         self.data_.users.index([user_id])
+        return self._reasons(item_ids)
+
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """Same reasons as :meth:`explain` (they only depend on the movie)."""
+        self._check_fitted()
+        fold_ratings(self.data_, ratings)
+        return self._reasons(item_ids)
+
+    def _reasons(self, item_ids: Any) -> list[str]:
         cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
         counts, sums = item_stats(self.data_.matrix)
         out = []

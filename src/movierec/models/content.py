@@ -238,6 +238,12 @@ class ContentBased(Recommender):
                 out.append("little in common with what you rated; ranked for variety")
         return out
 
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """:meth:`explain` for a new user given as ``{movieId: rating}``."""
+        self._check_fitted()
+        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        return self.explain_profile(self.profiles(self._row(ratings))[0], cols)
+
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
         """Names the genres (else decade / title word) whose profile terms add most to the
         cosine score ``x_i·p_u``: "matches your favourite genres: Sci-Fi, Action"."""

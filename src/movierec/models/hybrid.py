@@ -51,14 +51,18 @@ class Hybrid(Recommender):
     where ``c_u`` are the collaborative model's scores, ``t_u`` the :class:`ContentBased`
     scores, and ``z`` z-normalises a user's scores over the catalogue. So the blend leans on
     content for users with little history and on collaboration for heavy raters.
-    Fallbacks: a *cold movie* (no training rating) gets ``z(t_u)_i`` only, since
-    collaborative scores for it carry no information; a movie the collaborative model cannot
-    score (``-inf``) likewise; without a catalogue (``items=None`` at fit) the content part
-    is replaced by :class:`Popularity` (damped mean); a new user with no rating at all
-    (``fold_in({})``) gets popularity.
+    Fallbacks: for a *cold movie* (no training rating) or one the collaborative model cannot
+    score (``-inf``) the collaborative term is 0 (the average z), since collaborative scores
+    for it carry no information, so it is ranked by ``(1 − α_u)·z(t_u)_i`` alone — content
+    decides, but for heavy raters it does not outrank well-supported movies. Without a
+    catalogue (``items=None`` at fit) the content part is replaced by :class:`Popularity`
+    (damped mean); a user with no rating at all (in the training vocabulary without
+    ratings, or ``fold_in({})``) gets popularity.
 
     Args:
-        collaborative: registry name of the collaborative model (not ``hybrid``/``content``).
+        collaborative: registry name of the collaborative model (not ``hybrid``/``content``);
+            default ``ease``, the best top-N ranker on a validation split of ``u1.base``
+            (precision@10 0.121 blended with β=5 vs 0.119 alone, item-knn 0.042).
         collaborative_params: its hyperparameters (JSON-able dict), ``None`` for defaults.
         content_params: :class:`ContentBased` hyperparameters, ``None`` for defaults.
         beta: β ≥ 0 of ``α_u``; 0 means collaboration only wherever it applies.
@@ -74,10 +78,10 @@ class Hybrid(Recommender):
 
     def __init__(
         self,
-        collaborative: str = "item-knn",
+        collaborative: str = "ease",
         collaborative_params: dict[str, Any] | None = None,
         content_params: dict[str, Any] | None = None,
-        beta: float = 20.0,
+        beta: float = 5.0,
     ) -> None:
         self.collaborative = collaborative
         self.collaborative_params = collaborative_params
@@ -160,9 +164,9 @@ class Hybrid(Recommender):
             return z_side.astype(np.float32)
         z_c = zscore(collab)
         a = alpha[:, None]
-        out = a * z_c + (1 - a) * z_side
         cold = (self.item_counts_ == 0)[None, :] | ~np.isfinite(z_c)
-        return np.where(cold, z_side, out).astype(np.float32)
+        out = np.where(cold, 0.0, a * z_c) + (1 - a) * z_side
+        return out.astype(np.float32)
 
     def _side(self) -> Recommender:
         subs = self._models()
@@ -174,7 +178,11 @@ class Hybrid(Recommender):
         rows = np.asarray(user_rows, dtype=np.int64)
         collab = subs["collab"].score(rows)
         side = self._side().score(rows)
-        return self._blend(collab, side, self.alpha(self.counts_[rows]))
+        out = self._blend(collab, side, self.alpha(self.counts_[rows]))
+        empty = self.counts_[rows] == 0  # no history at all: popularity
+        if empty.any():
+            out[empty] = zscore(subs["pop"].score(rows[empty]))
+        return out
 
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
         """Blend of the parts' fold-ins; content only if the collaborative model cannot fold
@@ -182,7 +190,7 @@ class Hybrid(Recommender):
         subs = self._models()
         fold_ratings(self.data_, ratings)  # validates ids
         if len(ratings) == 0:
-            return zscore(subs["pop"].scores_[None, :])[0].astype(np.float32)
+            return zscore(subs["pop"].fold_in({})[None, :])[0].astype(np.float32)
         side = self._side().fold_in(ratings)[None, :]
         try:
             collab = subs["collab"].fold_in(ratings)[None, :]
@@ -190,18 +198,9 @@ class Hybrid(Recommender):
             collab = None
         return self._blend(collab, side, self.alpha(np.array([len(ratings)])))[0]
 
-    def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        """The collaborative reason and the content reason, the one with more weight first
-        (the content reason alone for cold movies)."""
-        subs = self._models()
-        u = int(self.data_.users.index([user_id])[0])
-        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
-        side = self._side().explain(user_id, item_ids)
-        try:
-            collab: list[str] | None = subs["collab"].explain(user_id, item_ids)
-        except NotSupportedError:
-            collab = None
-        a = float(self.alpha(self.counts_[[u]])[0])
+    def _combine(
+        self, a: float, cols: np.ndarray, side: list[str], collab: list[str] | None
+    ) -> list[str]:
         out = []
         for t, c in enumerate(cols):
             if collab is None or self.item_counts_[c] == 0:
@@ -211,6 +210,39 @@ class Hybrid(Recommender):
             else:
                 out.append(f"{side[t]}; {collab[t]}")
         return out
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        """The collaborative reason and the content reason, the one with more weight
+        (``α_u`` vs ``1 − α_u``) first; the content reason alone for cold movies."""
+        subs = self._models()
+        u = int(self.data_.users.index([user_id])[0])
+        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        side = self._side().explain(user_id, item_ids)
+        try:
+            collab: list[str] | None = subs["collab"].explain(user_id, item_ids)
+        except NotSupportedError:
+            collab = None
+        return self._combine(float(self.alpha(self.counts_[[u]])[0]), cols, side, collab)
+
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """:meth:`explain` for a new user given as ``{movieId: rating}`` (parts that cannot
+        explain new users are left out)."""
+        subs = self._models()
+        fold_ratings(self.data_, ratings)
+        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+
+        def reasons(model: Recommender) -> list[str] | None:
+            hook = getattr(model, "explain_ratings", None)
+            if hook is None:
+                return None
+            try:
+                return list(hook(ratings, item_ids))
+            except NotSupportedError:
+                return None
+
+        side = reasons(self._side()) or [""] * cols.size
+        a = float(self.alpha(np.array([len(ratings)]))[0])
+        return self._combine(a, cols, side, reasons(subs["collab"]))
 
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The collaborative model's item similarities if it has them, else content's."""

@@ -37,6 +37,17 @@ from movierec.models.baseline import fit_baselines, fold_ratings
 BLOCK_BYTES = 64 * 2**20
 """Upper bound on the dense similarity block built at once (bytes, per temporary array)."""
 
+EXACT_LIMIT = 10_000
+"""With ``max_neighbors=None``, all positive similarities are kept (exact per-item
+neighbourhoods) up to this many users (UserKNN) / items (ItemKNN); above it only the
+``10·k`` best per row, so memory stays linear in the data size."""
+
+
+def _cap(max_neighbors: int | None, n: int, k: int) -> int | None:
+    if max_neighbors is not None:
+        return int(max_neighbors)
+    return None if n <= EXACT_LIMIT else 10 * int(k)
+
 
 # ====================================================================== similarities
 def _pattern(x: sp.csr_matrix) -> sp.csr_matrix:
@@ -45,13 +56,68 @@ def _pattern(x: sp.csr_matrix) -> sp.csr_matrix:
     return b
 
 
-def _dense(m: Any) -> np.ndarray:
-    return np.asarray(m.toarray() if sp.issparse(m) else m, dtype=np.float64)
+class _Rhs:
+    """The right-hand sides of the similarity products for the rows of ``x`` (``n × d``):
+    its pattern ``B``, values ``X`` and squares ``X²``, transposed to ``d × n``. Kept dense
+    when the three fit in ``4·BLOCK_BYTES`` (then every product is sparse × dense with a dense
+    result), else sparse."""
+
+    def __init__(self, x: sp.csr_matrix) -> None:
+        x = sp.csr_matrix(x, dtype=np.float64)
+        b = _pattern(x)
+        x2 = sp.csr_matrix((x.data**2, x.indices, x.indptr), shape=x.shape)
+        self.dense = 3 * 8 * x.shape[0] * x.shape[1] <= 4 * BLOCK_BYTES
+        mats = (b.T, x.T, x2.T)
+        if self.dense:
+            self.bt, self.xt, self.x2t = (np.asarray(m.toarray(), dtype=np.float64) for m in mats)
+        else:
+            self.bt, self.xt, self.x2t = (sp.csc_matrix(m).tocsr() for m in mats)
+
+    def mul(self, left: sp.csr_matrix, right: Any) -> np.ndarray:
+        out = left @ right
+        return np.asarray(out.toarray() if sp.issparse(out) else out, dtype=np.float64)
+
+
+@numba.njit(parallel=True, cache=True)
+def _finish_sims(
+    freq: np.ndarray,
+    prods: np.ndarray,
+    sq_a: np.ndarray,
+    sq_b: np.ndarray,
+    s_a: np.ndarray,
+    s_b: np.ndarray,
+    pearson: bool,
+    min_support: int,
+    shrinkage: float,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Fused element-wise part of :func:`similarity_block` (one pass, no temporaries)."""
+    m, n = freq.shape
+    out = np.zeros((m, n))
+    for a in numba.prange(m):
+        for b in range(n):
+            f = freq[a, b]
+            if f < min_support or f <= 0:
+                continue
+            if pearson:
+                num = f * prods[a, b] - s_a[a, b] * s_b[a, b]
+                va = max(f * sq_a[a, b] - s_a[a, b] ** 2, 0.0)
+                vb = max(f * sq_b[a, b] - s_b[a, b] ** 2, 0.0)
+                den = np.sqrt(va * vb)
+            else:
+                num = prods[a, b]
+                den = np.sqrt(sq_a[a, b] * sq_b[a, b])
+            if den <= 1e-12:
+                continue
+            v = min(max(num / den, -1.0), 1.0)
+            if shrinkage > 0:
+                v *= f / (f + shrinkage)
+            out[a, b] = v
+    return out
 
 
 def similarity_block(
     q: sp.csr_matrix,
-    x: sp.csr_matrix,
+    x: sp.csr_matrix | _Rhs,
     kind: str,
     min_support: int,
     shrinkage: float,
@@ -66,42 +132,52 @@ def similarity_block(
 
     then ``s = 0`` where ``n < min_support`` or the denominator is 0, and with shrinkage λ
     ``s ← s · n / (n + λ)`` (Koren 2010, eq. 2). Centred variants (adjusted cosine, baseline
-    residuals) are obtained by passing centred values with ``kind="cosine"``.
+    residuals) are obtained by passing centred values with ``kind="cosine"``. Every sum over
+    ``C`` is one sparse product with a pattern matrix (e.g. ``Σ_C a² = (Q∘Q) Bₓᵀ``).
 
     Args:
-        q: CSR float, shape ``(m, d)``; x: CSR float, shape ``(n, d)``.
+        q: CSR float, shape ``(m, d)``; x: CSR float, shape ``(n, d)`` (or its prepared
+            :class:`_Rhs`).
         kind: ``"cosine"`` or ``"pearson"``.
 
     Returns:
         float64 array, shape ``(m, n)``, values in ``[-1, 1]``.
     """
+    rhs = x if isinstance(x, _Rhs) else _Rhs(x)
     q = sp.csr_matrix(q, dtype=np.float64)
-    x = sp.csr_matrix(x, dtype=np.float64)
-    bq, bx = _pattern(q), _pattern(x)
-    q2 = q.multiply(q).tocsr()
-    x2 = x.multiply(x).tocsr()
-    freq = _dense(bq @ bx.T)
-    prods = _dense(q @ x.T)
-    sq_a = _dense(q2 @ bx.T)
-    sq_b = _dense(bq @ x2.T)
-    if kind == "cosine":
-        num = prods
-        den2 = sq_a * sq_b
-    elif kind == "pearson":
-        s_a = _dense(q @ bx.T)
-        s_b = _dense(bq @ x.T)
-        num = freq * prods - s_a * s_b
-        den2 = np.maximum(freq * sq_a - s_a**2, 0.0) * np.maximum(freq * sq_b - s_b**2, 0.0)
+    bq = _pattern(q)
+    q2 = sp.csr_matrix((q.data**2, q.indices, q.indptr), shape=q.shape)
+    freq = rhs.mul(bq, rhs.bt)
+    prods = rhs.mul(q, rhs.xt)
+    sq_a = rhs.mul(q2, rhs.bt)
+    sq_b = rhs.mul(bq, rhs.x2t)
+    if kind == "pearson":
+        s_a, s_b = rhs.mul(q, rhs.bt), rhs.mul(bq, rhs.xt)
+    elif kind == "cosine":
+        s_a = s_b = prods  # unused
     else:  # pragma: no cover - validated by callers
         raise ConfigError(f"unknown similarity {kind!r}")
-    den = np.sqrt(den2)
-    ok = (den > 1e-12) & (freq >= max(int(min_support), 1))
-    sim = np.zeros_like(num)
-    np.divide(num, den, out=sim, where=ok)
-    np.clip(sim, -1.0, 1.0, out=sim)
-    if shrinkage > 0:
-        sim *= freq / (freq + float(shrinkage))
-    return sim
+    return _finish_sims(
+        freq,
+        prods,
+        sq_a,
+        sq_b,
+        s_a,
+        s_b,
+        kind == "pearson",
+        max(int(min_support), 1),
+        float(shrinkage),
+    )
+
+
+def _truncate_rows(s: np.ndarray, m: int) -> None:
+    """Zero, in place, all but the ``m`` largest entries of each row (ties: lower index)."""
+    t = -np.partition(-s, m - 1, axis=1)[:, m - 1 : m]  # each row's m-th largest value
+    above = s > t
+    need = m - above.sum(axis=1, keepdims=True)
+    tie = s == t
+    keep = above | (tie & (np.cumsum(tie, axis=1) <= need))
+    s[~keep] = 0.0
 
 
 def neighbour_lists(
@@ -111,20 +187,27 @@ def neighbour_lists(
     shrinkage: float,
     max_neighbors: int | None = None,
     query: sp.csr_matrix | None = None,
+    sort: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positive similarities of each row of ``query`` (default: ``x`` itself, self excluded)
-    to the rows of ``x``, sorted in decreasing order (ties: lower index first).
+    to the rows of ``x``.
 
     Computed in blocks of rows so that no dense temporary exceeds :data:`BLOCK_BYTES`.
 
+    Args:
+        sort: order each row by decreasing similarity (ties: lower index first); otherwise
+            by increasing index (when ``max_neighbors`` is given the best ones are still the
+            ones kept).
+
     Returns:
         ``(indptr, indices, sims)`` in CSR layout (int64, int32, float32): row ``a``'s
-        neighbours are ``indices[indptr[a]:indptr[a+1]]``, best first; at most
-        ``max_neighbors`` per row when given.
+        neighbours are ``indices[indptr[a]:indptr[a+1]]``; at most ``max_neighbors`` per
+        row when given.
     """
     self_sim = query is None
     q_all = x if query is None else query
     n_rows, n = q_all.shape[0], x.shape[0]
+    rhs = _Rhs(x)
     block = max(1, int(BLOCK_BYTES // (8 * max(n, 1))))
     indptr = [np.zeros(1, dtype=np.int64)]
     indices: list[np.ndarray] = []
@@ -132,17 +215,22 @@ def neighbour_lists(
     offset = 0
     for start in range(0, n_rows, block):
         stop = min(start + block, n_rows)
-        s = similarity_block(q_all[start:stop], x, kind, min_support, shrinkage)
+        s = similarity_block(q_all[start:stop], rhs, kind, min_support, shrinkage)
         if self_sim:
             s[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        order = np.argsort(-s, axis=1, kind="stable")
-        ranked = np.take_along_axis(s, order, axis=1)
-        keep = ranked > 0
-        if max_neighbors is not None:
-            keep[:, int(max_neighbors) :] = False
+        if max_neighbors is not None and int(max_neighbors) < n:
+            _truncate_rows(s, int(max_neighbors))
+        if sort:
+            order = np.argsort(-s, axis=1, kind="stable")
+            ranked = np.take_along_axis(s, order, axis=1)
+            keep = ranked > 0
+            idx, val = order[keep], ranked[keep]
+        else:
+            keep = s > 0
+            idx, val = np.nonzero(keep)[1], s[keep]
         counts = keep.sum(axis=1)
-        indices.append(order[keep].astype(np.int32))
-        sims.append(ranked[keep].astype(np.float32))
+        indices.append(idx.astype(np.int32))
+        sims.append(val.astype(np.float32))
         indptr.append(offset + np.cumsum(counts, dtype=np.int64))
         offset += int(counts.sum())
     return (
@@ -167,6 +255,7 @@ def _user_knn_kernel(
     k: int,
     min_k: int,
     beta: float,
+    gamma: float,
     centred: bool,
 ) -> np.ndarray:  # pragma: no cover - compiled
     """Per-item top-k user neighbourhoods for a batch; returns ``(b, n_items)`` float32.
@@ -194,9 +283,9 @@ def _user_knn_kernel(
         for i in range(n_items):
             if cnt[i] >= min_k and den[i] > 0:
                 if centred:
-                    out[a, i] = mu + num[i] / (den[i] + beta)
+                    out[a, i] = mu + (num[i] + gamma * den[i]) / (den[i] + beta)
                 else:
-                    out[a, i] = (num[i] + beta * mu) / (den[i] + beta)
+                    out[a, i] = (num[i] + gamma * den[i] + beta * mu) / (den[i] + beta)
             else:
                 out[a, i] = mu
     return out
@@ -267,6 +356,7 @@ def _item_knn_kernel(
     k: int,
     min_k: int,
     beta: float,
+    gamma: float,
     centred: bool,
 ) -> np.ndarray:  # pragma: no cover - compiled
     """Per-item top-k item neighbourhoods among each user's rated items.
@@ -318,9 +408,9 @@ def _item_knn_kernel(
             base = user_off[a] + item_base[i]
             if size[i] >= min_k and den[i] > 0:
                 if centred:
-                    out[a, i] = base + num[i] / (den[i] + beta)
+                    out[a, i] = base + (num[i] + gamma * den[i]) / (den[i] + beta)
                 else:
-                    out[a, i] = (num[i] + beta * base) / (den[i] + beta)
+                    out[a, i] = (num[i] + gamma * den[i] + beta * base) / (den[i] + beta)
             else:
                 out[a, i] = base
     return out
@@ -352,7 +442,7 @@ def _check_common(model: Recommender, sims: tuple[str, ...]) -> None:
     ms = model.min_support  # type: ignore[attr-defined]
     if not isinstance(ms, int | np.integer) or ms < 0:
         raise ConfigError(f"{name}: min_support must be an integer >= 0, got {ms!r}")
-    for key in ("shrinkage", "rank_damping"):
+    for key in ("shrinkage", "rank_damping", "rank_offset"):
         value = getattr(model, key)
         if not isinstance(value, int | float) or not value >= 0:
             raise ConfigError(f"{name}: {key} must be a number >= 0, got {value!r}")
@@ -389,10 +479,12 @@ class UserKNN(Recommender):
         min_k: minimum neighbours for a neighbourhood prediction (1 ≤ min_k ≤ k).
         rank_damping: β ≥ 0 added to ``Σ s`` in :meth:`score` (see module docstring).
         max_neighbors: keep only this many most similar users per user (``None``: all
-            positive ones, i.e. exact per-item neighbourhoods).
+            positive ones, i.e. exact per-item neighbourhoods, up to :data:`EXACT_LIMIT`
+            users; ``10·k`` beyond).
 
     Attributes:
-        user_means_: ``(n_users,)`` mean rating μ_u.
+        user_means_: ``(n_users,)`` mean rating μ_u (the global mean for a user without
+            ratings).
         nb_indptr_, nb_indices_, nb_sims_: per-user neighbour lists (user row indices),
             CSR layout, sorted by decreasing similarity.
         values_: ``(nnz,)`` per-rating values used by the kernel, aligned with
@@ -404,13 +496,14 @@ class UserKNN(Recommender):
 
     def __init__(
         self,
-        k: int = 40,
+        k: int = 30,
         similarity: str = "cosine",
         mean_center: bool = True,
         min_support: int = 1,
-        shrinkage: float = 0.0,
+        shrinkage: float = 5.0,
         min_k: int = 1,
-        rank_damping: float = 1.0,
+        rank_damping: float = 30.0,
+        rank_offset: float = 0.0,
         max_neighbors: int | None = None,
     ) -> None:
         self.k = k
@@ -420,6 +513,7 @@ class UserKNN(Recommender):
         self.shrinkage = shrinkage
         self.min_k = min_k
         self.rank_damping = rank_damping
+        self.rank_offset = rank_offset
         self.max_neighbors = max_neighbors
 
     def _validate(self) -> None:
@@ -429,9 +523,15 @@ class UserKNN(Recommender):
 
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
         m = data.matrix
-        self.user_means_ = data.user_means().astype(np.float64)
+        counts = np.diff(m.indptr)
+        means = data.user_means().astype(np.float64)
+        self.user_means_ = np.where(counts > 0, means, float(m.data.mean()))
         self.nb_indptr_, self.nb_indices_, self.nb_sims_ = neighbour_lists(
-            m, self.similarity, self.min_support, float(self.shrinkage), self.max_neighbors
+            m,
+            self.similarity,
+            self.min_support,
+            float(self.shrinkage),
+            _cap(self.max_neighbors, data.n_users, self.k),
         )
         vals = m.data.astype(np.float64)
         if self.mean_center:
@@ -444,6 +544,7 @@ class UserKNN(Recommender):
         nb: tuple[np.ndarray, np.ndarray, np.ndarray],
         base: np.ndarray,
         beta: float,
+        gamma: float = 0.0,
     ) -> np.ndarray:
         m = self.data_.matrix
         return _user_knn_kernel(
@@ -459,6 +560,7 @@ class UserKNN(Recommender):
             int(self.k),
             int(self.min_k),
             float(beta),
+            float(gamma),
             bool(self.mean_center),
         )
 
@@ -469,7 +571,9 @@ class UserKNN(Recommender):
         """Damped predicted ratings (unclipped), shape ``(b, n_items)`` float32."""
         self._check_fitted()
         rows = np.asarray(user_rows, dtype=np.int64)
-        return self._run(rows, self._nb(), self.user_means_[rows], float(self.rank_damping))
+        return self._run(
+            rows, self._nb(), self.user_means_[rows], self.rank_damping, self.rank_offset
+        )
 
     def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
@@ -499,43 +603,80 @@ class UserKNN(Recommender):
             self.similarity,
             self.min_support,
             float(self.shrinkage),
-            self.max_neighbors,
+            _cap(self.max_neighbors, self.data_.n_users, self.k),
             query=q,
         )
-        return self._run(np.zeros(1, np.int64), nb, np.array([vals.mean()]), self.rank_damping)[0]
+        return self._run(
+            np.zeros(1, np.int64), nb, np.array([vals.mean()]), self.rank_damping, self.rank_offset
+        )[0]
+
+    def _nb_of(self, user_row: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.nb_indptr_[user_row], self.nb_indptr_[user_row + 1]
+        return self.nb_indices_[lo:hi], self.nb_sims_[lo:hi]
+
+    def _restrict(
+        self, nbrs: np.ndarray, sims: np.ndarray, item_col: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first ``k`` of a best-first neighbour list who rated ``item_col``, their
+        similarities and ratings."""
+        col = self.data_.matrix[:, int(item_col)].toarray().ravel()
+        rated = col[nbrs] > 0
+        k = int(self.k)
+        return nbrs[rated][:k], sims[rated][:k], col[nbrs][rated][:k]
 
     def neighbourhood(self, user_row: int, item_col: int) -> tuple[np.ndarray, np.ndarray]:
         """The users (row indices) in ``N_k(u;i)`` and their similarities, best first."""
         self._check_fitted()
-        lo, hi = self.nb_indptr_[user_row], self.nb_indptr_[user_row + 1]
-        nbrs, sims = self.nb_indices_[lo:hi], self.nb_sims_[lo:hi]
-        col = self.data_.matrix[:, int(item_col)].toarray().ravel()
-        rated = col[nbrs] > 0
-        return nbrs[rated][: int(self.k)], sims[rated][: int(self.k)]
+        nbrs, sims, _ = self._restrict(*self._nb_of(int(user_row)), int(item_col))
+        return nbrs, sims
 
-    def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        """How many of the user's nearest neighbours rated each movie, and how."""
-        self._check_fitted()
-        u = int(self.data_.users.index([user_id])[0])
-        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+    def _reasons(
+        self, nbrs: np.ndarray, sims: np.ndarray, mean: float, cols: np.ndarray
+    ) -> list[str]:
         out = []
-        csc = self.data_.matrix.tocsc()
         for c in cols:
-            nbrs, _ = self.neighbourhood(u, int(c))
-            if nbrs.size == 0:
+            chosen, _, ratings = self._restrict(nbrs, sims, int(c))
+            if chosen.size == 0:
                 out.append(
                     "none of your nearest neighbours rated it; "
-                    f"predicted from your average rating ({_stars(round(self.user_means_[u], 1))})"
+                    f"predicted from your average rating ({mean:.1f}★)"
                 )
                 continue
-            col = csc[:, int(c)].toarray().ravel()
-            avg = float(col[nbrs].mean())
+            avg = float(ratings.mean())
             how = "rated it highly" if avg >= 3.5 else "rated it"
             out.append(
-                f"users with similar taste {how} ({nbrs.size} of your nearest neighbours, "
+                f"users with similar taste {how} ({chosen.size} of your nearest neighbours, "
                 f"avg {avg:.1f}★)"
             )
         return out
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        """How many of the user's nearest neighbours (``N_k(u;i)``) rated each movie, and
+        their average rating."""
+        self._check_fitted()
+        u = int(self.data_.users.index([user_id])[0])
+        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        return self._reasons(*self._nb_of(u), float(self.user_means_[u]), cols)
+
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """:meth:`explain` for a new user given as ``{movieId: rating}`` (as :meth:`fold_in`)."""
+        self._check_fitted()
+        cols, vals = fold_ratings(self.data_, ratings)
+        items = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        if cols.size == 0:
+            return self._reasons(np.zeros(0, np.int32), np.zeros(0, np.float32), 0.0, items)
+        q = sp.csr_matrix(
+            (vals, (np.zeros(cols.size, dtype=np.int64), cols)), shape=(1, self.data_.n_items)
+        )
+        _, nbrs, sims = neighbour_lists(
+            self.data_.matrix,
+            self.similarity,
+            self.min_support,
+            float(self.shrinkage),
+            _cap(self.max_neighbors, self.data_.n_users, self.k),
+            query=q,
+        )
+        return self._reasons(nbrs, sims, float(vals.mean()), items)
 
 
 # ====================================================================== ItemKNN
@@ -579,9 +720,10 @@ class ItemKNN(Recommender):
         similarity: str = "pearson_baseline",
         center: str = "baseline",
         min_support: int = 1,
-        shrinkage: float = 100.0,
+        shrinkage: float = 200.0,
         min_k: int = 1,
         rank_damping: float = 1.0,
+        rank_offset: float = 0.0,
         max_neighbors: int | None = None,
         reg_u: float = 15.0,
         reg_i: float = 10.0,
@@ -594,6 +736,7 @@ class ItemKNN(Recommender):
         self.shrinkage = shrinkage
         self.min_k = min_k
         self.rank_damping = rank_damping
+        self.rank_offset = rank_offset
         self.max_neighbors = max_neighbors
         self.reg_u = reg_u
         self.reg_i = reg_i
@@ -639,7 +782,12 @@ class ItemKNN(Recommender):
         kind = "pearson" if self.similarity == "pearson" else "cosine"
         x = sp.csr_matrix((sim_values, m.indices, m.indptr), shape=m.shape).T.tocsr()
         indptr, indices, sims = neighbour_lists(
-            x, kind, self.min_support, float(self.shrinkage), self.max_neighbors
+            x,
+            kind,
+            self.min_support,
+            float(self.shrinkage),
+            _cap(self.max_neighbors, data.n_items, self.k),
+            sort=False,
         )
         sim = sp.csr_matrix((sims, indices, indptr), shape=(data.n_items, data.n_items))
         sim.sort_indices()
@@ -670,6 +818,7 @@ class ItemKNN(Recommender):
         r: tuple[np.ndarray, np.ndarray, np.ndarray],
         user_off: np.ndarray,
         beta: float,
+        gamma: float = 0.0,
     ) -> np.ndarray:
         st = self._sim_t()
         item_base = self._offsets(np.zeros(0, np.int64))[1]
@@ -687,6 +836,7 @@ class ItemKNN(Recommender):
             int(self.k),
             int(self.min_k),
             float(beta),
+            float(gamma),
             self.center != "none",
         )
 
@@ -699,7 +849,7 @@ class ItemKNN(Recommender):
         self._check_fitted()
         rows = np.asarray(user_rows, dtype=np.int64)
         off = self._offsets(rows)[0]
-        return self._run(rows, self._train_r(), off, float(self.rank_damping))
+        return self._run(rows, self._train_r(), off, self.rank_damping, self.rank_offset)
 
     def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
@@ -721,16 +871,22 @@ class ItemKNN(Recommender):
         cols, vals = fold_ratings(self.data_, ratings)
         order = np.argsort(cols)
         cols, vals = cols[order], vals[order]
+        _, off, dev = self._new_user(cols, vals)
+        r = (np.array([0, cols.size], np.int64), cols.astype(np.int32), dev.astype(np.float64))
+        return self._run(
+            np.zeros(1, np.int64), r, np.array([off]), self.rank_damping, self.rank_offset
+        )[0]
+
+    def _new_user(self, cols: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        """A new user's ``(cols, user_off, dev)``; with baselines ``b_u`` is one ALS
+        half-step with the item biases fixed."""
         if self.center == "baseline":
             b_u = np.sum(vals - self.mu_ - self.item_bias_[cols]) / (self.reg_u + cols.size)
-            off = self.mu_ + b_u
-            dev = vals - off - self.item_bias_[cols]
-        elif self.center == "mean":
-            off, dev = 0.0, vals - self.item_means_[cols]
-        else:
-            off, dev = 0.0, vals
-        r = (np.array([0, cols.size], np.int64), cols.astype(np.int32), dev.astype(np.float64))
-        return self._run(np.zeros(1, np.int64), r, np.array([off]), float(self.rank_damping))[0]
+            off = float(self.mu_ + b_u)
+            return cols, off, vals - off - self.item_bias_[cols]
+        if self.center == "mean":
+            return cols, 0.0, vals - self.item_means_[cols]
+        return cols, 0.0, np.asarray(vals, dtype=np.float64)
 
     # ------------------------------------------------------------------ similar items / explain
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -749,44 +905,60 @@ class ItemKNN(Recommender):
             scores[a, : order.size] = val[order]
         return ids, scores
 
+    def _select(
+        self, rated: np.ndarray, item_col: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``N_k(i;u)`` among the columns ``rated``: positions into ``rated``, columns, sims."""
+        sims = self.sim_[int(item_col)].toarray().ravel()[rated]
+        pos = np.flatnonzero(sims > 0)
+        order = pos[np.lexsort((rated[pos], -sims[pos]))][: int(self.k)]
+        return order, rated[order], sims[order]
+
     def neighbourhood(self, user_row: int, item_col: int) -> tuple[np.ndarray, np.ndarray]:
         """``N_k(i;u)``: item columns the user rated that are most similar to ``i``, best first,
         with their similarities."""
         self._check_fitted()
-        rated = self.data_.seen_items(int(user_row))
-        sims = self.sim_[int(item_col)].toarray().ravel()[rated]
-        keep = sims > 0
-        rated, sims = rated[keep], sims[keep]
-        order = np.lexsort((rated, -sims))[: int(self.k)]
-        return rated[order], sims[order]
+        _, cols, sims = self._select(self.data_.seen_items(int(user_row)), int(item_col))
+        return cols, sims
+
+    def _reasons(
+        self, rated: np.ndarray, ratings: np.ndarray, devs: np.ndarray, cols: np.ndarray
+    ) -> list[str]:
+        out = []
+        for c in cols:
+            pos, nbrs, sims = self._select(rated, int(c))
+            if nbrs.size == 0:
+                out.append("no movie you rated is similar to it; predicted from its average")
+                continue
+            contrib = sims * devs[pos]
+            order = np.argsort(-contrib, kind="stable")
+            best = [int(t) for t in order[:2] if contrib[t] > 0]
+            if best:
+                parts = [
+                    f"{_title(self.items_catalog_, int(self.data_.items.ids[nbrs[t]]))} "
+                    f"{_stars(float(ratings[pos[t]]))}"
+                    for t in best
+                ]
+                out.append("because you rated " + " and ".join(parts))
+            else:
+                title = _title(self.items_catalog_, int(self.data_.items.ids[nbrs[0]]))
+                out.append(f"similar to {title}, which you rated {_stars(float(ratings[pos[0]]))}")
+        return out
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        """The rated movies that contribute most to each prediction."""
+        """The rated movies in ``N_k(i;u)`` that contribute most (largest positive
+        ``s_ij·(r_uj − b_uj)``) to each prediction: "because you rated Alien (1979) 5★"."""
         self._check_fitted()
         u = int(self.data_.users.index([user_id])[0])
         cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
         m = self.data_.matrix
         lo, hi = m.indptr[u], m.indptr[u + 1]
-        rating_of = dict(zip(m.indices[lo:hi].tolist(), m.data[lo:hi].tolist(), strict=True))
-        dev_of = dict(zip(m.indices[lo:hi].tolist(), self.dev_[lo:hi].tolist(), strict=True))
-        out = []
-        for c in cols:
-            nbrs, sims = self.neighbourhood(u, int(c))
-            if nbrs.size == 0:
-                out.append("no movie you rated is similar to it; predicted from its average")
-                continue
-            contrib = sims * np.array([dev_of[int(j)] for j in nbrs])
-            order = np.argsort(-contrib, kind="stable")
-            best = [int(nbrs[t]) for t in order[:2] if contrib[t] > 0]
-            if best:
-                parts = [
-                    f"{_title(self.items_catalog_, int(self.data_.items.ids[j]))} "
-                    f"{_stars(rating_of[j])}"
-                    for j in best
-                ]
-                out.append("because you rated " + " and ".join(parts))
-            else:
-                j = int(nbrs[0])
-                title = _title(self.items_catalog_, int(self.data_.items.ids[j]))
-                out.append(f"similar to {title}, which you rated {_stars(rating_of[j])}")
-        return out
+        return self._reasons(m.indices[lo:hi], m.data[lo:hi], np.asarray(self.dev_[lo:hi]), cols)
+
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """:meth:`explain` for a new user given as ``{movieId: rating}`` (as :meth:`fold_in`)."""
+        self._check_fitted()
+        cols, vals = fold_ratings(self.data_, ratings)
+        items = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        _, _, dev = self._new_user(cols, vals)
+        return self._reasons(cols, vals, dev, items)

@@ -12,11 +12,14 @@ similarities, "because you liked …" explanations, ridge fold-in).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
@@ -96,22 +99,41 @@ def _top_ids(model: Recommender, scores: np.ndarray, n: int) -> tuple[np.ndarray
 def explain_by_factors(
     model: Recommender, item_factors: np.ndarray, user_id: int, item_ids: Any, verb: str = "rated"
 ) -> list[str]:
-    """ "Because you liked <title>" for each item: the user's best-rated training movie whose
-    factor vector is most cosine-similar to the recommended movie's.
-
-    Only movies the user rated at or above their own mean rating count as "liked" (all of
-    them if the user rated everything the same).
-    """
+    """ "Because you liked <title>" for each item (external ids) of a training user; see
+    :func:`explain_from_history`."""
     model._check_fitted()
     data = model.data_
     row = int(data.users.index(np.array([user_id]))[0])
+    start, end = data.matrix.indptr[row], data.matrix.indptr[row + 1]
+    seen = data.matrix.indices[start:end]
+    ratings = data.matrix.data[start:end].astype(np.float64)
+    return explain_from_history(model, item_factors, seen, ratings, item_ids, verb)
+
+
+def explain_from_history(
+    model: Recommender,
+    item_factors: np.ndarray,
+    seen: np.ndarray,
+    ratings: np.ndarray,
+    item_ids: Any,
+    verb: str = "rated",
+) -> list[str]:
+    """For each recommended movie, the user's liked movie whose factor vector is most
+    cosine-similar to it.
+
+    Args:
+        item_factors: shape ``(n_items, k)``.
+        seen: column indices the user rated; ``ratings`` their ratings (same shape).
+        item_ids: recommended external movie ids (``-1`` = padding).
+
+    Only movies rated at or above the user's own mean rating count as "liked" (all of them
+    if the user rated everything the same).
+    """
+    data = model.data_
     ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
     valid = ids >= 0
     cols = np.zeros(ids.size, dtype=np.int64)
     cols[valid] = data.items.index(ids[valid])
-    start, end = data.matrix.indptr[row], data.matrix.indptr[row + 1]
-    seen = data.matrix.indices[start:end]
-    ratings = data.matrix.data[start:end]
     if seen.size == 0:
         return ["recommended from overall popularity (no ratings yet)" for _ in ids]
     liked = ratings >= ratings.mean()
@@ -191,6 +213,11 @@ class _BiasedMF(Recommender):
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
         return explain_by_factors(self, self.item_factors_, user_id, item_ids)
 
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """:meth:`explain` for a new user given as ``{movieId: rating}``."""
+        cols, values = fold_in_columns(self, ratings)
+        return explain_from_history(self, self.item_factors_, cols, values, item_ids)
+
     def _fold_in_lambda(self, n: int) -> float:
         """Ridge penalty of a fold-in from ``n`` ratings (SGD's per-rating ``reg`` summed)."""
         return float(getattr(self, "reg", 0.02)) * n
@@ -235,10 +262,17 @@ class FunkSVD(_BiasedMF):
     Koren, Bell & Volinsky (2009), *Matrix Factorization Techniques for Recommender
     Systems*, IEEE Computer 42(8), eq. 5. Prediction ``r̂_ui = μ + b_u + b_i + q_iᵀ p_u``,
     minimising ``Σ (r_ui − r̂_ui)² + λ (b_u² + b_i² + ‖p_u‖² + ‖q_i‖²)`` by SGD with
-    Surprise's ``SVD`` update rules (see :func:`movierec.models._kernels.svd_sgd_epoch`).
+    Surprise's ``SVD`` update rules (see :func:`movierec.models._kernels.svd_sgd_range`).
     ``p, q ~ N(init_mean, init_std_dev²)``, biases start at 0; each epoch visits the
     ratings in a fresh seeded random order (Surprise uses a fixed order). Parameters are
     float32 (Surprise: float64) — half the memory traffic, no measurable accuracy change.
+
+    With ``blocks = B > 1`` the epoch is stratified as in DSGD (Gemulla, Nijkamp, Haas &
+    Sismanis 2011, *Large-Scale Matrix Factorization with Distributed Stochastic Gradient
+    Descent*, KDD): users and items fall into ``B`` random blocks; sub-epoch ``j`` visits
+    the strata ``(b, (b + shift_j) mod B)``, which share no user or item, so they run in
+    parallel threads (the kernel releases the GIL). The result depends on ``seed`` and
+    ``blocks`` only — never on the thread count or timing.
 
     Args:
         factors: latent dimension ``k`` (Surprise ``n_factors``).
@@ -248,12 +282,15 @@ class FunkSVD(_BiasedMF):
         lr_bias: learning rate of the biases; ``None`` = ``lr``.
         reg_bias: regularisation of the biases; ``None`` = ``reg``.
         init_mean, init_std_dev: normal initialisation of the factors.
+        blocks: DSGD blocks per side (parallel strata); 1 = plain sequential SGD.
         seed: seeds the initialisation and the epoch orders.
 
-    Surprise's defaults are ``factors=100, epochs=20, lr=0.005, reg=0.02``; the shipped
-    defaults were tuned on a validation split carved out of ``u1.base``
-    (``benchmarks/tune_factor_models.py``, results in
-    ``benchmarks/results/tune_factor_models.json``).
+    Surprise's defaults are ``factors=100, epochs=20, lr=0.005, reg=0.02`` (pass them for a
+    like-for-like comparison). The shipped defaults were tuned (Optuna TPE, 30 trials) on a
+    random 20 % validation part carved out of ``u1.base``, never on ``u1.test``
+    (``benchmarks/tune_factor_models.py`` → ``benchmarks/results/tune_factor_models.json``):
+    many factors, more epochs and a stronger factor penalty (0.119) with a weak bias
+    penalty. (Tuned with sequential SGD; ``blocks=2`` gives the same ``u1`` RMSE, 0.921.)
     """
 
     name: ClassVar[str] = "svd"
@@ -261,14 +298,15 @@ class FunkSVD(_BiasedMF):
     def __init__(
         self,
         *,
-        factors: int = 100,
-        epochs: int = 20,
-        lr: float = 0.005,
-        reg: float = 0.02,
+        factors: int = 292,
+        epochs: int = 88,
+        lr: float = 0.00895,
+        reg: float = 0.119,
         lr_bias: float | None = None,
-        reg_bias: float | None = None,
+        reg_bias: float | None = 0.00211,
         init_mean: float = 0.0,
         init_std_dev: float = 0.1,
+        blocks: int = 2,
         seed: int = 0,
     ) -> None:
         self.factors = factors
@@ -279,9 +317,14 @@ class FunkSVD(_BiasedMF):
         self.reg_bias = reg_bias
         self.init_mean = init_mean
         self.init_std_dev = init_std_dev
+        self.blocks = blocks
         self.seed = seed
 
     def _validate(self) -> None:
+        check_int(self.name, "blocks", self.blocks)
+        self._validate_sgd()
+
+    def _validate_sgd(self) -> None:
         check_int(self.name, "factors", self.factors)
         check_int(self.name, "epochs", self.epochs)
         check_int(self.name, "seed", self.seed, minimum=0)
@@ -296,13 +339,10 @@ class FunkSVD(_BiasedMF):
 
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
         coo = data.matrix.tocoo()
-        users = coo.row.astype(np.int64)
-        cols = coo.col.astype(np.int64)
-        ratings = coo.data.astype(np.float32)
         rng = np.random.default_rng(self.seed)
         k = int(self.factors)
         f32 = np.float32
-        self.mu_ = float(ratings.mean(dtype=np.float64))
+        self.mu_ = float(coo.data.mean(dtype=np.float64))
         self.user_bias_ = np.zeros(data.n_users, dtype=f32)
         self.item_bias_ = np.zeros(data.n_items, dtype=f32)
         shape_u, shape_i = (data.n_users, k), (data.n_items, k)
@@ -310,14 +350,66 @@ class FunkSVD(_BiasedMF):
         self.item_factors_ = rng.normal(self.init_mean, self.init_std_dev, shape_i).astype(f32)
         lr_b = float(self.lr if self.lr_bias is None else self.lr_bias)
         reg_b = float(self.reg if self.reg_bias is None else self.reg_bias)
-        for _ in range(int(self.epochs)):
-            order = rng.permutation(ratings.size)
-            _kernels.svd_sgd_epoch(
-                users, cols, ratings, order, self.mu_,
-                self.user_bias_, self.item_bias_, self.user_factors_, self.item_factors_,
-                lr_b, float(self.lr), reg_b, float(self.reg),
+        blocks = int(self.blocks)
+        users, cols, ratings, strata_ptr = stratify(rng, coo, blocks)
+
+        def run(stratum: int, order: np.ndarray) -> float:
+            return float(
+                _kernels.svd_sgd_range(
+                    users, cols, ratings, order, strata_ptr[stratum], strata_ptr[stratum + 1],
+                    self.mu_, self.user_bias_, self.item_bias_, self.user_factors_,
+                    self.item_factors_, lr_b, float(self.lr), reg_b, float(self.reg),
+                )
             )  # fmt: skip
+
+        threads = min(blocks, os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for _ in range(int(self.epochs)):
+                order, shifts = sgd_epoch_order(rng, strata_ptr, blocks)
+                for shift in shifts:
+                    # strata (b, b + shift mod B) share no user/item: safe in parallel
+                    strata = [b * blocks + (b + int(shift)) % blocks for b in range(blocks)]
+                    if threads > 1:
+                        list(pool.map(run, strata, [order] * blocks))
+                    else:
+                        for stratum in strata:
+                            run(stratum, order)
         self._zero_cold(data)
+
+
+def stratify(
+    rng: np.random.Generator, coo: sp.coo_matrix, blocks: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split users and items into ``blocks`` random blocks each; group ratings by stratum.
+
+    Returns:
+        ``(users, items, ratings, strata_ptr)``: the ratings (int64 rows, int64 columns,
+        float32 values, shape ``(nnz,)``) ordered by stratum ``b_u * blocks + b_i``, and
+        ``strata_ptr`` (shape ``(blocks² + 1,)``) delimiting each stratum.
+    """
+    n_users, n_items = coo.shape
+    user_block = rng.permutation(n_users) % blocks
+    item_block = rng.permutation(n_items) % blocks
+    stratum = user_block[coo.row] * blocks + item_block[coo.col]
+    by = np.argsort(stratum, kind="stable")
+    counts = np.bincount(stratum, minlength=blocks * blocks)
+    strata_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return (
+        coo.row[by].astype(np.int64),
+        coo.col[by].astype(np.int64),
+        coo.data[by].astype(np.float32),
+        strata_ptr,
+    )
+
+
+def sgd_epoch_order(
+    rng: np.random.Generator, strata_ptr: np.ndarray, blocks: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded order of one DSGD epoch: positions shuffled within each stratum, and the
+    permutation of diagonal shifts (sub-epoch order); see :class:`FunkSVD`."""
+    order = _kernels.block_shuffle(strata_ptr, rng.random(int(strata_ptr[-1])))
+    shifts = rng.permutation(blocks).astype(np.int64)
+    return order, shifts
 
 
 class SVDpp(_BiasedMF):
@@ -338,7 +430,8 @@ class SVDpp(_BiasedMF):
     Args:
         factors, epochs, lr, reg, lr_bias, reg_bias, init_mean, init_std_dev, seed: as
             :class:`FunkSVD` (Surprise defaults ``factors=20, epochs=20, lr=0.007,
-            reg=0.02``).
+            reg=0.02``; the shipped defaults were tuned on a validation part of ``u1.base``
+            like :class:`FunkSVD`'s).
         lr_implicit, reg_implicit: learning rate / regularisation of ``y_j``;
             ``None`` = ``lr`` / ``reg``.
 
@@ -352,14 +445,14 @@ class SVDpp(_BiasedMF):
     def __init__(
         self,
         *,
-        factors: int = 20,
-        epochs: int = 20,
-        lr: float = 0.007,
-        reg: float = 0.02,
+        factors: int = 156,
+        epochs: int = 37,
+        lr: float = 0.00382,
+        reg: float = 0.113,
         lr_bias: float | None = None,
-        reg_bias: float | None = None,
+        reg_bias: float | None = 0.0321,
         lr_implicit: float | None = None,
-        reg_implicit: float | None = None,
+        reg_implicit: float | None = 0.0028,
         init_mean: float = 0.0,
         init_std_dev: float = 0.1,
         seed: int = 0,
@@ -380,7 +473,7 @@ class SVDpp(_BiasedMF):
     user_implicit_: np.ndarray
 
     def _validate(self) -> None:
-        FunkSVD._validate(self)  # type: ignore[arg-type]
+        FunkSVD._validate_sgd(self)  # type: ignore[arg-type]
         if self.lr_implicit is not None:
             check_float(self.name, "lr_implicit", self.lr_implicit, strict=True)
         if self.reg_implicit is not None:
@@ -462,6 +555,10 @@ class ExplicitALS(_BiasedMF):
         biases: learn ``b_u, b_i`` alongside the factors.
         init_std_dev: item factors start ``~ N(0, init_std_dev²)``.
         seed: seeds the initialisation.
+
+    Shipped defaults were tuned on a random 20 % validation part of ``u1.base`` (Optuna,
+    30 trials; ``benchmarks/tune_factor_models.py``). BLAS is held to one thread during the
+    fit: the per-row solves are tiny and BLAS threading only adds overhead.
     """
 
     name: ClassVar[str] = "als"
@@ -469,9 +566,9 @@ class ExplicitALS(_BiasedMF):
     def __init__(
         self,
         *,
-        factors: int = 50,
-        iterations: int = 15,
-        reg: float = 0.1,
+        factors: int = 67,
+        iterations: int = 22,
+        reg: float = 0.128,
         weighted: bool = True,
         biases: bool = True,
         init_std_dev: float = 0.1,
@@ -506,12 +603,16 @@ class ExplicitALS(_BiasedMF):
         self.item_bias_ = np.zeros(data.n_items)
         self.user_factors_ = np.zeros((data.n_users, k))
         self.item_factors_ = rng.normal(0.0, self.init_std_dev, (data.n_items, k))
+        with threadpool_limits(1, "blas"):
+            self._sweeps(by_user, by_item)
+        self._zero_cold(data)
+
+    def _sweeps(self, by_user: sp.csr_matrix, by_item: sp.csr_matrix) -> None:
         for _ in range(int(self.iterations)):
             self._half_sweep(by_user, self.item_factors_, self.item_bias_,
                              self.user_factors_, self.user_bias_)  # fmt: skip
             self._half_sweep(by_item, self.user_factors_, self.user_bias_,
                              self.item_factors_, self.item_bias_)  # fmt: skip
-        self._zero_cold(data)
 
     def _half_sweep(
         self,

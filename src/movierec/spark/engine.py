@@ -24,6 +24,8 @@ import shutil
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +56,15 @@ appender.console.layout.pattern = %d{{HH:mm:ss}} %p %c{{1}}: %m%n
 
 
 # ---------------------------------------------------------------------------- session
+@contextmanager
+def _quiet_pandas() -> Iterator[None]:
+    """Silence pyspark's warnings about pandas 3 around Arrow conversions (they work)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas")
+        warnings.filterwarnings("ignore", "The copy keyword is deprecated")
+        yield
+
+
 def java_available() -> bool:
     """True when a ``java`` executable is on ``PATH`` or under ``$JAVA_HOME``."""
     home = os.environ.get("JAVA_HOME")
@@ -102,7 +113,6 @@ def spark_session(
         raise ConfigError("the Spark engine needs a Java 17+ runtime (java not found)")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
     ckpt = Path(checkpoint_dir or tempfile.mkdtemp(prefix="movierec-spark-"))
     ckpt.mkdir(parents=True, exist_ok=True)
     log4j = ckpt / "log4j2.properties"  # quiet from the JVM's first line, not only after start
@@ -131,11 +141,7 @@ def spark_session(
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(log_level)
-    ckpt = (
-        Path(checkpoint_dir) if checkpoint_dir else Path(tempfile.mkdtemp(prefix="movierec-ckpt-"))
-    )
-    ckpt.mkdir(parents=True, exist_ok=True)
-    spark.sparkContext.setCheckpointDir(str(ckpt))
+    spark.sparkContext.setCheckpointDir(str(ckpt / "checkpoints"))
     log.info("spark %s session on %s (checkpoints in %s)", spark.version, master, ckpt)
     return spark
 
@@ -170,6 +176,7 @@ def read_ratings(spark: SparkSession, path: str | Path) -> DataFrame:
     Raises:
         DataError: the path is missing, unreadable, or lacks a column / has a non-numeric one.
     """
+    from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
 
     path = Path(path)
@@ -181,9 +188,16 @@ def read_ratings(spark: SparkSession, path: str | Path) -> DataFrame:
             df = spark.read.csv(str(path), header=True, schema=schema, mode="FAILFAST")
             return df
         df = spark.read.parquet(str(path))
-    except PySparkException as exc:
-        raise DataError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    except (PySparkException, Py4JJavaError) as exc:
+        raise DataError(f"cannot read {path}: {_first_line(exc)}") from None
     return _check_columns(df, str(path))
+
+
+def _first_line(exc: BaseException) -> str:
+    """The JVM's own message (first line) rather than py4j's ``An error occurred ...``."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.getMessage()) if java is not None else str(exc)
+    return (text.strip().splitlines() or ["unknown error"])[0]
 
 
 def from_pandas(spark: SparkSession, ratings: pd.DataFrame) -> DataFrame:
@@ -193,7 +207,9 @@ def from_pandas(spark: SparkSession, ratings: pd.DataFrame) -> DataFrame:
         {"userId": "int32", "movieId": "int32", "rating": "float32"}
         | ({"timestamp": "int64"} if "timestamp" in cols else {})
     )
-    return _check_columns(spark.createDataFrame(frame), "ratings frame")
+    with _quiet_pandas():
+        df = spark.createDataFrame(frame)
+    return _check_columns(df, "ratings frame")
 
 
 # ---------------------------------------------------------------------------- transform
@@ -226,35 +242,34 @@ def transform(
         ok = df.groupBy(col).count().where(F.col("count") >= minimum).select(col)
         return df.join(ok, on=col, how="left_semi")
 
-    before = ratings.agg(
-        F.count(F.lit(1)).alias("n"),
-        F.countDistinct("userId").alias("u"),
-        F.countDistinct("movieId").alias("m"),
-    ).first()
-    out, passes, size = ratings, 0, int(before["n"])
+    def counts(df: DataFrame) -> tuple[int, int, int]:
+        row = df.agg(
+            F.count(F.lit(1)).alias("n"),
+            F.countDistinct("userId").alias("u"),
+            F.countDistinct("movieId").alias("m"),
+        ).first()
+        return (int(row["n"]), int(row["u"]), int(row["m"])) if row else (0, 0, 0)
+
+    before = counts(ratings)
+    out, passes, size = ratings, 0, before[0]
     while True:
         passes += 1
+        previous = out
         out = keep_frequent(keep_frequent(out, "userId", min_user_ratings),
                             "movieId", min_item_ratings).cache()  # fmt: skip
         new_size = out.count()
+        if previous is not ratings:
+            previous.unpersist()
         if not iterate or new_size == size:
             break
         size = new_size
-    after = out.agg(
-        F.count(F.lit(1)).alias("n"),
-        F.countDistinct("userId").alias("u"),
-        F.countDistinct("movieId").alias("m"),
-    ).first()
-    if int(before["n"]) and not int(after["n"]):
+    after = counts(out)
+    if before[0] and not after[0]:
         raise DataError(
             f"the filters (min_user_ratings={min_user_ratings}, "
             f"min_item_ratings={min_item_ratings}) removed every rating"
         )
-    summary = TransformSummary(
-        int(before["n"]), int(before["u"]), int(before["m"]),
-        int(after["n"]), int(after["u"]), int(after["m"]),
-        min_user_ratings, min_item_ratings, passes,
-    )  # fmt: skip
+    summary = TransformSummary(*before, *after, min_user_ratings, min_item_ratings, passes)
     return out, summary
 
 
@@ -361,15 +376,17 @@ def evaluate_rmse(model: ALSModel, test: DataFrame) -> tuple[float, int]:
 def predict(model: ALSModel, pairs: pd.DataFrame) -> pd.DataFrame:
     """Predictions for a pandas frame of ``userId, movieId`` (warm pairs only) as pandas."""
     spark = model.userFactors.sparkSession
-    df = spark.createDataFrame(pairs[["userId", "movieId"]].astype("int32"))
-    return model.transform(df).toPandas()
+    with _quiet_pandas():
+        df = spark.createDataFrame(pairs[["userId", "movieId"]].astype("int32"))
+        return model.transform(df).toPandas()
 
 
 def factors(model: ALSModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(user_ids, U, item_ids, V)``: ids sorted ascending, factors float32 ``(n, k)``."""
     out = []
     for frame in (model.userFactors, model.itemFactors):
-        pdf = frame.toPandas().sort_values("id")
+        with _quiet_pandas():
+            pdf = pd.DataFrame(frame.toPandas()).sort_values("id")
         ids = pdf["id"].to_numpy(np.int64)
         mat = np.stack(pdf["features"].to_numpy()).astype(np.float32) if len(pdf) else (
             np.zeros((0, model.rank), np.float32))  # fmt: skip
@@ -408,7 +425,8 @@ def recommend_all(
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be an integer >= 1, got {n!r}")
     spark = model.userFactors.sparkSession
-    item_pdf = model.itemFactors.toPandas().sort_values("id")
+    with _quiet_pandas():
+        item_pdf = pd.DataFrame(model.itemFactors.toPandas()).sort_values("id")
     item_ids = item_pdf["id"].to_numpy(np.int64)
     V = np.stack(item_pdf["features"].to_numpy()).astype(np.float32)
     bc = spark.sparkContext.broadcast((item_ids, V))
@@ -427,7 +445,8 @@ def recommend_all(
                 yield _top_n(pdf.iloc[start : start + batch_size], ids, items, k)
 
     schema = "userId int, rank int, movieId int, score float"
-    out = users.mapInPandas(rank_batches, schema=schema).toPandas()
+    with _quiet_pandas():
+        out = pd.DataFrame(users.mapInPandas(rank_batches, schema=schema).toPandas())
     bc.unpersist()
     return out.sort_values(["userId", "rank"], kind="stable").reset_index(drop=True)
 
@@ -467,15 +486,98 @@ def _top_n(pdf: pd.DataFrame, item_ids: np.ndarray, V: np.ndarray, n: int) -> pd
     )
 
 
+def fingerprint(ratings: DataFrame) -> str:
+    """Order-independent id of the ``(userId, movieId, rating)`` multiset (16 hex chars).
+
+    ``sha256("<count>:<Σ xxhash64(userId, movieId, rating)>")``, summed exactly as a
+    decimal: one pass over the data, nothing collected. Identifies the training data of a
+    Spark run in the store, as :meth:`Interactions.fingerprint` does for local runs.
+    """
+    import hashlib
+
+    from pyspark.sql import functions as F
+
+    h = F.xxhash64("userId", "movieId", "rating").cast("decimal(38,0)")
+    row = ratings.agg(F.count(F.lit(1)).alias("n"), F.sum(h).alias("h")).first()
+    text = f"{int(row['n'])}:{row['h'] or 0}" if row else "0:0"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 # ---------------------------------------------------------------------------- one call
 @dataclass(frozen=True)
 class SparkRun:
-    """What :func:`run` produced (pandas frames, ready for the store and the reports)."""
+    """What :func:`run` produced (pandas frames, ready for the store and the reports).
+
+    Attributes:
+        summary: transform counts before -> after.
+        recommendations: ``userId, rank, movieId, score`` (see :func:`recommend_all`).
+        rmse / n_test: RMSE on the warm test pairs (``None`` / 0 without a test set).
+        params: the ALS hyperparameters.
+        data_fingerprint: :func:`fingerprint` of the filtered training ratings.
+    """
 
     summary: TransformSummary
     recommendations: pd.DataFrame
     rmse: float | None
     n_test: int
+    params: ALSParams = ALSParams()
+    data_fingerprint: str = ""
+
+    @property
+    def model_name(self) -> str:
+        """``spark-ials`` or ``spark-als``: how the run is named in the store."""
+        return "spark-ials" if self.params.implicit else "spark-als"
+
+
+@dataclass
+class _Fingerprinted:
+    value: str
+
+    def fingerprint(self) -> str:
+        return self.value
+
+
+@dataclass
+class _StoredModel:
+    """The few attributes :func:`movierec.store.writer.write_run` reads from a model."""
+
+    name: str
+    params: dict[str, Any]
+    data_: _Fingerprinted
+    items_catalog_: Any = None
+
+    def get_params(self) -> dict[str, Any]:
+        return self.params
+
+
+def write_store(
+    db: Any, result: SparkRun, catalog: Any = None, metrics: dict[str, Any] | None = None
+) -> int:
+    """Store a Spark run's recommendations with :func:`movierec.store.writer.write_run`.
+
+    Args:
+        db: engine, database URL, or ``None`` for the default store.
+        result: from :func:`run`.
+        catalog: :class:`~movierec.interactions.ItemCatalog` of the movies to upsert.
+        metrics: extra figures (the RMSE is added when known).
+
+    Returns:
+        The new run id (current, as for a local run).
+    """
+    from movierec.store.writer import write_run
+
+    stored = _StoredModel(
+        result.model_name, dict(result.params.__dict__), _Fingerprinted(result.data_fingerprint)
+    )
+    figures = dict(metrics or {})
+    if result.rmse is not None:
+        figures |= {"rmse": result.rmse, "n_test": result.n_test}
+    n = int(result.recommendations["rank"].max()) if len(result.recommendations) else 0
+    model: Any = stored  # duck-typed: name, get_params(), data_.fingerprint(), items_catalog_
+    return write_run(
+        db, model, result.recommendations, figures, catalog=catalog,
+        params={"engine": "spark", "n": n},
+    )  # fmt: skip
 
 
 def run(
@@ -496,5 +598,6 @@ def run(
     if test_path is not None:
         rmse, n_test = evaluate_rmse(model, read_ratings(spark, test_path))
     recs = recommend_all(model, n, seen=clean)
+    digest = fingerprint(clean)
     clean.unpersist()
-    return SparkRun(summary, recs, rmse, n_test)
+    return SparkRun(summary, recs, rmse, n_test, params or ALSParams(), digest)

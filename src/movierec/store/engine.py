@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from movierec.config import Layout, get_settings
 from movierec.errors import StoreError
-from movierec.store.schema import SCHEMA_VERSION, Base, SchemaVersion
+from movierec.store.schema import SCHEMA_VERSION, SCHEMA_VERSION_TABLE, Base, SchemaVersion
 
 log = logging.getLogger(__name__)
 
@@ -167,12 +167,12 @@ def ensure_schema(engine: Engine) -> None:
             version = _read_version(conn)
             if version is None:
                 Base.metadata.create_all(conn)
-                conn.execute(SchemaVersion.__table__.insert().values(version=SCHEMA_VERSION))
+                conn.execute(SCHEMA_VERSION_TABLE.insert().values(version=SCHEMA_VERSION))
                 log.info("created store schema v%d at %s", SCHEMA_VERSION, safe_url(engine.url))
                 return
             for v in range(version, SCHEMA_VERSION):
                 MIGRATIONS[v](conn)
-            conn.execute(SchemaVersion.__table__.update().values(version=SCHEMA_VERSION))
+            conn.execute(SCHEMA_VERSION_TABLE.update().values(version=SCHEMA_VERSION))
     except SQLAlchemyError as exc:
         raise StoreError(
             f"cannot create the store schema at {safe_url(engine.url)}: {_short(exc)}"

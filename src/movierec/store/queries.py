@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Select, select
+from sqlalchemy import Connection, Engine, Select, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -88,7 +88,7 @@ def _run_info(row: Any) -> RunInfo:
     )
 
 
-def _run_id_query(model: str | None) -> Select[tuple[int]]:
+def _run_id_query(model: str | None) -> Select[Any]:
     """Id of the run readers should use: the current run, or a model's newest complete run."""
     if model is None:
         return select(Run.id).where(Run.is_current).limit(1)
@@ -121,20 +121,18 @@ def current_run(db: Executor, model: str | None = None) -> RunInfo | None:
     return _run_info(row) if row is not None else None
 
 
-def user_recommendations(
-    db: Executor, user_id: int, n: int, model: str | None = None
-) -> tuple[int, list[StoredRecommendation]] | None:
-    """Top-``n`` stored recommendations of ``user_id`` from the run readers should use.
-
-    One statement selects the run id and the rows, so the answer always comes from a single
-    complete run.
-
-    Returns:
-        ``(run_id, recommendations)`` best first, or ``None`` when no complete run exists
-        (for ``model``) or that run holds nothing for this user.
-    """
-    sub = _run_id_query(model).scalar_subquery()
-    rows = db.execute(
+def _user_recs_statement(model: bool) -> Select[Any]:
+    """Built once: re-using one statement object skips SQLAlchemy's per-call cache-key work."""
+    if model:
+        run_id = (
+            select(Run.id)
+            .where(Run.model == bindparam("model"), Run.status == STATUS_COMPLETE)
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
+    else:
+        run_id = select(Run.id).where(Run.is_current).limit(1)
+    return (
         select(
             Recommendation.run_id,
             Recommendation.rank,
@@ -142,10 +140,35 @@ def user_recommendations(
             Recommendation.score,
             Recommendation.explanation,
         )
-        .where(Recommendation.run_id == sub, Recommendation.user_id == int(user_id))
+        .where(
+            Recommendation.run_id == run_id.scalar_subquery(),
+            Recommendation.user_id == bindparam("user"),
+        )
         .order_by(Recommendation.rank)
-        .limit(int(n))
-    ).all()
+        .limit(bindparam("n"))
+    )
+
+
+_USER_RECS = {False: _user_recs_statement(False), True: _user_recs_statement(True)}
+
+
+def user_recommendations(
+    db: Executor, user_id: int, n: int, model: str | None = None
+) -> tuple[int, list[StoredRecommendation]] | None:
+    """Top-``n`` stored recommendations of ``user_id`` from the run readers should use.
+
+    One statement selects the run id and the rows, so the answer always comes from a single
+    complete run (the current one, or ``model``'s newest complete run).
+
+    Returns:
+        ``(run_id, recommendations)`` best first, or ``None`` when no complete run exists
+        (for ``model``) or that run holds nothing for this user.
+    """
+    params: dict[str, Any] = {"user": int(user_id), "n": int(n)}
+    if model is not None:
+        params["model"] = model
+    conn = db.connection() if isinstance(db, Session) else db  # Core path: no ORM overhead
+    rows = conn.execute(_USER_RECS[model is not None], params).all()
     if not rows:
         return None
     recs = [

@@ -18,7 +18,7 @@ readable even if a later catalogue drops a movie, and bulk loads skip the FK che
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     text,
 )
@@ -116,6 +117,12 @@ class Recommendation(Base):
     score: Mapped[float] = mapped_column(Float)
     explanation: Mapped[str] = mapped_column(Text, default="")
 
+
+SCHEMA_VERSION_TABLE = cast(Table, SchemaVersion.__table__)
+MOVIES = cast(Table, Movie.__table__)
+RUNS = cast(Table, Run.__table__)
+RECOMMENDATIONS = cast(Table, Recommendation.__table__)
+"""The Core tables (typed) for bulk statements."""
 
 RECOMMENDATION_COLUMNS = ("run_id", "user_id", "rank", "movie_id", "score", "explanation")
 """Column order used by bulk loads (executemany / COPY)."""

@@ -34,13 +34,13 @@ from movierec.interactions import ItemCatalog
 from movierec.models.base import Recommender
 from movierec.store.engine import _short, as_engine, ensure_schema, safe_url
 from movierec.store.schema import (
+    MOVIES,
     RECOMMENDATION_COLUMNS,
+    RECOMMENDATIONS,
+    RUNS,
     STATUS_COMPLETE,
     STATUS_FAILED,
     STATUS_WRITING,
-    Movie,
-    Recommendation,
-    Run,
 )
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def _upsert_movies(conn: Connection, catalog: ItemCatalog) -> int:
     if not rows:
         return 0
     dialect = conn.dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Movie.__table__)
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(MOVIES)
     stmt = ins.on_conflict_do_update(
         index_elements=["id"],
         set_={
@@ -161,7 +161,7 @@ def _bulk_load(conn: Connection, run_id: int, recs: pd.DataFrame) -> None:
             with cur.copy(f"COPY recommendations ({cols}) FROM STDIN WITH (FORMAT csv)") as cp:
                 cp.write(buf.getvalue())
         return
-    conn.execute(insert(Recommendation.__table__), frame.to_dict("records"))
+    conn.execute(insert(RECOMMENDATIONS), frame.to_dict("records"))
 
 
 def _check_frame(recs: pd.DataFrame) -> None:
@@ -211,7 +211,7 @@ def write_run(
         try:
             with engine.begin() as conn:
                 run_id = conn.execute(
-                    insert(Run.__table__)
+                    insert(RUNS)
                     .values(
                         model=model.name,
                         params=run_params,
@@ -221,7 +221,7 @@ def write_run(
                         status=STATUS_WRITING,
                         is_current=False,
                     )
-                    .returning(Run.__table__.c.id)
+                    .returning(RUNS.c.id)
                 ).scalar_one()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot write to {safe_url(engine.url)}: {_short(exc)}") from None
@@ -249,7 +249,7 @@ def _write_body(
     catalog: ItemCatalog | None,
     make_current: bool,
 ) -> None:
-    runs = Run.__table__
+    runs = RUNS
     with engine.begin() as conn:
         if catalog is not None:
             _upsert_movies(conn, catalog)
@@ -271,7 +271,7 @@ def _write_body(
 
 
 def _mark_failed(engine: Engine, run_id: int) -> None:
-    runs = Run.__table__
+    runs = RUNS
     try:
         with engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(status=STATUS_FAILED))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from movierec.api.deps import ServingDep
+from movierec.api.deps import ServingDep, run_model
 from movierec.api.routes.params import MAX_N, MovieId, N
 from movierec.api.schemas import ErrorBody, Movie, MovieList, SimilarMovies
 
 router = APIRouter(prefix="/movies", tags=["movies"])
-NOT_FOUND = {404: {"model": ErrorBody, "description": "unknown movie"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "unknown movie"}
+}
 
 
 @router.get("", response_model=MovieList)
@@ -32,6 +34,6 @@ def get_movie(movie_id: MovieId, serving: ServingDep) -> Movie:
 
 
 @router.get("/{movie_id}/similar", response_model=SimilarMovies, responses=NOT_FOUND)
-def similar_movies(movie_id: MovieId, serving: ServingDep, n: N = 10) -> SimilarMovies:
+async def similar_movies(movie_id: MovieId, serving: ServingDep, n: N = 10) -> SimilarMovies:
     """The ``n`` most similar movies (the model's similarity, or co-rating cosine)."""
-    return serving.similar_movies(movie_id, n)
+    return await run_model(serving.similar_movies, movie_id, n)

@@ -6,9 +6,7 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from movierec.api.schemas import MAX_N
-
-MAX_ID = 2_147_483_647
+from movierec.api.schemas import MAX_ID, MAX_N
 
 UserId = Annotated[int, Path(ge=0, le=MAX_ID, description="MovieLens userId")]
 MovieId = Annotated[int, Path(ge=0, le=MAX_ID, description="MovieLens movieId")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from movierec.api.deps import ServingDep
+from movierec.api.deps import ServingDep, run_model
 from movierec.api.schemas import ErrorBody, NewUserRecommendations, NewUserRequest
 
 router = APIRouter(tags=["recommendations"])
@@ -18,10 +18,10 @@ router = APIRouter(tags=["recommendations"])
         413: {"model": ErrorBody, "description": "body larger than 1 MB"},
     },
 )
-def recommend_new_user(body: NewUserRequest, serving: ServingDep) -> NewUserRecommendations:
+async def recommend_new_user(body: NewUserRequest, serving: ServingDep) -> NewUserRecommendations:
     """Top-``n`` from a few ratings, without retraining (fold-in or item neighbourhood).
 
     Nothing sent is stored. Ratings must be on the model's scale and name movies of the
     training data; a movie may be rated once.
     """
-    return serving.new_user_recommendations(body.ratings, body.n)
+    return await run_model(serving.new_user_recommendations, body.ratings, body.n)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
@@ -13,7 +13,9 @@ from movierec.api.routes.params import RunId
 from movierec.api.schemas import ErrorBody, Leaderboard, LeaderboardIndex, RunOut
 
 router = APIRouter(tags=["runs"])
-NOT_FOUND = {404: {"model": ErrorBody, "description": "unknown run or no report"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "unknown run or no report"}
+}
 Name = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 
 

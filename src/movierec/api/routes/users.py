@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from movierec.api.deps import ServingDep, SessionDep
+from movierec.api.deps import ServingDep, SessionDep, run_model
 from movierec.api.routes.params import N, UserId
 from movierec.api.schemas import ErrorBody, UserHistory, UserRecommendations
 
 router = APIRouter(prefix="/users", tags=["users"])
-NOT_FOUND = {404: {"model": ErrorBody, "description": "unknown user (or model)"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "unknown user (or model)"}
+}
 
 
 @router.get("/{user_id}/recommendations", response_model=UserRecommendations, responses=NOT_FOUND)
-def user_recommendations(
+async def user_recommendations(
     user_id: UserId,
     serving: ServingDep,
     db: SessionDep,
@@ -26,7 +28,10 @@ def user_recommendations(
     ] = None,
 ) -> UserRecommendations:
     """Top-``n`` for a known user: the store's current run, else the live model."""
-    return serving.user_recommendations(db, user_id, n, model)
+    found = serving.stored_recommendations(db, user_id, n, model)  # one indexed read
+    if found is not None:
+        return found
+    return await run_model(serving.fallback_recommendations, user_id, n, model)
 
 
 @router.get("/{user_id}/ratings", response_model=UserHistory, responses=NOT_FOUND)

@@ -29,6 +29,8 @@ async function api(path, options = {}) {
   return body;
 }
 
+const when = (iso) => iso.replace("T", " ").slice(0, 19) + " UTC";
+
 function status(sel, text, isError = false) {
   const node = $(sel);
   node.textContent = text;
@@ -214,11 +216,11 @@ async function loadModels() {
     const [h, runs, idx] = await Promise.all([api("/health"), api("/runs"), api("/leaderboards")]);
     const facts = [["model", h.model.name], ["parameters", JSON.stringify(h.model.params)],
       ["training data", `${h.model.n_users} users × ${h.model.n_items} movies (fingerprint ${h.model.data_fingerprint})`],
-      ["current run", h.run ? `#${h.run.id} ${h.run.model}, ${h.run.n_recommendations} recommendations, ${h.run.created}` : "none stored"],
+      ["current run", h.run ? `#${h.run.id} ${h.run.model}, ${h.run.n_recommendations} recommendations, ${when(h.run.created)}` : "none stored"],
       ["store", h.store.available ? "available" : `unavailable ${h.store.detail}`]];
     $("#health").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
     table($("#runs"), runs.map((r) => ({ id: r.id, model: r.model, status: r.status, current: r.is_current ? "yes" : "",
-      users: r.n_users, recommendations: r.n_recommendations, created: r.created, data: r.data_fingerprint })));
+      users: r.n_users, recommendations: r.n_recommendations, created: when(r.created), data: r.data_fingerprint })));
     $("#protocol").replaceChildren(...idx.protocols.map((p) => el("option", {}, p)));
     if (idx.protocols.length) await loadBoard();
     else status("#board-status", "No leaderboard yet: run 'movierec evaluate'.");

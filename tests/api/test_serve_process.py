@@ -1,0 +1,107 @@
+"""``movierec serve`` as a real process on loopback, and the ``movierec db`` commands.
+
+The real default model (user-knn) is trained on ml-100k, saved under a temporary --home and
+its top-10 for all users stored with :func:`movierec.store.write_run` (as the pipeline does).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from movierec.models.registry import make_model
+from movierec.recommend import recommend_all
+from movierec.store import write_run
+from tests.api.conftest import free_port
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+
+MOVIEREC = [sys.executable, "-m", "movierec"]
+
+
+@pytest.fixture(scope="module")
+def served_home(ml100k, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("served")
+    model = make_model("user-knn").fit(*ml100k)
+    model.save(home / "models" / "recommender.npz")
+    url = f"sqlite:///{home / 'db' / 'movierec.db'}"
+    write_run(url, model, recommend_all(model, n=10), {"protocol": "ml100k-u1"})
+    return home
+
+
+@pytest.fixture(scope="module")
+def server(served_home: Path) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*MOVIEREC, "serve", "--home", str(served_home), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                raise RuntimeError(f"movierec serve exited with {proc.returncode}: {out}")
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("movierec serve did not answer within 60 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def test_real_uvicorn_process_serves_store_and_fold_in(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=10) as client:
+        health = client.get("/health").json()
+        assert health["model"]["name"] == "user-knn" and health["run"]["id"] == 1
+        recs = client.get("/users/1/recommendations").json()
+        assert recs["source"] == "store" and len(recs["recommendations"]) == 10
+        assert all(r["explanation"] for r in recs["recommendations"])
+        body = {"ratings": [{"movieId": 50, "rating": 5}], "n": 5}
+        new = client.post("/recommendations", json=body)
+        assert new.status_code == 200 and new.json()["method"] == "fold-in"
+        ids = [r["movie"]["id"] for r in new.json()["recommendations"]]
+        assert len(ids) == 5 and 50 not in ids
+        assert client.get("/users/9999/recommendations").status_code == 404
+        assert "Search movies by title" in client.get("/").text
+
+
+def test_db_cli_lists_and_exports_runs(served_home: Path, tmp_path: Path) -> None:
+    runs = subprocess.run(
+        [*MOVIEREC, "db", "runs", "--home", str(served_home)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "user-knn" in runs.stdout and "complete" in runs.stdout
+    out = tmp_path / "run1.parquet"
+    done = subprocess.run(
+        [*MOVIEREC, "db", "export", "--run", "1", "--out", str(out), "--home", str(served_home)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "wrote 9430 recommendations of run 1" in done.stdout
+    frame = pd.read_parquet(out)
+    assert len(frame) == 9430 and frame["userId"].nunique() == 943
+    bad = subprocess.run(
+        [*MOVIEREC, "db", "export", "--run", "7", "--out", str(out), "--home", str(served_home)],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: unknown run id: 7"
