@@ -75,7 +75,7 @@ def user_knn_rmse(data_dir: Path) -> tuple[float, int, float]:
     base = read_split(data_dir / "ml-100k" / "u1.base")
     test = read_split(data_dir / "ml-100k" / "u1.test")
     train_data = Interactions.from_frame(base)
-    model, fit_s = timed(UserKNN().fit, train_data)
+    model, fit_s = timed(UserKNN(k=40, shrinkage=0.0).fit, train_data)
     known = train_data.users.contains(test["userId"]) & train_data.items.contains(test["movieId"])
     test = test[known]
     pred = model.predict_ids(test["userId"].to_numpy(), test["movieId"].to_numpy())
@@ -143,7 +143,7 @@ def main() -> None:
     )
     clean = transform(clean, 5, 20).frame
     data = Interactions.from_frame(clean)
-    model = UserKNN()
+    model = UserKNN(k=40, shrinkage=0.0)  # Surprise KNNWithMeans settings
     all_users = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()

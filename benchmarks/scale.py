@@ -145,7 +145,7 @@ def cmd_pipeline(size: str, workdir: Path, model_name: str, anchor: bool) -> dic
     with stage("train", stages, sampler):
         model = make_model(model_name, **params).fit(data, catalog)
     with stage("recommend", stages, sampler):
-        recs = recommend_all(model, n=10, batch_size=4096)
+        recs = recommend_all(model, n=10, batch_size=1024)
     with stage("store", stages, sampler):
         write_run(f"sqlite:///{db}", model, recs, params={"n": 10, "benchmark": "scale"})
     figures: dict[str, Any] = {

@@ -83,28 +83,23 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
 
 
 def _print_recommendations(recs: list[Any], user: int, as_json: bool) -> None:
+    """A table (rank, movieId, title, year, genres, predicted rating, score) or JSON."""
     if as_json:
         typer.echo(json.dumps({"userId": user, "recommendations": [r.to_dict() for r in recs]}))
         return
     table = Table(title=f"Top {len(recs)} movies for user {user}")
-    for col, justify in [
-        ("rank", "right"),
-        ("movieId", "right"),
-        ("title", "left"),
-        ("year", "right"),
-        ("genres", "left"),
-        ("score", "right"),
-    ]:
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    with_rating = any(r.predicted_rating is not None for r in recs)
+    columns = ["rank", "movieId", "title", "year", "genres"]
+    columns += ["predicted", "score"] if with_rating else ["score"]
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("title", "genres") else "right")
     for r in recs:
-        table.add_row(
-            str(r.rank),
-            str(r.movie_id),
-            r.title,
-            "" if r.year is None else str(r.year),
-            r.genres.replace("|", ", "),
-            f"{r.score:.3f}",
-        )
+        row = [str(r.rank), str(r.movie_id), r.title, "" if r.year is None else str(r.year)]
+        row.append(r.genres.replace("|", ", "))
+        if with_rating:
+            row.append("" if r.predicted_rating is None else f"{r.predicted_rating:.2f}★")
+        row.append(f"{r.score:.3f}")
+        table.add_row(*row)
     out.print(table)
 
 
@@ -255,26 +250,53 @@ def pipeline(
 @app.command()
 def evaluate(
     protocol: Annotated[
-        str, typer.Option("--protocol", help="ml100k-u1..u5, ml100k-5fold, stratified-75-25, "
-                          "random-kfold, temporal.")
+        str,
+        typer.Option(
+            "--protocol",
+            help="ml100k-u1..u5, ml100k-5fold, stratified-75-25, random-kfold, temporal.",
+        ),
     ] = "ml100k-u1",
     models: Annotated[
-        str, typer.Option("--models", help="Comma-separated model names (see 'movierec models') "
-                          "or 'all'.")
+        str,
+        typer.Option(
+            "--models", help="Comma-separated model names (see 'movierec models') or 'all'."
+        ),
     ] = "all",
-    tune: Annotated[bool, typer.Option("--tune", help="Search hyperparameters on a "
-                                       "validation split of the training data first.")] = False,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune",
+            help="Search hyperparameters on a validation split of the training data first.",
+        ),
+    ] = False,
     trials: Annotated[int | None, typer.Option("--trials", help="Tuning trials per model.")] = None,
     k: Annotated[int, typer.Option("--k", help="List length of the @K metrics.")] = 10,
-    param: Annotated[list[str] | None, typer.Option(
-        "--param", "-p", help="MODEL.NAME=VALUE hyperparameter (VALUE parsed as JSON).")] = None,
-    predictions_out: Annotated[Path | None, typer.Option(
-        "--predictions-out", help="CSV of model,userId,movieId,rating,prediction[,fold].")] = None,
-    recommendations_out: Annotated[Path | None, typer.Option(
-        "--recommendations-out", help="CSV of model,userId,rank,movieId,score[,fold].")] = None,
-    data_dir: Annotated[Path | None, typer.Option(
-        "--data-dir", "--source", help="Extracted ml-100k folder (or its zip); default "
-        "data/raw/ml-100k under --home.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", help="MODEL.NAME=VALUE hyperparameter (VALUE parsed as JSON)."
+        ),
+    ] = None,
+    predictions_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--predictions-out", help="CSV of model,userId,movieId,rating,prediction[,fold]."
+        ),
+    ] = None,
+    recommendations_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--recommendations-out", help="CSV of model,userId,rank,movieId,score[,fold]."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            "--source",
+            help="Extracted ml-100k folder (or its zip); default data/raw/ml-100k under --home.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of random splits and tuning.")] = 42,
     home: HomeOpt = None,
 ) -> None:
@@ -284,10 +306,19 @@ def evaluate(
 
     layout = _layout(home)
     with logged_step(layout.log_path, "evaluate", protocol=protocol, models=models):
-        board = run(protocol, models, data_dir=data_dir, layout=layout, k=k, tune=tune,
-                    n_trials=trials, params=split_model_params(parse_params(param)),
-                    predictions_out=predictions_out, recommendations_out=recommendations_out,
-                    seed=seed)
+        board = run(
+            protocol,
+            models,
+            data_dir=data_dir,
+            layout=layout,
+            k=k,
+            tune=tune,
+            n_trials=trials,
+            params=split_model_params(parse_params(param)),
+            predictions_out=predictions_out,
+            recommendations_out=recommendations_out,
+            seed=seed,
+        )
     typer.echo(summary_text(board))
     typer.echo(f"report written to {layout.reports_dir / board.protocol}")
 

@@ -29,11 +29,21 @@ class Recommendation:
     genres: str
     score: float
     explanation: str
+    predicted_rating: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["movieId"] = out.pop("movie_id")
-        return out
+        """JSON-ready dict with camelCase keys (``movieId``, ``predictedRating``)."""
+        d = asdict(self)
+        return {
+            "rank": d["rank"],
+            "movieId": d["movie_id"],
+            "title": d["title"],
+            "year": d["year"],
+            "genres": d["genres"],
+            "predictedRating": d["predicted_rating"],
+            "score": d["score"],
+            "explanation": d["explanation"],
+        }
 
 
 def check_n(n: int) -> int:
@@ -48,16 +58,19 @@ def _describe(
     scores: np.ndarray,
     explanations: list[str],
     catalog: ItemCatalog | None,
+    predicted: np.ndarray | None = None,
 ) -> list[Recommendation]:
     out: list[Recommendation] = []
-    for rank, (mid, score, why) in enumerate(zip(movie_ids, scores, explanations, strict=True), 1):
+    rated = [None] * len(movie_ids) if predicted is None else [float(x) for x in predicted]
+    rows = zip(movie_ids, scores, explanations, rated, strict=True)
+    for rank, (mid, score, why, rating) in enumerate(rows, 1):
         title, year, genres = f"movie {int(mid)}", None, ""
         if catalog is not None and int(mid) in catalog:
             row = catalog.frame.loc[int(mid)]
             title = str(row["title"])
             year = None if pd.isna(row["year"]) else int(row["year"])
             genres = str(row["genres"])
-        out.append(Recommendation(rank, int(mid), title, year, genres, float(score), why))
+        out.append(Recommendation(rank, int(mid), title, year, genres, float(score), why, rating))
     return out
 
 
@@ -94,7 +107,10 @@ def recommend_for_user(
     keep = ids[0] >= 0
     movie_ids, movie_scores = ids[0][keep], scores[0][keep]
     reasons = _explain(model, user_id, movie_ids) if explain else [""] * len(movie_ids)
-    return _describe(movie_ids, movie_scores, reasons, catalog or model.items_catalog_)
+    predicted = None
+    if model.predicts_ratings and movie_ids.size:
+        predicted = model.predict_ids(np.full(movie_ids.size, user_id), movie_ids)
+    return _describe(movie_ids, movie_scores, reasons, catalog or model.items_catalog_, predicted)
 
 
 def recommend_for_ratings(

@@ -13,10 +13,24 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.conftest import store_top10
+
 CHROMIUM = Path(os.environ.get("MOVIEREC_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 pytestmark = [pytest.mark.browser, pytest.mark.realdata, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def home(cosine_model, ml100k_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Overrides conftest's: a real evaluation report (popularity, baseline on ml100k-u1)."""
+    from movierec.config import Layout
+    from movierec.evaluation.runner import evaluate
+
+    path = tmp_path_factory.mktemp("browser-home")
+    evaluate("ml100k-u1", "popularity,baseline", data_dir=ml100k_dir, layout=Layout(path))
+    store_top10(f"sqlite:///{path / 'db' / 'movierec.db'}", cosine_model)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +105,14 @@ def test_models_view_shows_leaderboard_and_plots(page) -> None:  # type: ignore[
     page.get_by_role("tab", name="Models").click()
     expect(page.locator("#health")).to_contain_text("test-item-cosine")
     expect(page.locator("#leaderboard tbody tr")).to_have_count(2)
-    expect(page.locator("#leaderboard tbody tr").first).to_contain_text("svd")
+    expect(page.locator("#leaderboard tbody")).to_contain_text("popularity")
+    expect(page.locator("#leaderboard thead")).to_contain_text("NDCG@10")
+    expect(page.locator("#leaderboard thead")).not_to_contain_text("_std")
     expect(page.locator("#runs tbody tr")).to_have_count(1)
-    plot = page.locator("#plots img")
-    expect(plot).to_have_count(1)
-    expect(plot).to_have_attribute("src", "/reports/ml100k-u1/metrics.png")
+    plots = page.locator("#plots img")
+    expect(plots).to_have_count(3)
+    expect(plots.first).to_have_attribute("src", "/reports/ml100k-u1/accuracy_vs_time.png")
+    plots.first.scroll_into_view_if_needed()
+    assert plots.first.evaluate("img => img.complete && img.naturalWidth > 100")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-models.png"), full_page=True)

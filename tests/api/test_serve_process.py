@@ -81,27 +81,37 @@ def test_real_uvicorn_process_serves_store_and_fold_in(server: str) -> None:
         assert "Search movies by title" in client.get("/").text
 
 
-def test_db_cli_lists_and_exports_runs(served_home: Path, tmp_path: Path) -> None:
-    runs = subprocess.run(
-        [*MOVIEREC, "db", "runs", "--home", str(served_home)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "user-knn" in runs.stdout and "complete" in runs.stdout
-    out = tmp_path / "run1.parquet"
-    done = subprocess.run(
-        [*MOVIEREC, "db", "export", "--run", "1", "--out", str(out), "--home", str(served_home)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert "wrote 9430 recommendations of run 1" in done.stdout
-    frame = pd.read_parquet(out)
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``movierec ARGV`` in-process through the console entry point; (exit code, out, err)."""
+    from movierec.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_db_cli_lists_and_exports_runs(
+    served_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(["db", "runs", "--home", str(served_home)], capsys)
+    assert code == 0 and "user-knn" in out and "complete" in out
+    target = tmp_path / "run1.parquet"
+    argv = ["db", "export", "--run", "1", "--out", str(target), "--home", str(served_home)]
+    code, out, _ = run_cli(argv, capsys)
+    assert code == 0 and "wrote 9430 recommendations of run 1" in out
+    frame = pd.read_parquet(target)
     assert len(frame) == 9430 and frame["userId"].nunique() == 943
-    bad = subprocess.run(
-        [*MOVIEREC, "db", "export", "--run", "7", "--out", str(out), "--home", str(served_home)],
-        capture_output=True,
-        text=True,
-    )
-    assert bad.returncode == 2 and bad.stderr.strip() == "error: unknown run id: 7"
+    csv = tmp_path / "run1.txt"
+    code, _, _ = run_cli([*argv[:5], str(csv), "--format", "csv", *argv[6:]], capsys)
+    assert code == 0 and pd.read_csv(csv).shape == (9430, 6)
+    code, _, err = run_cli([*argv[:3], "7", *argv[4:]], capsys)
+    assert code == 2 and err.strip() == "error: unknown run id: 7"
+    code, _, err = run_cli([*argv, "--format", "xlsx"], capsys)
+    assert code == 2 and "csv or parquet" in err
+    empty = tmp_path / "empty"
+    code, out, _ = run_cli(["db", "runs", "--home", str(empty)], capsys)
+    assert code == 0 and "no runs stored yet" in out and not (empty / "db").exists()

@@ -75,9 +75,13 @@ def test_broken_store_degrades_to_the_live_model(tmp_path, cosine_model) -> None
         engine = make_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP TABLE recommendations"))
+            conn.execute(text("DROP TABLE runs"))
         engine.dispose()
         r = client.get("/users/3/recommendations")
         assert r.status_code == 200 and r.json()["source"] == "live"
+        assert client.get("/health").status_code == 200
+        runs = client.get("/runs")
+        assert runs.status_code == 503 and runs.json()["error"] == "StoreError"
         ids = [x["movie"]["id"] for x in r.json()["recommendations"]]
         assert ids == cosine_model.recommend([3], n=10)[0][0].tolist()
 
@@ -113,3 +117,20 @@ def test_app_factory_for_uvicorn_workers_reads_the_environment(
             for r in client.get("/users/1/recommendations").json()["recommendations"]
         ]
         assert np.all(np.isin(ids, data.items.ids))
+
+
+def test_store_step_writes_an_explained_current_run(tmp_path, cosine_model, monkeypatch) -> None:
+    from movierec.store import runs_table, store_step
+
+    monkeypatch.delenv("MOVIEREC_DB_URL", raising=False)
+    run_id = store_step(cosine_model, home=tmp_path, n=5, metrics={"protocol": "ml100k-u1"})
+    url = f"sqlite:///{tmp_path / 'db' / 'movierec.db'}"
+    (run,) = runs_table(url)
+    assert (run.id, run.is_current, run.n_recommendations) == (run_id, True, 943 * 5)
+    assert run.params == {"shrink": 0.0, "n": 5} and run.metrics == {"protocol": "ml100k-u1"}
+    with TestClient(create_app(home=tmp_path, model=cosine_model)) as client:
+        body = client.get("/users/1/recommendations", params={"n": 5}).json()
+        assert body["source"] == "store"
+        assert all(
+            r["explanation"].startswith("similar to movie ") for r in body["recommendations"]
+        )

@@ -249,6 +249,13 @@ def test_duplicate_pair_names_both_lines(ml25m: Path) -> None:
     assert len(ratings) == 7
 
 
+def test_adjacent_duplicate_in_a_sorted_file(ml25m: Path) -> None:
+    lines = ML25M_RATINGS.splitlines()
+    _write_lines(ml25m / "ratings.csv", [*lines[:2], "1,1,4.5,1112486030", *lines[2:]])
+    with pytest.raises(DataError, match=r"movie 1 by user 1 at .*ratings.csv:2 and line 3"):
+        load_release("ml-25m", ml25m)
+
+
 def test_rating_of_unknown_movie(ml25m: Path) -> None:
     lines = ML25M_RATINGS.splitlines()
     _write_lines(ml25m / "ratings.csv", [*lines, "4,999,2.0,1112484999"])

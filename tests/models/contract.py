@@ -30,6 +30,12 @@ Hooks a subclass may override:
   (multi-threaded float reductions may differ in the last bits).
 
 The fitted model is shared per class (fixture ``fitted``), so tests must not mutate it.
+Optional abilities (``fold_in``, ``explain``, ``explain_ratings``, ``similar_items``) are
+checked when the model has them and skipped when it raises :class:`NotSupportedError`.
+Unknown ids raise :class:`UnknownIdError` everywhere (including ``fold_in`` ratings).
+
+Real-data helpers for per-model tests: :func:`load_u1` (``ml100k-u1`` with vocabularies
+spanning base and test) and :func:`u1_rmse`.
 """
 
 from __future__ import annotations

@@ -28,7 +28,9 @@ from tests.models.test_baseline import _baseline_loops
 
 class TestUserKNN(RecommenderContract):
     def make_model(self) -> Recommender:
-        return UserKNN(k=5)
+        # the default rank_offset (large) ranks mostly by neighbour vote, which cannot see the
+        # taste groups of the contract data (who rated what is random there); rate-aware here
+        return UserKNN(k=5, rank_damping=1.0, rank_offset=1.0)
 
     def invalid_params(self) -> list[dict]:
         return [
@@ -47,12 +49,20 @@ class TestUserKNN(RecommenderContract):
 
 class TestUserKNNPearsonRaw(RecommenderContract):
     def make_model(self) -> Recommender:
-        return UserKNN(k=4, similarity="pearson", mean_center=False, shrinkage=5.0, min_k=2)
+        return UserKNN(
+            k=4,
+            similarity="pearson",
+            mean_center=False,
+            shrinkage=5.0,
+            min_k=2,
+            rank_damping=0.0,
+            rank_offset=0.0,
+        )
 
 
 class TestItemKNN(RecommenderContract):
     def make_model(self) -> Recommender:
-        return ItemKNN(k=5, shrinkage=10.0)
+        return ItemKNN(k=5, shrinkage=10.0, rank_offset=0.0)  # rate-aware ranking (see above)
 
     def invalid_params(self) -> list[dict]:
         return [
@@ -67,12 +77,14 @@ class TestItemKNN(RecommenderContract):
 
 class TestItemKNNAdjustedCosineNoCenter(RecommenderContract):
     def make_model(self) -> Recommender:
-        return ItemKNN(k=3, similarity="adjusted_cosine", center="none", min_support=2)
+        return ItemKNN(
+            k=3, similarity="adjusted_cosine", center="none", min_support=2, rank_offset=0.0
+        )
 
 
 class TestItemKNNPearsonMean(RecommenderContract):
     def make_model(self) -> Recommender:
-        return ItemKNN(k=4, similarity="pearson", center="mean", max_neighbors=10)
+        return ItemKNN(k=4, similarity="pearson", center="mean", max_neighbors=10, rank_offset=0.5)
 
 
 # ---------------------------------------------------------------------- brute force
@@ -126,15 +138,17 @@ def _dense_sims(model_lists: tuple[np.ndarray, np.ndarray, np.ndarray], n: int) 
 
 
 @pytest.mark.parametrize(
-    ("similarity", "mean_center", "k", "min_support", "shrinkage", "min_k", "beta"),
+    ("similarity", "mean_center", "k", "min_support", "shrinkage", "min_k", "beta", "gamma"),
     [
-        ("cosine", True, 2, 1, 0.0, 1, 0.0),
-        ("cosine", False, 3, 2, 0.0, 1, 0.5),
-        ("pearson", True, 2, 2, 3.0, 2, 1.0),
-        ("pearson", False, 10, 1, 1.0, 1, 0.0),
+        ("cosine", True, 2, 1, 0.0, 1, 0.0, 0.0),
+        ("cosine", False, 3, 2, 0.0, 1, 0.5, 2.0),
+        ("pearson", True, 2, 2, 3.0, 2, 1.0, 3.0),
+        ("pearson", False, 10, 1, 1.0, 1, 0.0, 0.0),
     ],
 )
-def test_user_knn_matches_loops(similarity, mean_center, k, min_support, shrinkage, min_k, beta):
+def test_user_knn_matches_loops(
+    similarity, mean_center, k, min_support, shrinkage, min_k, beta, gamma
+):
     data = tiny()
     dense = data.matrix.toarray().astype(np.float64)
     n_users, n_items = dense.shape
@@ -153,6 +167,7 @@ def test_user_knn_matches_loops(similarity, mean_center, k, min_support, shrinka
         shrinkage=shrinkage,
         min_k=min_k,
         rank_damping=beta,
+        rank_offset=gamma,
     ).fit(data)
     got_sim = _dense_sims((model.nb_indptr_, model.nb_indices_, model.nb_sims_), n_users)
     np.testing.assert_allclose(got_sim, np.where(ref_sim > 0, ref_sim, 0), atol=1e-6)
@@ -171,16 +186,16 @@ def test_user_knn_matches_loops(similarity, mean_center, k, min_support, shrinka
                 continue
             den = sum(s for s, _ in chosen)
             if mean_center:
-                num = sum(s * (rows[v][i] - mu[v]) for s, v in chosen)
+                num = sum(s * (rows[v][i] - mu[v] + gamma) for s, v in chosen)
                 ref_score[u, i] = mu[u] + num / (den + beta)
             else:
-                num = sum(s * rows[v][i] for s, v in chosen)
+                num = sum(s * (rows[v][i] + gamma) for s, v in chosen)
                 ref_score[u, i] = (num + beta * mu[u]) / (den + beta)
     np.testing.assert_allclose(model.score(np.arange(n_users)), ref_score, rtol=1e-5)
     for (u, i), nbrs in ref_nbrs.items():
         assert model.neighbourhood(u, i)[0].tolist() == nbrs
     # predict = the rating formula without damping, clipped
-    model0 = UserKNN(**{**model.get_params(), "rank_damping": 0.0}).fit(data)
+    model0 = UserKNN(**{**model.get_params(), "rank_damping": 0.0, "rank_offset": 0.0}).fit(data)
     uu, ii = np.meshgrid(np.arange(n_users), np.arange(n_items), indexing="ij")
     pred = model.predict(uu.ravel(), ii.ravel())
     expect = np.clip(model0.score(np.arange(n_users)).ravel(), 1.0, 5.0)
@@ -188,15 +203,15 @@ def test_user_knn_matches_loops(similarity, mean_center, k, min_support, shrinka
 
 
 @pytest.mark.parametrize(
-    ("similarity", "center", "k", "min_support", "shrinkage", "min_k", "beta"),
+    ("similarity", "center", "k", "min_support", "shrinkage", "min_k", "beta", "gamma"),
     [
-        ("pearson_baseline", "baseline", 2, 1, 5.0, 1, 0.0),
-        ("cosine", "none", 2, 2, 0.0, 1, 0.7),
-        ("adjusted_cosine", "mean", 3, 1, 0.0, 2, 0.0),
-        ("pearson", "baseline", 10, 2, 2.0, 1, 1.0),
+        ("pearson_baseline", "baseline", 2, 1, 5.0, 1, 0.0, 0.0),
+        ("cosine", "none", 2, 2, 0.0, 1, 0.7, 1.5),
+        ("adjusted_cosine", "mean", 3, 1, 0.0, 2, 0.0, 0.0),
+        ("pearson", "baseline", 10, 2, 2.0, 1, 1.0, 4.0),
     ],
 )
-def test_item_knn_matches_loops(similarity, center, k, min_support, shrinkage, min_k, beta):
+def test_item_knn_matches_loops(similarity, center, k, min_support, shrinkage, min_k, beta, gamma):
     data = tiny(seed=11, n_users=8, n_items=6)
     dense = data.matrix.toarray().astype(np.float64)
     n_users, n_items = dense.shape
@@ -229,6 +244,7 @@ def test_item_knn_matches_loops(similarity, center, k, min_support, shrinkage, m
         shrinkage=shrinkage,
         min_k=min_k,
         rank_damping=beta,
+        rank_offset=gamma,
         reg_u=reg_u,
         reg_i=reg_i,
         n_epochs=epochs,
@@ -250,10 +266,10 @@ def test_item_knn_matches_loops(similarity, center, k, min_support, shrinkage, m
                 continue
             den = sum(s for s, _ in chosen)
             if center == "none":
-                num = sum(s * rows[u][j] for s, j in chosen)
+                num = sum(s * (rows[u][j] + gamma) for s, j in chosen)
                 ref[u, i] = (num + beta * base(u, i)) / (den + beta)
             else:
-                num = sum(s * (rows[u][j] - base(u, j)) for s, j in chosen)
+                num = sum(s * (rows[u][j] - base(u, j) + gamma) for s, j in chosen)
                 ref[u, i] = base(u, i) + num / (den + beta)
     np.testing.assert_allclose(model.score(np.arange(n_users)), ref, rtol=1e-5)
 
@@ -261,7 +277,7 @@ def test_item_knn_matches_loops(similarity, center, k, min_support, shrinkage, m
 def test_item_knn_heap_path_matches_sum_path() -> None:
     """Users with more than k ratings go through the bounded heap; compare with a sort."""
     data = synthetic_interactions()
-    model = ItemKNN(k=3, rank_damping=0.0).fit(data)
+    model = ItemKNN(k=3, rank_damping=0.0, rank_offset=0.0).fit(data)
     dense = data.matrix.toarray()
     sim = model.sim_.toarray()
     scores = model.score(np.arange(data.n_users))

@@ -208,6 +208,27 @@ def test_reader_sees_only_complete_runs_while_a_run_is_written(
         engine.dispose()
 
 
+def test_concurrent_writers_leave_exactly_one_current_run(db_url: str, toy_model) -> None:
+    write_run(db_url, toy_model, top_n(toy_model, 1))  # schema exists before the race
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            write_run(db_url, toy_model, top_n(toy_model, 2))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    runs = runs_table(db_url)
+    assert len(runs) == 5 and all(r.status == "complete" for r in runs)
+    assert sum(r.is_current for r in runs) == 1
+
+
 # ---------------------------------------------------------------------- schema versions
 def test_schema_version_mismatch_gives_clear_errors(db_url: str, toy_model) -> None:
     write_run(db_url, toy_model, top_n(toy_model, 1))

@@ -42,7 +42,7 @@ class Explainer:
             ids = frame.index.to_numpy(dtype=np.int64).tolist()
             self.titles = dict(zip(ids, frame["title"].astype(str), strict=True))
             self.genres = {
-                i: [g for g in str(gs).split("|") if g]
+                i: [g for g in str(gs).split("|") if g and g != "(no genres listed)"]
                 for i, gs in zip(ids, frame["genres"], strict=True)
             }
 

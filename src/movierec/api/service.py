@@ -11,7 +11,8 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,17 @@ from movierec.store.engine import check_schema, safe_url
 
 log = logging.getLogger(__name__)
 
+NO_GENRES = "(no genres listed)"  # ml-latest's marker for an empty genre list
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Database failures while reading the store become :class:`StoreError` (HTTP 503)."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StoreError(f"the recommendation store failed: {type(exc).__name__}") from None
 
 
 class FieldError(DataError):
@@ -168,7 +179,7 @@ class Serving:
                 id=int(mid),
                 title=str(row["title"]),
                 year=None if pd.isna(year) else int(year),
-                genres=[g for g in str(row["genres"]).split("|") if g],
+                genres=[g for g in str(row["genres"]).split("|") if g and g != NO_GENRES],
                 n_ratings=int(n[i]),
                 mean_rating=None if np.isnan(mean[i]) else round(float(mean[i]), 3),
             )
@@ -470,14 +481,18 @@ class Serving:
         )
 
     def runs(self, db: Session | None) -> list[schemas.RunOut]:
+        """Every stored run, newest first (empty without a store)."""
         if db is None or not self.store.available():
             return []
-        return [schemas.RunOut(**r.as_dict()) for r in queries.list_runs(db)]
+        with _store_errors():
+            return [schemas.RunOut(**r.as_dict()) for r in queries.list_runs(db)]
 
     def run(self, db: Session | None, run_id: int) -> schemas.RunOut:
+        """One stored run; :class:`UnknownIdError` if there is no such run (or no store)."""
         if db is None or not self.store.available():
             raise UnknownIdError(f"unknown run id: {run_id} (no store)")
-        return schemas.RunOut(**queries.get_run(db, run_id).as_dict())
+        with _store_errors():
+            return schemas.RunOut(**queries.get_run(db, run_id).as_dict())
 
     def protocols(self) -> list[str]:
         """Protocols with a ``reports/<protocol>/leaderboard.json``."""

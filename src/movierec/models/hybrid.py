@@ -62,7 +62,8 @@ class Hybrid(Recommender):
     Args:
         collaborative: registry name of the collaborative model (not ``hybrid``/``content``);
             default ``ease``, the best top-N ranker on a validation split of ``u1.base``
-            (precision@10 0.121 blended with β=5 vs 0.119 alone, item-knn 0.042).
+            (precision@10 0.121 blended with β=5 vs 0.119 for ``ease`` alone; 0.085 with
+            ``item-knn``, 0.059 with ``user-knn``).
         collaborative_params: its hyperparameters (JSON-able dict), ``None`` for defaults.
         content_params: :class:`ContentBased` hyperparameters, ``None`` for defaults.
         beta: β ≥ 0 of ``α_u``; 0 means collaboration only wherever it applies.

@@ -14,10 +14,17 @@ fit in memory). Scoring a batch of users runs a numba kernel (parallel over user
 linear in the number of (neighbour, rating) pairs it visits: no per-rating Python loops.
 
 Ranking vs rating prediction: :meth:`predict` returns the rating formula exactly (clipped to
-the rating scale). :meth:`score`, used for top-N ranking, adds ``rank_damping`` β to the
-denominator, ``base + Σ s·dev / (Σ s + β)``, which shrinks predictions backed by little
-similarity mass (e.g. an item rated by a single, weakly similar neighbour) towards the
-user's baseline so they do not dominate top-N lists; β = 0 ranks by the predicted rating.
+the rating scale). :meth:`score`, used for top-N ranking, is *support-aware*::
+
+    score_ui = base_ui + (Σ s·dev + γ·Σ s) / (Σ s + β)        (sums over the neighbourhood)
+
+``rank_damping`` β shrinks predictions backed by little similarity mass (e.g. an item rated
+by one weakly similar neighbour) towards the baseline, and ``rank_offset`` γ credits every
+neighbour who rated the item with γ·s of evidence on top of their opinion (having been
+rated by close neighbours is itself a signal: with large β and γ the score tends to the
+neighbourhood vote ``Σ s``, Cremonesi et al. 2010's non-normalised kNN). β = γ = 0 ranks by
+the predicted rating. Defaults were tuned for precision@10 on a validation split carved
+from ``u1.base`` (rating-prediction hyperparameters for RMSE on the same split).
 """
 
 from __future__ import annotations
@@ -478,6 +485,7 @@ class UserKNN(Recommender):
         shrinkage: λ ≥ 0 of ``s ← s·n/(n+λ)``.
         min_k: minimum neighbours for a neighbourhood prediction (1 ≤ min_k ≤ k).
         rank_damping: β ≥ 0 added to ``Σ s`` in :meth:`score` (see module docstring).
+        rank_offset: γ ≥ 0, evidence per rating neighbour in :meth:`score` (ditto).
         max_neighbors: keep only this many most similar users per user (``None``: all
             positive ones, i.e. exact per-item neighbourhoods, up to :data:`EXACT_LIMIT`
             users; ``10·k`` beyond).
@@ -502,8 +510,8 @@ class UserKNN(Recommender):
         min_support: int = 1,
         shrinkage: float = 5.0,
         min_k: int = 1,
-        rank_damping: float = 30.0,
-        rank_offset: float = 0.0,
+        rank_damping: float = 1000.0,
+        rank_offset: float = 1000.0,
         max_neighbors: int | None = None,
     ) -> None:
         self.k = k
@@ -697,7 +705,8 @@ class ItemKNN(Recommender):
     zeroed below ``min_support`` common users and shrunk by ``n/(n+shrinkage)``.
 
     Args:
-        k, min_k, min_support, shrinkage, rank_damping, max_neighbors: as in :class:`UserKNN`.
+        k, min_k, min_support, shrinkage, rank_damping, rank_offset, max_neighbors: as in
+            :class:`UserKNN`.
         similarity: see above.
         center: ``"baseline"``, ``"mean"`` or ``"none"``.
         reg_u, reg_i, n_epochs: baseline ALS parameters (used by ``center="baseline"`` and
@@ -722,8 +731,8 @@ class ItemKNN(Recommender):
         min_support: int = 1,
         shrinkage: float = 200.0,
         min_k: int = 1,
-        rank_damping: float = 1.0,
-        rank_offset: float = 0.0,
+        rank_damping: float = 0.3,
+        rank_offset: float = 20.0,
         max_neighbors: int | None = None,
         reg_u: float = 15.0,
         reg_i: float = 10.0,

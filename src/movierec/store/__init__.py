@@ -22,6 +22,7 @@ from movierec.store.queries import (
     user_recommendations,
 )
 from movierec.store.schema import SCHEMA_VERSION
+from movierec.store.step import store_step
 from movierec.store.writer import recommendations_frame, write_run
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "resolve_db_url",
     "runs_table",
     "safe_url",
+    "store_step",
     "user_recommendations",
     "write_run",
 ]

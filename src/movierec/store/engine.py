@@ -76,14 +76,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """A SQLAlchemy engine for ``url`` (already resolved by :func:`resolve_db_url`).
 
-    SQLite files get their parent directory created and WAL mode; extra keyword arguments go
-    to :func:`sqlalchemy.create_engine`.
+    SQLite connections use WAL mode (readers never wait for a writer); nothing is created on
+    disk until :func:`ensure_schema`. Extra keyword arguments go to
+    :func:`sqlalchemy.create_engine`.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"check_same_thread": False, "timeout": 30.0}
         connect_args.update(kwargs.pop("connect_args", {}))
         engine = create_engine(url, connect_args=connect_args, **kwargs)
@@ -162,6 +160,10 @@ def ensure_schema(engine: Engine) -> None:
     """Create the tables (or migrate an older schema) so the store has :data:`SCHEMA_VERSION`."""
     if check_schema(engine):
         return
+    database = engine.url.database or ""
+    if engine.url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        if not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
     try:
         with engine.begin() as conn:
             version = _read_version(conn)

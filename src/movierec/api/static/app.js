@@ -199,7 +199,10 @@ async function loadBoard() {
   if (!protocol) return;
   try {
     const b = await api(`/leaderboards/${encodeURIComponent(protocol)}`);
-    table($("#leaderboard"), boardRows(b.leaderboard));
+    // show means only ("NDCG@10_mean" -> "NDCG@10"); the ± std are in leaderboard.md
+    const rows = boardRows(b.leaderboard).map((r) => Object.fromEntries(Object.entries(r)
+      .filter(([k]) => !k.endsWith("_std")).map(([k, v]) => [k.replace(/_mean$/, ""), v])));
+    table($("#leaderboard"), rows);
     $("#plots").replaceChildren(...b.plots.map((src) => el("figure", {}, el("img", { src, alt: `Plot ${src.split("/").pop()} for ${protocol}`, loading: "lazy" }),
       el("figcaption", { class: "meta" }, src.split("/").pop()))));
     status("#board-status", "");
