@@ -374,7 +374,7 @@ def main() -> None:
     p.add_argument("--tool", choices=["auto", "wrk", "httpx"], default="auto")
     p.add_argument("--duration", type=float, default=10.0, help="wrk seconds per endpoint")
     p.add_argument("--requests", type=int, default=5000, help="httpx requests per endpoint")
-    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--connections", type=int, default=16)
     p.add_argument("--repeat", type=int, default=3, help="store writes to time")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(

@@ -1,8 +1,12 @@
-"""Shared fixtures: the real MovieLens data in ../shared/data (skipped, with a reason, if absent)."""
+"""Shared fixtures: the real MovieLens data in ../shared/data (skipped with a reason if absent)
+
+and one Prefect test server for every flow test.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +34,12 @@ def shared_data() -> Path:
 def ml100k_dir(shared_data: Path) -> Path:
     """The extracted real ml-100k folder (read-only: never write into it)."""
     return shared_data / "ml-100k"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server (and database) shared by every flow test."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield

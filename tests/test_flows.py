@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -13,15 +12,9 @@ import pytest
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-def test_flow_runs_caches_and_publishes(harness: None, shared_data: Path, tmp_path: Path) -> None:
+def test_flow_runs_caches_and_publishes(
+    prefect_harness: None, shared_data: Path, tmp_path: Path
+) -> None:
     from prefect.client.orchestration import get_client
 
     from movierec.flows import PipelineParams, run_pipeline
@@ -84,7 +77,9 @@ def test_flow_exposes_every_step_option() -> None:
         assert option in flow_params
 
 
-def test_flow_download_failure_is_reported_without_traceback(harness: None, tmp_path: Path) -> None:
+def test_flow_download_failure_is_reported_without_traceback(
+    prefect_harness: None, tmp_path: Path
+) -> None:
     from movierec.errors import MovieRecError
     from movierec.flows import PipelineParams, run_pipeline
 

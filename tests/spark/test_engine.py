@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +240,25 @@ def test_run_end_to_end(spark: Any, tmp_path: Path) -> None:
         want = out.recommendations[out.recommendations["userId"] == first]
         assert [r.movie_id for r in found[1]] == want["movieId"].tolist()
     engine.dispose()
+
+
+def test_module_entry_point(spark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m movierec.spark`` (what spark-submit runs) end to end into a store."""
+    from movierec.spark.__main__ import main
+
+    synthesize(3_000, 50, 120, seed=6, out_dir=tmp_path / "ml")
+    ratings, _ = load_release("ml-25m", tmp_path / "ml")
+    write_parquet(ratings, tmp_path / "r.parquet", RATINGS_SCHEMA)
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    argv = ["--ratings", str(tmp_path / "r.parquet"), "--rank", "3", "--iterations", "2",
+            "--min-item-ratings", "3", "-n", "4", "--implicit", "--db", db]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert "before" in out[0]
+    figures = json.loads(out[-1])
+    assert figures["run_id"] == 1 and figures["recommendations"] == 4 * 50
+    assert main(["--ratings", str(tmp_path / "absent.parquet")]) == 3  # DataError's exit code
+    assert "error: ratings not found" in capsys.readouterr().err
 
 
 def test_no_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

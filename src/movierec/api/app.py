@@ -137,9 +137,8 @@ def single_threaded_kernels() -> None:
     if "numba" in sys.modules:
         import numba
 
-        numba.set_num_threads(
-            min(int(os.environ["NUMBA_NUM_THREADS"]), numba.config.NUMBA_NUM_THREADS)
-        )
+        available = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+        numba.set_num_threads(min(int(os.environ["NUMBA_NUM_THREADS"]), available))
 
 
 def app_from_env() -> FastAPI:

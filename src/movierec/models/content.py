@@ -91,9 +91,9 @@ class ContentBased(Recommender):
 
     def __init__(
         self,
-        genre_weight: float = 1.0,
-        year_weight: float = 0.5,
-        title_weight: float = 0.3,
+        genre_weight: float = 1.94,
+        year_weight: float = 0.59,
+        title_weight: float = 0.04,
         year_smoothing: float = 0.5,
         weighting: str = "centered",
         like_threshold: float = 4.0,

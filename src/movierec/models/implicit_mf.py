@@ -86,9 +86,10 @@ class ImplicitALS(_ImplicitFactors):
     Performance of iALS on Item Recommendation Benchmarks*, advise: a joint search over
     factors, ``λ``, the observed/unobserved weight ratio (here ``α``) and iterations, for
     NDCG@10 on a validation part carved out of the ``stratified-75-25`` training part
-    (Optuna, 40 trials; ``benchmarks/tune_factor_models.py``). On ml-100k's small training
-    set the search preferred few factors (16) with strong regularisation (λ = 34.7) and
-    binarised input. ``implicit`` has no frequency-scaled λ, so Rendle et al.'s
+    (Optuna, 40 trials; ``benchmarks/tune_factor_models.py``), then refined by
+    ``movierec evaluate --tune`` on the same kind of validation split (12 trials starting
+    from those values; ``benchmarks/results/tuned_params.json``): 32 factors, strong
+    regularisation (λ = 59.4), α = 9.35, 20 iterations, binarised input. ``implicit`` has no frequency-scaled λ, so Rendle et al.'s
     ``ν`` exponent is not searched.
 
     Args:
@@ -107,10 +108,10 @@ class ImplicitALS(_ImplicitFactors):
     def __init__(
         self,
         *,
-        factors: int = 16,
-        reg: float = 34.7,
-        alpha: float = 5.65,
-        iterations: int = 21,
+        factors: int = 32,
+        reg: float = 59.4,
+        alpha: float = 9.35,
+        iterations: int = 20,
         binarize: bool = True,
         use_cg: bool = True,
         num_threads: int = 1,

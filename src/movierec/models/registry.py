@@ -22,6 +22,9 @@ MODELS: dict[str, str] = {
     "ease": "movierec.models.ease:EASE",
     "content": "movierec.models.content:ContentBased",
     "hybrid": "movierec.models.hybrid:Hybrid",
+    "rp3beta": "movierec.models.graph:RP3beta",
+    "blend": "movierec.models.blend:RatingBlend",
+    "rank-blend": "movierec.models.blend:RankBlend",
 }
 
 

@@ -76,7 +76,7 @@ def _is_local(master: str) -> bool:
 
 
 def spark_session(
-    master: str = "local[*]",
+    master: str | None = "local[*]",
     *,
     app_name: str = "movierec",
     shuffle_partitions: int | None = None,
@@ -93,7 +93,8 @@ def spark_session(
     ``checkpointInterval`` iterations (long runs overflow the JVM stack otherwise).
 
     Args:
-        master: ``local[*]`` (default), ``local[N]``, ``spark://host:7077``, ``yarn``, ...
+        master: ``local[*]`` (default), ``local[N]``, ``spark://host:7077``, ``yarn``, ...;
+            ``None``: the master ``spark-submit`` was given (``local[*]`` outside it).
         app_name: shown in the cluster UI.
         shuffle_partitions: ``spark.sql.shuffle.partitions``; default 2 per local core (small
             data pays for every empty partition), Spark's 200 on a cluster.
@@ -117,7 +118,11 @@ def spark_session(
     ckpt.mkdir(parents=True, exist_ok=True)
     log4j = ckpt / "log4j2.properties"  # quiet from the JVM's first line, not only after start
     log4j.write_text(_LOG4J2.format(level=log_level.lower()), encoding="utf-8")
-    builder = SparkSession.builder.master(master).appName(app_name)
+    if master is None:  # under spark-submit the JVM already runs with its --master
+        master = "" if "PYSPARK_GATEWAY_PORT" in os.environ else "local[*]"
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
     settings = {
         "spark.driver.memory": driver_memory,
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{log4j}",
@@ -142,7 +147,8 @@ def spark_session(
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(log_level)
     spark.sparkContext.setCheckpointDir(str(ckpt / "checkpoints"))
-    log.info("spark %s session on %s (checkpoints in %s)", spark.version, master, ckpt)
+    log.info("spark %s session on %s (checkpoints in %s)", spark.version,
+             spark.sparkContext.master, ckpt)  # fmt: skip
     return spark
 
 

@@ -121,7 +121,7 @@ def current_run(db: Executor, model: str | None = None) -> RunInfo | None:
     return _run_info(row) if row is not None else None
 
 
-def _user_recs_statement(model: bool) -> Select[Any]:
+def _user_recs_statement(model: bool) -> Any:
     """Built once: re-using one statement object skips SQLAlchemy's per-call cache-key work."""
     if model:
         run_id = (

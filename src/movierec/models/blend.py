@@ -1,0 +1,499 @@
+"""Ensembles of other registered models: :class:`RatingBlend` (stacking for rating
+prediction) and :class:`RankBlend` (a weighted sum of z-normalised ranking scores).
+
+Nested models are stored the way :class:`~movierec.models.hybrid.Hybrid` stores them: every
+learned attribute ``a_`` of part ``p`` lives on the ensemble as ``p__a_`` and
+``sub_attrs_ = {part: [attribute names]}`` lists them, so the base class's ``.npz`` saving
+covers the parts with no extra format; :func:`store_parts` / :func:`restore_parts` are that
+convention as two functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from movierec.errors import ConfigError
+from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.base import Recommender
+from movierec.models.hybrid import zscore
+
+__all__ = [
+    "RatingBlend",
+    "RankBlend",
+    "carve_holdout",
+    "ridge_fit",
+    "fwls_features",
+    "store_parts",
+    "restore_parts",
+]
+
+_SKIP = {"data_", "items_catalog_"}  # shared with the ensemble, saved once
+_SELF = {"blend", "rank-blend", "hybrid"}  # not allowed as parts
+
+# Defaults (see benchmarks/tune_blend.py and benchmarks/results/tune_blend.json).
+DEFAULT_RATING_BASES: dict[str, dict[str, Any]] = {
+    "svdpp": {},
+    "svd": {},
+    "als": {},
+    "item-knn": {},
+    "user-knn": {},
+    "baseline": {},
+}
+DEFAULT_RATING_SIGNALS: dict[str, dict[str, Any]] = {"ease": {}, "ials": {}}
+DEFAULT_RANK_PARTS: dict[str, dict[str, Any]] = {"ease": {}, "ials": {}, "rp3beta": {}}
+DEFAULT_RANK_WEIGHTS: dict[str, float] = {"ease": 1.0, "ials": 0.5, "rp3beta": 0.5}
+
+
+# ---------------------------------------------------------------------- nested models
+def _check_parts(owner: str, key: str, parts: Any, allow_empty: bool = False) -> None:
+    """``parts`` must be ``{label: {"model": name?, **params}}`` naming registered models."""
+    from movierec.models.registry import MODELS
+
+    if parts is None:
+        return
+    if not isinstance(parts, Mapping) or (not parts and not allow_empty):
+        raise ConfigError(f"{owner}: {key} must be a non-empty mapping label -> params")
+    for label, spec in parts.items():
+        if not isinstance(label, str) or not label or "__" in label:
+            raise ConfigError(f"{owner}: {key} label {label!r} must be a string without '__'")
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{owner}: {key}[{label!r}] must be a mapping of parameters")
+        name = spec.get("model", label)
+        if name in _SELF or name not in MODELS:
+            valid = ", ".join(sorted(set(MODELS) - _SELF))
+            raise ConfigError(f"{owner}: {key}[{label!r}] names model {name!r}; valid: {valid}")
+
+
+def build_parts(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Recommender]:
+    """Unfitted models for ``{label: {"model": name (default label), **params}}``."""
+    from movierec.models.registry import make_model
+
+    out = {}
+    for label, spec in parts.items():
+        params = {k: v for k, v in spec.items() if k != "model"}
+        out[label] = make_model(str(spec.get("model", label)), **params)
+    return out
+
+
+def store_parts(owner: Recommender, parts: Mapping[str, Recommender]) -> None:
+    """Copy each fitted part's learned attributes onto ``owner`` as ``<label>__<attr>``.
+
+    Sets ``owner.sub_attrs_ = {label: [attr, ...]}`` (same layout as ``Hybrid``) and keeps
+    the live models in ``owner._parts``.
+    """
+    sub_attrs: dict[str, list[str]] = {}
+    for label, model in parts.items():
+        names = [
+            k for k in vars(model) if k.endswith("_") and not k.startswith("_") and k not in _SKIP
+        ]
+        sub_attrs[label] = names
+        for k in names:
+            setattr(owner, f"{label}__{k}", getattr(model, k))
+    owner.sub_attrs_ = sub_attrs  # type: ignore[attr-defined]
+    owner._parts = dict(parts)  # type: ignore[attr-defined]
+
+
+def restore_parts(
+    owner: Recommender, build: Callable[[], dict[str, Recommender]]
+) -> dict[str, Recommender]:
+    """The fitted parts of ``owner``; rebuilt from ``<label>__<attr>`` after loading."""
+    owner._check_fitted()
+    parts: dict[str, Recommender] | None = getattr(owner, "_parts", None)
+    if parts is None:
+        built = build()
+        parts = {}
+        for label, names in owner.sub_attrs_.items():  # type: ignore[attr-defined]
+            model = built[label]
+            model.data_ = owner.data_
+            model.items_catalog_ = owner.items_catalog_
+            for k in names:
+                setattr(model, k, getattr(owner, f"{label}__{k}"))
+            parts[label] = model
+        owner._parts = parts  # type: ignore[attr-defined]
+    return parts
+
+
+# ---------------------------------------------------------------------- stacking helpers
+def carve_holdout(
+    data: Interactions, fraction: float, seed: int
+) -> tuple[Interactions, np.ndarray, np.ndarray, np.ndarray]:
+    """Hold out ``floor(fraction · n_u)`` random ratings of every user ``u``.
+
+    Returns:
+        ``(rest, rows, cols, ratings)``: ``rest`` has the same vocabularies as ``data``
+        without the held-out ratings; ``rows``/``cols`` (int64 indices) and ``ratings``
+        (float64) are the held-out triples, shape ``(n_hold,)``. Users with fewer than
+        ``1 / fraction`` ratings keep all of them.
+    """
+    m = data.matrix
+    counts = np.diff(m.indptr)
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), counts)
+    rand = np.random.default_rng(seed).random(m.nnz)
+    order = np.lexsort((rand, rows))
+    rank = np.empty(m.nnz, dtype=np.int64)
+    rank[order] = np.arange(m.nnz) - np.repeat(m.indptr[:-1], counts)
+    hold = rank < np.floor(fraction * counts[rows])
+    cols = m.indices.astype(np.int64)
+
+    def keep(values: np.ndarray, dtype: Any) -> sp.csr_matrix:
+        return sp.csr_matrix(
+            (values[~hold], (rows[~hold], cols[~hold])), shape=m.shape, dtype=dtype
+        )
+
+    ts = None
+    if data.timestamps is not None:
+        ts = keep(data.timestamps.tocsr().data, np.int64)
+    rest = Interactions(keep(m.data, np.float32), data.users, data.items, ts, data.rating_scale)
+    return rest, rows[hold], cols[hold], m.data[hold].astype(np.float64)
+
+
+def ridge_fit(features: np.ndarray, target: np.ndarray, reg: float) -> np.ndarray:
+    """Ridge regression with an unpenalised intercept, closed form.
+
+    Solves ``min_w ‖[F 1] w − y‖² + λ ‖w_{0..d−1}‖²`` i.e.
+    ``w = ([F 1]ᵀ[F 1] + λ diag(1, …, 1, 0))⁻¹ [F 1]ᵀ y``.
+
+    Args:
+        features: ``F``, shape ``(n, d)``.
+        target: ``y``, shape ``(n,)``.
+        reg: ``λ >= 0``.
+
+    Returns:
+        shape ``(d + 1,)``: ``d`` weights then the intercept.
+    """
+    a = np.column_stack([features, np.ones(len(features))])
+    pen = np.full(a.shape[1], float(reg))
+    pen[-1] = 0.0
+    return np.linalg.solve(a.T @ a + np.diag(pen), a.T @ target)
+
+
+def fwls_features(preds: np.ndarray, meta: np.ndarray) -> np.ndarray:
+    """Feature-weighted linear stacking design (Sill et al. 2009).
+
+    With base predictions ``p`` (shape ``(n, m)``) and meta-features ``f`` (shape
+    ``(n, q)``) the blend ``Σ_j (v_j + Σ_l v_jl f_l) p_j + Σ_l c_l f_l`` is linear in
+    ``[p, p⊗f, f]``; returns that design, shape ``(n, m + m·q + q)``.
+    """
+    inter = (preds[:, :, None] * meta[:, None, :]).reshape(len(preds), -1)
+    return np.column_stack([preds, inter, meta])
+
+
+def support_features(data: Interactions, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Meta-features ``[log(1 + n_u), log(1 + n_i)]`` (training ratings of the user / movie)."""
+    m = data.matrix
+    n_u = np.diff(m.indptr)
+    n_i = np.bincount(m.indices, minlength=m.shape[1])
+    return np.column_stack([np.log1p(n_u[rows]), np.log1p(n_i[cols])]).astype(np.float64)
+
+
+def gather_scores(model: Recommender, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Per-user z-normalised scores ``z(s_u)_i`` of a ranking model at the pairs, shape ``(n,)``.
+
+    Each user's scores are z-normalised over the whole catalogue (:func:`zscore`);
+    unscorable movies (``-inf``) get the user's lowest finite z.
+    """
+    out = np.empty(rows.size, dtype=np.float64)
+    uniq, inv = np.unique(rows, return_inverse=True)
+    for start in range(0, uniq.size, 256):
+        block = uniq[start : start + 256]
+        z = _finite_z(model.score(block))
+        sel = (inv >= start) & (inv < start + block.size)
+        out[sel] = z[inv[sel] - start, cols[sel]]
+    return out
+
+
+def _finite_z(scores: np.ndarray) -> np.ndarray:
+    z = zscore(scores)
+    finite = np.isfinite(z)
+    low = np.where(finite, z, np.inf).min(axis=1, keepdims=True)
+    low = np.where(np.isfinite(low), low, 0.0)
+    return np.where(finite, z, low)
+
+
+def _grid_predict(model: Recommender, rows: np.ndarray, n_items: int) -> np.ndarray:
+    """``model.predict`` on every (user, item) pair of ``rows``; shape ``(b, n_items)``."""
+    out = np.empty((rows.size, n_items), dtype=np.float64)
+    step = max(1, 32768 // max(n_items, 1))
+    cols = np.arange(n_items, dtype=np.int64)
+    for start in range(0, rows.size, step):
+        block = rows[start : start + step]
+        out[start : start + block.size] = model.predict(
+            np.repeat(block, n_items), np.tile(cols, block.size)
+        ).reshape(block.size, n_items)
+    return out
+
+
+# ---------------------------------------------------------------------- rating blend
+class RatingBlend(Recommender):
+    """Stacked blend of rating predictors (feature-weighted linear stacking).
+
+    Koren (2009), *The BellKor Solution to the Netflix Grand Prize*; Jahrer, Töscher,
+    Legenstein (2010), *Combining predictions for accurate recommender systems*, KDD;
+    Sill, Takács, Mackey, Lin (2009), *Feature-Weighted Linear Stacking*, arXiv:0911.0460.
+
+    Fit:
+
+    1. a seeded holdout ``H`` of ``holdout`` of every user's training ratings is carved out
+       (:func:`carve_holdout`); the test data is never seen;
+    2. every base model ``j`` (``bases``) is fitted on the rest and predicts ``p_j(u, i)``
+       for ``(u, i) ∈ H``; every *signal* model ``s`` (``signals``: ranking models such as
+       EASE/iALS, i.e. the implicit "which movies did u rate" information) gives the
+       per-user z-normalised score ``z_s(u, i)``;
+    3. with meta-features ``f = [log(1 + n_u), log(1 + n_i)]`` (support of the user and
+       movie) the blend ::
+
+           r̂_ui = c + Σ_j (v_j + Σ_l v_jl f_l) p_j + Σ_l c_l f_l            (meta=True)
+           r̂_ui = c + Σ_j v_j p_j                                           (meta=False)
+
+       (``p`` includes the ``z_s``) is fitted on ``H`` by ridge regression on standardised
+       features, ``w = (AᵀA + λ D)⁻¹ Aᵀ r`` (:func:`ridge_fit`, intercept unpenalised);
+    4. every model is refitted on the full training data and the learned weights applied;
+       predictions are clipped to the rating scale.
+
+    ``score`` (ranking) is the blended prediction for every movie. ``bases`` / ``signals``
+    map a label to ``{"model": registry name (default: the label), **hyperparameters}``.
+
+    Args:
+        bases: rating-prediction parts (``None``: svdpp, svd, als, item-knn, user-knn,
+            baseline with their shipped defaults).
+        signals: ranking parts used as features (``None``: ease, ials; ``{}``: none).
+        holdout: fraction of each user's ratings held out for the blend, in (0, 0.5].
+        reg: ridge ``λ >= 0`` on standardised features.
+        meta: use the support meta-features (FWLS) or a plain linear blend.
+        seed: seed of the holdout.
+
+    Attributes:
+        weights_: ``(d,)`` ridge weights on the standardised design; intercept_: ``c``.
+        feat_mean_, feat_std_: ``(d,)`` standardisation of the design.
+        labels_: part labels, bases then signals (the order of the design's columns).
+        holdout_rmse_: blend RMSE on ``H`` (in-sample for the weights).
+        holdout_base_rmse_: ``{label: RMSE on H}`` of every base.
+        sub_attrs_: learned attributes of the parts (see module docstring).
+    """
+
+    name: ClassVar[str] = "blend"
+    predicts_ratings: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        bases: dict[str, dict[str, Any]] | None = None,
+        signals: dict[str, dict[str, Any]] | None = None,
+        holdout: float = 0.15,
+        reg: float = 1.0,
+        meta: bool = True,
+        seed: int = 0,
+    ) -> None:
+        self.bases = bases
+        self.signals = signals
+        self.holdout = holdout
+        self.reg = reg
+        self.meta = meta
+        self.seed = seed
+
+    # ------------------------------------------------------------------ config
+    def _base_specs(self) -> dict[str, dict[str, Any]]:
+        return dict(DEFAULT_RATING_BASES if self.bases is None else self.bases)
+
+    def _signal_specs(self) -> dict[str, dict[str, Any]]:
+        return dict(DEFAULT_RATING_SIGNALS if self.signals is None else self.signals)
+
+    def _validate(self) -> None:
+        from movierec.models.registry import model_class
+
+        _check_parts("blend", "bases", self.bases)
+        _check_parts("blend", "signals", self.signals, allow_empty=True)
+        for label, spec in self._base_specs().items():
+            if not model_class(str(spec.get("model", label))).predicts_ratings:
+                raise ConfigError(f"blend: base {label!r} does not predict ratings")
+        if set(self._base_specs()) & set(self._signal_specs()):
+            raise ConfigError("blend: bases and signals need distinct labels")
+        if not isinstance(self.holdout, int | float) or not 0.0 < self.holdout <= 0.5:
+            raise ConfigError(f"blend: holdout must be in (0, 0.5], got {self.holdout!r}")
+        if not isinstance(self.reg, int | float) or not self.reg >= 0:
+            raise ConfigError(f"blend: reg must be a number >= 0, got {self.reg!r}")
+        if not isinstance(self.meta, bool):
+            raise ConfigError(f"blend: meta must be true or false, got {self.meta!r}")
+
+    def _build(self) -> dict[str, Recommender]:
+        return build_parts({**self._base_specs(), **self._signal_specs()})
+
+    # ------------------------------------------------------------------ fitting
+    def _columns(
+        self,
+        parts: Mapping[str, Recommender],
+        data: Interactions,
+        rows: np.ndarray,
+        cols: np.ndarray,
+    ) -> np.ndarray:
+        """The blend design at pairs ``(rows, cols)``: shape ``(n, d)`` float64."""
+        bases = self._base_specs()
+        preds = [
+            np.asarray(m.predict(rows, cols), dtype=np.float64)
+            if label in bases
+            else gather_scores(m, rows, cols)
+            for label, m in parts.items()
+        ]
+        p = np.column_stack(preds)
+        if not self.meta:
+            return p
+        return fwls_features(p, support_features(data, rows, cols))
+
+    def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        rest, rows, cols, target = carve_holdout(data, float(self.holdout), int(self.seed))
+        if rows.size < 10:
+            raise ConfigError(
+                f"blend: holdout {self.holdout} leaves only {rows.size} ratings to fit weights"
+            )
+        parts = self._build()
+        for model in parts.values():
+            model.fit(rest, items)
+        design = self._columns(parts, rest, rows, cols)
+        self.feat_mean_ = design.mean(axis=0)
+        self.feat_std_ = np.where(design.std(axis=0) > 1e-12, design.std(axis=0), 1.0)
+        w = ridge_fit((design - self.feat_mean_) / self.feat_std_, target, float(self.reg))
+        self.weights_, self.intercept_ = w[:-1], float(w[-1])
+        lo, hi = data.rating_scale
+        fitted = np.clip(self._apply(design), lo, hi)
+        self.holdout_rmse_ = float(np.sqrt(np.mean((fitted - target) ** 2)))
+        self.holdout_base_rmse_ = {
+            label: float(np.sqrt(np.mean((design[:, j] - target) ** 2)))
+            for j, label in enumerate(self._base_specs())
+        }
+        self.labels_ = list(parts)
+        parts = self._build()
+        for model in parts.values():
+            model.fit(data, items)
+        store_parts(self, parts)
+
+    def _apply(self, design: np.ndarray) -> np.ndarray:
+        return ((design - self.feat_mean_) / self.feat_std_) @ self.weights_ + self.intercept_
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+        """Blended ratings clipped to the rating scale, shape ``(n,)`` float64."""
+        parts = restore_parts(self, self._build)
+        rows = np.asarray(user_rows, dtype=np.int64)
+        cols = np.asarray(item_cols, dtype=np.int64)
+        lo, hi = self.data_.rating_scale
+        if rows.size == 0:
+            return np.zeros(0)
+        return np.clip(self._apply(self._columns(parts, self.data_, rows, cols)), lo, hi)
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        """Blended predicted rating of every movie, shape ``(b, n_items)`` float32."""
+        rows = np.asarray(user_rows, dtype=np.int64)
+        n_items = self.data_.n_items if hasattr(self, "data_") else 0
+        self._check_fitted()
+        out = np.empty((rows.size, n_items), dtype=np.float32)
+        step = max(1, 65536 // max(n_items, 1))
+        cols = np.arange(n_items, dtype=np.int64)
+        for start in range(0, rows.size, step):
+            block = rows[start : start + step]
+            out[start : start + block.size] = self.predict(
+                np.repeat(block, n_items), np.tile(cols, block.size)
+            ).reshape(block.size, n_items)
+        return out
+
+    def blend_weights(self) -> dict[str, float]:
+        """Effective weight ``v_j`` of each part at the mean meta-features (for reports)."""
+        self._check_fitted()
+        raw = self.weights_ / self.feat_std_
+        return {label: float(raw[j]) for j, label in enumerate(self.labels_)}
+
+
+# ---------------------------------------------------------------------- ranking blend
+class RankBlend(Recommender):
+    """Weighted sum of per-user z-normalised scores of ranking models.
+
+    Score fusion in the style of CombSUM with z-score normalisation (Fox & Shaw 1994;
+    Montague & Aslam 2001, *Relevance score normalization for metasearch*), as used to
+    ensemble top-N recommenders::
+
+        s_ui = Σ_m w_m · z_m(u)_i,     z_m(u) = (s_m(u) − mean_i s_m(u)) / std_i s_m(u)
+
+    where ``s_m(u)`` is model ``m``'s score row for user ``u`` over the whole catalogue
+    (``-inf`` entries are left out of the moments and then set to the row's lowest z, so a
+    movie one part cannot score is ranked last by that part). A movie no part can score
+    stays ``-inf``. The shipped weights were chosen on a validation split carved out of the
+    training part of ``stratified-75-25`` (``benchmarks/tune_blend.py``).
+
+    Args:
+        parts: ``{label: {"model": registry name (default label), **params}}``
+            (``None``: ease, ials, rp3beta).
+        weights: ``{label: w_m}``, one finite weight per part (``None``: the tuned defaults).
+
+    Attributes:
+        sub_attrs_: learned attributes of the parts (see module docstring).
+    """
+
+    name: ClassVar[str] = "rank-blend"
+
+    def __init__(
+        self,
+        parts: dict[str, dict[str, Any]] | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> None:
+        self.parts = parts
+        self.weights = weights
+
+    def _specs(self) -> dict[str, dict[str, Any]]:
+        return dict(DEFAULT_RANK_PARTS if self.parts is None else self.parts)
+
+    def _weights(self) -> dict[str, float]:
+        if self.weights is not None:
+            return dict(self.weights)
+        if self.parts is None:
+            return dict(DEFAULT_RANK_WEIGHTS)
+        return {label: 1.0 for label in self._specs()}
+
+    def _validate(self) -> None:
+        _check_parts("rank-blend", "parts", self.parts)
+        w = self._weights()
+        if not isinstance(w, dict) or set(w) != set(self._specs()):
+            raise ConfigError(
+                f"rank-blend: weights must name exactly the parts {sorted(self._specs())}, "
+                f"got {sorted(w) if isinstance(w, dict) else w!r}"
+            )
+        for label, value in w.items():
+            if not isinstance(value, int | float) or not np.isfinite(value):
+                raise ConfigError(f"rank-blend: weight of {label!r} must be finite, got {value!r}")
+        if not any(value != 0 for value in w.values()):
+            raise ConfigError("rank-blend: at least one weight must be non-zero")
+
+    def _build(self) -> dict[str, Recommender]:
+        return build_parts(self._specs())
+
+    def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        parts = self._build()
+        for model in parts.values():
+            model.fit(data, items)
+        store_parts(self, parts)
+
+    def _combine(self, rows_scores: Mapping[str, np.ndarray]) -> np.ndarray:
+        w = self._weights()
+        out: np.ndarray | None = None
+        dead: np.ndarray | None = None
+        for label, scores in rows_scores.items():
+            finite = np.isfinite(scores)
+            term = float(w[label]) * _finite_z(scores)
+            out = term if out is None else out + term
+            dead = ~finite if dead is None else dead & ~finite
+        assert out is not None and dead is not None
+        out[dead] = -np.inf
+        return out.astype(np.float32)
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        """Blended z-scores, shape ``(b, n_items)`` float32."""
+        parts = restore_parts(self, self._build)
+        rows = np.asarray(user_rows, dtype=np.int64)
+        return self._combine({label: m.score(rows) for label, m in parts.items()})
+
+    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """Blend of the parts' fold-ins (every part must support ``fold_in``)."""
+        parts = restore_parts(self, self._build)
+        got = {label: m.fold_in(ratings)[None, :] for label, m in parts.items()}
+        return self._combine(got)[0]
