@@ -221,7 +221,9 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     ax2.axhline(6, color="r", ls=":", label="target 6 GiB")
     ax2.set(xscale="log", xlabel="ratings (millions)", ylabel="GiB", title="peak memory (RSS)")
     ax2.legend(fontsize=8)
-    fig.suptitle("movierec scale benchmark (synthetic ml-25m format, 2 cores)")
+    loads = [x for r in results for x in r["loadavg_1min_before_after"]]
+    load = f"1-min load average {min(loads):.1f}-{max(loads):.1f} during the runs"
+    fig.suptitle(f"movierec scale benchmark (synthetic ml-25m format, 2 shared cores, {load})")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -28,6 +28,12 @@ def test_flow_runs_caches_and_publishes(
     seen_by_1 = set(seen.loc[seen["userId"] == 1, "movieId"])
     assert not seen_by_1 & {r.movie_id for r in first.recommendations}
     assert (tmp_path / "models" / "recommender.npz").is_file()
+    from movierec.store import runs_table
+
+    runs = runs_table(f"sqlite:///{tmp_path / 'db' / 'movierec.db'}")
+    assert [(r.status, r.is_current, r.n_users, r.n_recommendations) for r in runs] == [
+        ("complete", True, 943, 9430)
+    ]
 
     # unchanged rerun: convert and transform are skipped (cached on their input fingerprint)
     second = run_pipeline(params)
@@ -46,6 +52,12 @@ def test_flow_runs_caches_and_publishes(
     other = PipelineParams(**{**params.__dict__, "min_item_ratings": 50})
     fourth = run_pipeline(other)
     assert "transform" not in fourth.cached_steps
+    # back to the first thresholds: the cache entry of the first run is stale (the file now
+    # holds the min_item_ratings=50 result), so transform must run again, not be skipped
+    fifth = run_pipeline(params)
+    assert "transform" not in fifth.cached_steps
+    clean = pd.read_csv(tmp_path / "data" / "processed" / "ratings_clean.csv")
+    assert len(clean) == 94_968
 
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts()

@@ -179,6 +179,26 @@ def train(home: HomeOpt = None, model: ModelOpt = None, param: ParamOpt = None) 
 
 
 @app.command()
+def store(
+    home: HomeOpt = None,
+    db_url: Annotated[
+        str | None, typer.Option("--db-url", help="Store URL (MOVIEREC_DB_URL) [SQLite in db/].")
+    ] = None,
+    n: Annotated[int, typer.Option("-n", "--n", help="Movies per user.")] = 10,
+    model_explanations: Annotated[
+        bool, typer.Option("--model-explanations", help="Use the model's own explanations.")
+    ] = False,
+) -> None:
+    """Write every user's top-N into the recommendation store as one (current) run."""
+    from movierec.pipeline import store as run
+
+    layout, settings = _layout(home), get_settings()
+    with logged_step(layout.log_path, "store"):
+        run_id = run(layout, db_url or settings.db_url, n, model_explanations=model_explanations)
+    typer.echo(f"stored run {run_id} (top-{n} for every user)")
+
+
+@app.command()
 def recommend(
     user: Annotated[int, typer.Option("--user", "-u", help="MovieLens userId.")],
     n: Annotated[int, typer.Option("-n", "--n", help="How many movies.")] = 5,
@@ -224,8 +244,14 @@ def pipeline(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    store_n: Annotated[
+        int, typer.Option("--store-n", help="Movies per user written to the store (0: skip).")
+    ] = 10,
+    db_url: Annotated[
+        str | None, typer.Option("--db-url", help="Store URL (MOVIEREC_DB_URL) [SQLite in db/].")
+    ] = None,
 ) -> None:
-    """Run download -> convert -> ingest -> transform -> train -> recommend as a Prefect flow."""
+    """Run download -> convert -> ingest -> transform -> train -> store -> recommend (Prefect)."""
     from movierec.flows import PipelineParams, run_pipeline, serve_pipeline
 
     layout, settings = _layout(home), get_settings()
@@ -238,6 +264,8 @@ def pipeline(
         model_params=parse_params(param),
         min_user_ratings=_pick(min_user_ratings, settings.min_user_ratings),
         min_item_ratings=_pick(min_item_ratings, settings.min_item_ratings),
+        store_n=store_n,
+        db_url=db_url or settings.db_url,
     )
     if cron:
         serve_pipeline(params, cron)

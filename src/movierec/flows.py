@@ -3,6 +3,7 @@
 * ``download`` is the only task with retries (network I/O);
 * ``convert`` and ``transform`` are cached on the fingerprint (SHA-256) of their input files
   and their parameters, so an unchanged rerun skips them; a missing output forces a rerun;
+* every user's top-N is written to the store as one run (SQLite by default);
 * the recommendations are published as a Prefect table artifact.
 
 Runs without a Prefect server configured (Prefect's ephemeral mode):
@@ -21,6 +22,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.context import TaskRunContext
 
+from movierec import __version__
 from movierec.config import Layout
 from movierec.recommend import Recommendation
 
@@ -40,6 +42,8 @@ class PipelineParams:
     min_item_ratings: int = 20
     download_timeout: float = 60.0
     download_retries: int = 2
+    store_n: int = 10
+    db_url: str | None = None
 
 
 @dataclass
@@ -72,13 +76,14 @@ def _convert_inputs(layout: Layout) -> list[Path]:
 
 def _convert_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     layout = Layout(Path(parameters["home"]), parameters.get("dataset", "ml-100k"))
-    return "convert-" + file_digest(_convert_inputs(layout))
+    return f"convert-{__version__}-" + file_digest(_convert_inputs(layout))
 
 
 def _transform_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     layout = Layout(Path(parameters["home"]))
     digest = file_digest([layout.ratings_csv, layout.movies_csv])
-    return f"transform-{digest}-{parameters['min_user_ratings']}-{parameters['min_item_ratings']}"
+    thresholds = f"{parameters['min_user_ratings']}-{parameters['min_item_ratings']}"
+    return f"transform-{__version__}-{digest}-{thresholds}"
 
 
 def _retry_download(task: Any, task_run: Any, state: Any) -> bool:
@@ -102,10 +107,11 @@ def download_task(home: str, source: str | None, timeout: float) -> str:
 
 
 @task(name="convert", cache_key_fn=_convert_key, persist_result=True)
-def convert_task(home: str, dataset: str = "ml-100k") -> list[str]:
+def convert_task(home: str, dataset: str = "ml-100k") -> dict[str, Any]:
     from movierec.data.convert import convert
 
-    return [str(p) for p in convert(Layout(Path(home), dataset))]
+    outputs = list(convert(Layout(Path(home), dataset)))
+    return {"summary": f"wrote {', '.join(map(str, outputs))}", "digest": file_digest(outputs)}
 
 
 @task(name="ingest")
@@ -116,14 +122,14 @@ def ingest_task(home: str) -> str:
 
 
 @task(name="transform", cache_key_fn=_transform_key, persist_result=True)
-def transform_task(home: str, min_user_ratings: int, min_item_ratings: int) -> str:
+def transform_task(home: str, min_user_ratings: int, min_item_ratings: int) -> dict[str, Any]:
     from movierec.data.ingest import ingest
     from movierec.data.transform import transform, write_clean
 
     layout = Layout(Path(home))
     result = transform(ingest(layout).ratings, min_user_ratings, min_item_ratings)
-    write_clean(result.frame, layout)
-    return str(result.summary)
+    path = write_clean(result.frame, layout)
+    return {"summary": str(result.summary), "digest": file_digest([path])}
 
 
 @task(name="train")
@@ -131,6 +137,13 @@ def train_task(home: str, model: str, model_params: dict[str, Any]) -> str:
     from movierec.pipeline import train
 
     return str(train(Layout(Path(home)), model, model_params))
+
+
+@task(name="store")
+def store_task(home: str, db_url: str | None, n: int) -> int:
+    from movierec.pipeline import store
+
+    return store(Layout(Path(home)), db_url, n)
 
 
 @task(name="recommend")
@@ -156,11 +169,21 @@ def recommend_task(home: str, user: int, n: int) -> list[Recommendation]:
     return recs
 
 
-def _run_cached(task_fn: Any, outputs: list[Path], **kwargs: Any) -> tuple[Any, bool]:
-    """Run a cached task; force a refresh when any of its outputs is missing."""
+def _run_cached(task_fn: Any, outputs: list[Path], **kwargs: Any) -> tuple[str, bool]:
+    """Run a cached task; return ``(summary, skipped)``.
+
+    A cached result counts only if the task's outputs on disk are still byte-for-byte what
+    that cached run wrote (the task returns their digest): a missing or since-overwritten
+    output (e.g. by a run with other thresholds) forces the task to run again.
+    """
     refresh = not all(p.is_file() for p in outputs)
     state = task_fn.with_options(refresh_cache=refresh)(return_state=True, **kwargs)
-    return state.result(), state.name == "Cached"
+    result = state.result()
+    stale = not isinstance(result, dict) or result.get("digest") != file_digest(outputs)
+    if state.name == "Cached" and stale:
+        state = task_fn.with_options(refresh_cache=True)(return_state=True, **kwargs)
+        result = state.result()
+    return result["summary"], state.name == "Cached"
 
 
 @flow(name="movierec-pipeline", log_prints=False)
@@ -176,8 +199,10 @@ def movierec_pipeline(
     min_item_ratings: int = 20,
     download_timeout: float = 60.0,
     download_retries: int = 2,
+    store_n: int = 10,
+    db_url: str | None = None,
 ) -> PipelineResult:
-    """download -> convert -> ingest -> transform -> train -> recommend."""
+    """download -> convert -> ingest -> transform -> train -> store -> recommend."""
     layout = Layout(Path(home), dataset)
     cached: list[str] = []
     download_task.with_options(retries=download_retries)(home, source, download_timeout)
@@ -195,8 +220,12 @@ def movierec_pipeline(
     )
     cached += ["transform"] if hit else []
     train_summary = train_task(home, model, model_params or {})
+    lines = [ingest_summary, transform_summary, train_summary]
+    if store_n > 0:
+        run_id = store_task(home, db_url, store_n)
+        lines.append(f"stored run {run_id}: top-{store_n} for every user")
     recs = recommend_task(home, user, n)
-    summary = "\n".join([ingest_summary, transform_summary, train_summary])
+    summary = "\n".join(lines)
     if cached:
         summary += f"\n(cached, skipped: {', '.join(cached)})"
     return PipelineResult(summary=summary, recommendations=recs, cached_steps=cached)

@@ -90,6 +90,28 @@ def load_trained(layout: Layout, check_data: bool = True) -> Recommender:
     return load_model(layout.model_path, expected_fingerprint=expected)
 
 
+def store(
+    layout: Layout,
+    db_url: str | None = None,
+    n: int = 10,
+    model: Recommender | None = None,
+    model_explanations: bool = False,
+) -> int:
+    """Write every user's top-``n`` (explained) as one run into the store; return the run id.
+
+    The run is written in one transaction and becomes current only once complete (see
+    :func:`movierec.store.writer.write_run`). By default the explanations are the fast
+    co-rating/genre reasons; ``model_explanations`` asks the model for its own.
+    """
+    from movierec.store.step import store_step
+
+    n = check_n(n)
+    model = model if model is not None else load_trained(layout)
+    return store_step(
+        model, home=layout.home, db_url=db_url, n=n, model_explanations=model_explanations
+    )
+
+
 def recommend(
     layout: Layout,
     user_id: int,

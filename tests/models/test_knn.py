@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 import movierec.models.knn as knn
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, Vocabulary
 from movierec.models.base import Recommender
+from movierec.models.baseline import fold_ratings
 from movierec.models.knn import ItemKNN, UserKNN
 from tests.models.contract import (
     RecommenderContract,
@@ -322,6 +324,62 @@ def test_user_knn_fold_in_equals_training_user() -> None:
     np.testing.assert_allclose(folded, full.score(np.array([4]))[0], rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"k": 6, "similarity": "pearson"},
+        {"k": 3, "min_support": 3, "shrinkage": 0.0, "rank_damping": 1.0, "rank_offset": 1.0},
+        {"k": 2, "similarity": "pearson", "mean_center": False, "min_k": 2, "max_neighbors": 4},
+    ],
+)
+def test_user_knn_new_user_equals_refit(params) -> None:
+    """fold_in + explain_ratings for users left out of training equal score + explain of a
+    model refitted with them (similarities to the others do not depend on who else is in)."""
+    data, items = synthetic_interactions(), synthetic_catalog()
+    frame = data.to_frame()
+    full = UserKNN(**params).fit(data, items)
+    movies = data.items.ids[[0, 5, 17, 23, 39, 41]]  # 41: nobody rated it
+    for row in (0, 4, 21, 29):
+        u_ext = int(data.users.ids[row])
+        rest = Interactions.from_frame(frame[frame.userId != u_ext], items=data.items)
+        partial = UserKNN(**params).fit(rest, items)
+        mine = frame[frame.userId == u_ext].sample(frac=1.0, random_state=row)  # any order
+        ratings = dict(zip(mine.movieId, mine.rating, strict=True))
+        folded = partial.fold_in(ratings)
+        np.testing.assert_allclose(folded, full.score(np.array([row]))[0], rtol=1e-6)
+        reasons = partial.explain_ratings(ratings, movies)
+        assert reasons == full.explain(u_ext, movies)
+        # explain first, then fold_in (the shared neighbour list is computed either way)
+        again = UserKNN(**params).fit(rest, items)
+        assert again.explain_ratings(ratings, movies) == reasons
+        np.testing.assert_array_equal(again.fold_in(ratings), folded)
+
+
+@pytest.mark.parametrize(
+    ("kind", "min_support", "shrinkage", "cap"),
+    [("cosine", 1, 0.0, None), ("pearson", 2, 3.0, None), ("cosine", 3, 1.0, 3)],
+)
+def test_query_neighbours_equals_neighbour_lists(kind, min_support, shrinkage, cap) -> None:
+    """The single-row path gives neighbour_lists(query=...) bit for bit (same sums, same
+    order), whatever the order of the query's ratings."""
+    data = tiny(seed=3, n_users=12, n_items=9, density=0.6)
+    m = data.matrix
+    c = m.tocsc()
+    by_col = (c.indptr.astype(np.int64), c.indices, c.data.astype(np.float64))
+    rng = np.random.default_rng(0)
+    for u in range(data.n_users):
+        cols = rng.permutation(data.seen_items(u))[: rng.integers(1, 6)]
+        vals = rng.uniform(1, 5, cols.size)
+        q = sp.csr_matrix((vals, (np.zeros(cols.size, np.int64), cols)), shape=(1, m.shape[1]))
+        ref = knn.neighbour_lists(m, kind, min_support, shrinkage, cap, query=q)
+        got = knn.query_neighbours(
+            by_col, m.shape[0], cols, vals, kind, min_support, shrinkage, cap
+        )
+        for a, b in zip(ref, got, strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+
+
 def test_item_knn_fold_in_equals_training_user() -> None:
     data = synthetic_interactions()
     model = ItemKNN(k=4, shrinkage=5.0).fit(data)
@@ -393,10 +451,15 @@ def u1(ml100k_dir: Path):
     return load_u1(ml100k_dir)
 
 
+@pytest.fixture(scope="module")
+def u1_user_knn(u1) -> UserKNN:
+    return UserKNN().fit(u1[0])
+
+
 @pytest.mark.realdata
-def test_user_knn_u1(u1) -> None:
+def test_user_knn_u1(u1, u1_user_knn) -> None:
     train, test = u1
-    model = UserKNN().fit(train)
+    model = u1_user_knn
     rmse = u1_rmse(model, train, test)
     # Surprise KNNWithMeans (user, cosine, k=40) on u1: 0.970; same formula here
     assert 0.955 <= rmse <= 0.972, rmse
@@ -450,3 +513,74 @@ def test_explain_ratings_for_new_users() -> None:
     uk = UserKNN(k=3).fit(data, items)
     reasons = uk.explain_ratings({int(data.items.ids[0]): 5.0, int(data.items.ids[1]): 4.0}, movies)
     assert all("nearest neighbours" in r for r in reasons)
+
+
+def _previous_new_user(
+    model: UserKNN, ratings: dict[int, float], movies: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    """What fold_in / explain_ratings returned before the single-row path: the query's
+    similarities from neighbour_lists(query=...) (sparse products against the whole matrix),
+    the parallel batch kernel, and neighbourhoods read from dense matrix columns."""
+    data, m = model.data_, model.data_.matrix
+    cols, vals = fold_ratings(data, ratings)
+    q = sp.csr_matrix((vals, (np.zeros(cols.size, np.int64), cols)), shape=(1, data.n_items))
+    cap = knn._cap(model.max_neighbors, data.n_users, model.k)
+    nb = knn.neighbour_lists(
+        m, model.similarity, model.min_support, float(model.shrinkage), cap, query=q
+    )
+    scores = knn._user_knn_kernel(
+        np.zeros(1, np.int64),
+        *nb,
+        m.indptr.astype(np.int64),
+        m.indices,
+        model.values_,
+        np.array([vals.mean()]),
+        data.n_items,
+        model.k,
+        model.min_k,
+        float(model.rank_damping),
+        float(model.rank_offset),
+        model.mean_center,
+    )[0]
+    reasons = []
+    for c in data.items.index(movies):
+        col = m[:, int(c)].toarray().ravel()
+        chosen = col[nb[1]][col[nb[1]] > 0][: model.k]
+        if chosen.size == 0:
+            reasons.append(
+                "none of your nearest neighbours rated it; "
+                f"predicted from your average rating ({float(vals.mean()):.1f}★)"
+            )
+            continue
+        avg = float(chosen.mean())
+        how = "rated it highly" if avg >= 3.5 else "rated it"
+        reasons.append(
+            f"users with similar taste {how} ({chosen.size} of your nearest neighbours, "
+            f"avg {avg:.1f}★)"
+        )
+    return scores, reasons
+
+
+@pytest.mark.realdata
+def test_user_knn_new_users_u1_same_as_previous_implementation(u1, u1_user_knn) -> None:
+    """On real data (u1.base model; new users = u1.test rating sets of 5 and of 50 ratings):
+    the same fold_in scores, bit for bit, and the same explanations as before."""
+    _, test = u1
+    model = u1_user_knn
+    cold = np.flatnonzero(np.diff(model.data_.matrix.tocsc().indptr) == 0)
+    assert cold.size == 1682 - 1650  # movies only in u1.test
+    sizes = test.groupby("userId").size()
+    checked = 0
+    for n in (5, 50):
+        for user in sizes[sizes >= n].index[:3]:
+            mine = test[test.userId == user].head(n)
+            ratings = dict(zip(mine.movieId, mine.rating.astype(float), strict=True))
+            scores = model.fold_in(ratings)
+            ranked = np.argsort(-scores, kind="stable")[:10]
+            movies = model.data_.items.ids[np.r_[ranked, cold[0]]]
+            ref_scores, ref_reasons = _previous_new_user(model, ratings, movies)
+            np.testing.assert_array_equal(scores, ref_scores)
+            assert model.explain_ratings(ratings, movies) == ref_reasons
+            assert ref_reasons[-1].startswith("none of your nearest neighbours rated it")
+            checked += 1
+    assert checked == 6

@@ -85,6 +85,37 @@ class _Rhs:
         return np.asarray(out.toarray() if sp.issparse(out) else out, dtype=np.float64)
 
 
+@numba.njit(cache=True)
+def _sim_value(
+    f: float,
+    prod: float,
+    sq_a: float,
+    sq_b: float,
+    s_a: float,
+    s_b: float,
+    pearson: bool,
+    min_support: int,
+    shrinkage: float,
+) -> float:  # pragma: no cover - compiled
+    """One similarity from its co-rated sums (see :func:`similarity_block`); 0 if unsupported."""
+    if f < min_support or f <= 0:
+        return 0.0
+    if pearson:
+        num = f * prod - s_a * s_b
+        va = max(f * sq_a - s_a**2, 0.0)
+        vb = max(f * sq_b - s_b**2, 0.0)
+        den = np.sqrt(va * vb)
+    else:
+        num = prod
+        den = np.sqrt(sq_a * sq_b)
+    if den <= 1e-12:
+        return 0.0
+    v = min(max(num / den, -1.0), 1.0)
+    if shrinkage > 0:
+        v *= f / (f + shrinkage)
+    return v
+
+
 @numba.njit(parallel=True, cache=True)
 def _finish_sims(
     freq: np.ndarray,
@@ -102,23 +133,17 @@ def _finish_sims(
     out = np.zeros((m, n))
     for a in numba.prange(m):
         for b in range(n):
-            f = freq[a, b]
-            if f < min_support or f <= 0:
-                continue
-            if pearson:
-                num = f * prods[a, b] - s_a[a, b] * s_b[a, b]
-                va = max(f * sq_a[a, b] - s_a[a, b] ** 2, 0.0)
-                vb = max(f * sq_b[a, b] - s_b[a, b] ** 2, 0.0)
-                den = np.sqrt(va * vb)
-            else:
-                num = prods[a, b]
-                den = np.sqrt(sq_a[a, b] * sq_b[a, b])
-            if den <= 1e-12:
-                continue
-            v = min(max(num / den, -1.0), 1.0)
-            if shrinkage > 0:
-                v *= f / (f + shrinkage)
-            out[a, b] = v
+            out[a, b] = _sim_value(
+                freq[a, b],
+                prods[a, b],
+                sq_a[a, b],
+                sq_b[a, b],
+                s_a[a, b],
+                s_b[a, b],
+                pearson,
+                min_support,
+                shrinkage,
+            )
     return out
 
 
@@ -247,7 +272,153 @@ def neighbour_lists(
     )
 
 
+@numba.njit(cache=True)
+def _query_sims(
+    cols: np.ndarray,
+    vals: np.ndarray,
+    c_indptr: np.ndarray,
+    c_indices: np.ndarray,
+    c_data: np.ndarray,
+    n: int,
+    pearson: bool,
+    min_support: int,
+    shrinkage: float,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Similarities of one query row ``a`` to every row ``b`` of ``x``, shape ``(n,)``.
+
+    ``cols`` (ascending) / ``vals``: the query's columns and values; ``c_*``: ``x`` in CSC
+    layout (``c_data`` float64). Only the columns the query rated are visited: the co-rated
+    sums ``n_ab, Σ a·b, Σ a², Σ b², Σ a, Σ b`` are accumulated in increasing column order (the
+    order of the sparse products in :func:`similarity_block`), then :func:`_sim_value`.
+    """
+    sums = np.zeros((6, n))
+    for t in range(cols.size):
+        c = cols[t]
+        a = vals[t]
+        for p in range(c_indptr[c], c_indptr[c + 1]):
+            b = c_data[p]
+            v = c_indices[p]
+            sums[0, v] += 1.0
+            sums[1, v] += a * b
+            sums[2, v] += a * a
+            sums[3, v] += b * b
+            sums[4, v] += a
+            sums[5, v] += b
+    out = np.zeros(n)
+    for v in range(n):
+        if sums[0, v] > 0:
+            out[v] = _sim_value(
+                sums[0, v],
+                sums[1, v],
+                sums[2, v],
+                sums[3, v],
+                sums[4, v],
+                sums[5, v],
+                pearson,
+                min_support,
+                shrinkage,
+            )
+    return out
+
+
+def query_neighbours(
+    by_col: tuple[np.ndarray, np.ndarray, np.ndarray],
+    n: int,
+    cols: np.ndarray,
+    vals: np.ndarray,
+    kind: str,
+    min_support: int,
+    shrinkage: float,
+    max_neighbors: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`neighbour_lists` (``sort=True``) for a single query row, in time linear in the
+    number of stored values in the columns it rated instead of in the size of ``x``.
+
+    Same similarities bit for bit (the same sums in the same order, then the same formula,
+    :func:`_sim_value`), the same order (decreasing, ties: lower index) and truncation to
+    ``max_neighbors``. Single-threaded: it serves one request.
+
+    Args:
+        by_col: ``x`` (``n × d``) in CSC layout as ``(indptr int64 (d+1,), indices int32,
+            data float64)``; its row indices are the neighbour ids returned.
+        n: number of rows of ``x``.
+        cols, vals: the query's distinct column indices and values, shape ``(q,)``.
+
+    Returns:
+        ``(indptr, indices, sims)`` of one row: ``indptr = [0, count]`` (int64), neighbour
+        rows (int32) and similarities (float32), best first.
+    """
+    if kind not in ("cosine", "pearson"):  # pragma: no cover - validated by callers
+        raise ConfigError(f"unknown similarity {kind!r}")
+    order = np.argsort(cols, kind="stable")
+    s = _query_sims(
+        np.asarray(cols, dtype=np.int64)[order],
+        np.asarray(vals, dtype=np.float64)[order],
+        by_col[0],
+        by_col[1],
+        by_col[2],
+        int(n),
+        kind == "pearson",
+        max(int(min_support), 1),
+        float(shrinkage),
+    )
+    pos = np.flatnonzero(s > 0)
+    best = pos[np.argsort(-s[pos], kind="stable")]
+    if max_neighbors is not None:
+        best = best[: int(max_neighbors)]
+    return (
+        np.array([0, best.size], dtype=np.int64),
+        best.astype(np.int32),
+        s[best].astype(np.float32),
+    )
+
+
 # ====================================================================== kernels
+@numba.njit(cache=True)
+def _user_knn_row(
+    u: int,
+    nb_indptr: np.ndarray,
+    nb_indices: np.ndarray,
+    nb_sims: np.ndarray,
+    r_indptr: np.ndarray,
+    r_indices: np.ndarray,
+    r_vals: np.ndarray,
+    mu: float,
+    k: int,
+    min_k: int,
+    beta: float,
+    gamma: float,
+    centred: bool,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Scores of neighbour-list row ``u`` into ``out`` (``(n_items,)`` float32).
+
+    Walking u's neighbours in decreasing similarity, each item accepts the first ``k``
+    neighbours who rated it, i.e. the k most similar users who rated the item.
+    """
+    n_items = out.size
+    num = np.zeros(n_items)
+    den = np.zeros(n_items)
+    cnt = np.zeros(n_items, dtype=np.int64)
+    for p in range(nb_indptr[u], nb_indptr[u + 1]):
+        v = nb_indices[p]
+        s = nb_sims[p]
+        for q in range(r_indptr[v], r_indptr[v + 1]):
+            i = r_indices[q]
+            if cnt[i] < k:
+                cnt[i] += 1
+                num[i] += s * r_vals[q]
+                den[i] += s
+    for i in range(n_items):
+        if cnt[i] >= min_k and den[i] > 0:
+            if centred:
+                out[i] = mu + (num[i] + gamma * den[i]) / (den[i] + beta)
+            else:
+                out[i] = (num[i] + gamma * den[i] + beta * mu) / (den[i] + beta)
+        else:
+            out[i] = mu
+
+
 @numba.njit(parallel=True, cache=True)
 def _user_knn_kernel(
     rows: np.ndarray,
@@ -265,36 +436,66 @@ def _user_knn_kernel(
     gamma: float,
     centred: bool,
 ) -> np.ndarray:  # pragma: no cover - compiled
-    """Per-item top-k user neighbourhoods for a batch; returns ``(b, n_items)`` float32.
+    """Per-item top-k user neighbourhoods for a batch (parallel over users); returns
+    ``(b, n_items)`` float32 (:func:`_user_knn_row` for each of ``rows``)."""
+    out = np.empty((rows.size, n_items), dtype=np.float32)
+    for a in numba.prange(rows.size):
+        _user_knn_row(
+            rows[a],
+            nb_indptr,
+            nb_indices,
+            nb_sims,
+            r_indptr,
+            r_indices,
+            r_vals,
+            base[a],
+            k,
+            min_k,
+            beta,
+            gamma,
+            centred,
+            out[a],
+        )
+    return out
 
-    Walking u's neighbours in decreasing similarity, each item accepts the first ``k``
-    neighbours who rated it, i.e. the k most similar users who rated the item.
-    """
-    b = rows.size
-    out = np.empty((b, n_items), dtype=np.float32)
-    for a in numba.prange(b):
-        u = rows[a]
-        num = np.zeros(n_items)
-        den = np.zeros(n_items)
-        cnt = np.zeros(n_items, dtype=np.int64)
-        for p in range(nb_indptr[u], nb_indptr[u + 1]):
-            v = nb_indices[p]
-            s = nb_sims[p]
-            for q in range(r_indptr[v], r_indptr[v + 1]):
-                i = r_indices[q]
-                if cnt[i] < k:
-                    cnt[i] += 1
-                    num[i] += s * r_vals[q]
-                    den[i] += s
-        mu = base[a]
-        for i in range(n_items):
-            if cnt[i] >= min_k and den[i] > 0:
-                if centred:
-                    out[a, i] = mu + (num[i] + gamma * den[i]) / (den[i] + beta)
-                else:
-                    out[a, i] = (num[i] + gamma * den[i] + beta * mu) / (den[i] + beta)
-            else:
-                out[a, i] = mu
+
+@numba.njit(cache=True)
+def _user_knn_serial(
+    rows: np.ndarray,
+    nb_indptr: np.ndarray,
+    nb_indices: np.ndarray,
+    nb_sims: np.ndarray,
+    r_indptr: np.ndarray,
+    r_indices: np.ndarray,
+    r_vals: np.ndarray,
+    base: np.ndarray,
+    n_items: int,
+    k: int,
+    min_k: int,
+    beta: float,
+    gamma: float,
+    centred: bool,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`_user_knn_kernel` on the calling thread only (for one user, e.g. a fold-in:
+    no thread start-up or barrier, which under load cost more than the work)."""
+    out = np.empty((rows.size, n_items), dtype=np.float32)
+    for a in range(rows.size):
+        _user_knn_row(
+            rows[a],
+            nb_indptr,
+            nb_indices,
+            nb_sims,
+            r_indptr,
+            r_indices,
+            r_vals,
+            base[a],
+            k,
+            min_k,
+            beta,
+            gamma,
+            centred,
+            out[a],
+        )
     return out
 
 
@@ -555,8 +756,10 @@ class UserKNN(Recommender):
         gamma: float = 0.0,
     ) -> np.ndarray:
         m = self.data_.matrix
-        return _user_knn_kernel(
-            np.asarray(rows, dtype=np.int64),
+        rows = np.asarray(rows, dtype=np.int64)
+        kernel = _user_knn_serial if rows.size <= 1 else _user_knn_kernel
+        return kernel(
+            rows,
             nb[0],
             nb[1],
             nb[2],
@@ -597,25 +800,60 @@ class UserKNN(Recommender):
         lo, hi = self.data_.rating_scale
         return np.clip(out, lo, hi)
 
-    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
-        """Similarities of the new user to every training user, then the same kernel."""
-        self._check_fitted()
-        cols, vals = fold_ratings(self.data_, ratings)
-        if cols.size == 0:
-            return np.full(self.data_.n_items, float(self.data_.matrix.data.mean()), np.float32)
-        q = sp.csr_matrix(
-            (vals, (np.zeros(cols.size, dtype=np.int64), cols)), shape=(1, self.data_.n_items)
-        )
-        nb = neighbour_lists(
-            self.data_.matrix,
+    def _by_item(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The training ratings by movie column: CSC ``(indptr int64, user rows int32,
+        ratings float64)``, built once per fitted matrix (a cache, not saved)."""
+        m = self.data_.matrix
+        cache = getattr(self, "_by_item_cache", None)
+        if cache is None or cache[0] is not m:
+            c = m.tocsc()
+            c.sort_indices()
+            arrays = (
+                c.indptr.astype(np.int64),
+                c.indices.astype(np.int32),
+                c.data.astype(np.float64),
+            )
+            cache = (m, arrays)
+            self._by_item_cache = cache
+        return cache[1]
+
+    def _new_user_nb(
+        self, cols: np.ndarray, vals: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A new user's neighbour list (CSR of one row, best first), exactly as
+        :func:`neighbour_lists` would compute it, reading only the movies they rated.
+        The last result is kept so that :meth:`fold_in` then :meth:`explain_ratings` on the
+        same ratings (one API request) compute it once."""
+        key = (cols.tobytes(), vals.tobytes())
+        last = getattr(self, "_new_user_cache", None)
+        if last is not None and last[0] is self.nb_indptr_ and last[1] == key:
+            return last[2]
+        nb = query_neighbours(
+            self._by_item(),
+            self.data_.n_users,
+            cols,
+            vals,
             self.similarity,
             self.min_support,
             float(self.shrinkage),
             _cap(self.max_neighbors, self.data_.n_users, self.k),
-            query=q,
         )
+        self._new_user_cache = (self.nb_indptr_, key, nb)
+        return nb
+
+    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """Similarities of the new user to every training user who shares a rated movie,
+        then the same kernel."""
+        self._check_fitted()
+        cols, vals = fold_ratings(self.data_, ratings)
+        if cols.size == 0:
+            return np.full(self.data_.n_items, float(self.data_.matrix.data.mean()), np.float32)
         return self._run(
-            np.zeros(1, np.int64), nb, np.array([vals.mean()]), self.rank_damping, self.rank_offset
+            np.zeros(1, np.int64),
+            self._new_user_nb(cols, vals),
+            np.array([vals.mean()]),
+            self.rank_damping,
+            self.rank_offset,
         )[0]
 
     def _nb_of(self, user_row: int) -> tuple[np.ndarray, np.ndarray]:
@@ -627,7 +865,11 @@ class UserKNN(Recommender):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The first ``k`` of a best-first neighbour list who rated ``item_col``, their
         similarities and ratings."""
-        col = self.data_.matrix[:, int(item_col)].toarray().ravel()
+        indptr, rows, ratings = self._by_item()
+        lo, hi = indptr[int(item_col)], indptr[int(item_col) + 1]
+        m = self.data_.matrix
+        col = np.zeros(m.shape[0], dtype=m.dtype)  # the column, dense (float64 → float32 exact)
+        col[rows[lo:hi]] = ratings[lo:hi]
         rated = col[nbrs] > 0
         k = int(self.k)
         return nbrs[rated][:k], sims[rated][:k], col[nbrs][rated][:k]
@@ -673,17 +915,7 @@ class UserKNN(Recommender):
         items = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
         if cols.size == 0:
             return self._reasons(np.zeros(0, np.int32), np.zeros(0, np.float32), 0.0, items)
-        q = sp.csr_matrix(
-            (vals, (np.zeros(cols.size, dtype=np.int64), cols)), shape=(1, self.data_.n_items)
-        )
-        _, nbrs, sims = neighbour_lists(
-            self.data_.matrix,
-            self.similarity,
-            self.min_support,
-            float(self.shrinkage),
-            _cap(self.max_neighbors, self.data_.n_users, self.k),
-            query=q,
-        )
+        _, nbrs, sims = self._new_user_nb(cols, vals)
         return self._reasons(nbrs, sims, float(vals.mean()), items)
 
 
