@@ -139,32 +139,58 @@ def tune_ranking(data: Path) -> dict[str, Any]:
             "MAP@10": res.metrics["MAP@10"],
             "fit_s": res.fit_s,
         }
-        print(f"stratified-75-25 {name:22s} NDCG@10 {res.metrics['NDCG@10']:.4f} "
-              f"P@10 {res.metrics['Precision@10']:.4f} fit {res.fit_s:.2f}s")
+        print(
+            f"stratified-75-25 {name:22s} NDCG@10 {res.metrics['NDCG@10']:.4f} "
+            f"P@10 {res.metrics['Precision@10']:.4f} fit {res.fit_s:.2f}s"
+        )
     out["test_stratified_75_25"] = test
     return out
 
 
+OLD_BASES = {"svdpp": {}, "svd": {}, "als": {}, "item-knn": {}, "user-knn": {}, "baseline": {}}
+RATING_VARIANTS: dict[str, dict[str, Any]] = {
+    "blend": {},
+    "blend(linear, no meta)": {"meta": False},
+    "blend(no signals)": {"signals": {}},
+    "blend(holdout 0.15)": {"holdout": 0.15},
+    "blend(reg 10)": {"reg": 10.0},
+    "blend(first bases: svdpp svd als knns baseline, holdout 0.15)": {
+        "bases": OLD_BASES,
+        "holdout": 0.15,
+    },
+}
+
+
+def rating_selection(data: Path) -> dict[str, Any]:
+    """Blend variants on a validation split carved out of u1.base (10 % per user)."""
+    fold = load_protocol("ml100k-u1", data).folds[0]
+    val, how = validation_fold(fold, seed=42, kind="rating")
+    out: dict[str, Any] = {"validation": how, "RMSE": {}, "fit_s": {}}
+    for name, params in {**RATING_VARIANTS, "svdpp": {}}.items():
+        model = RatingBlend(**params) if name != "svdpp" else make_model("svdpp")
+        r = run_fold(model, val, None, K, curves=False).result
+        out["RMSE"][name], out["fit_s"][name] = r.metrics["RMSE"], r.fit_s
+        print(f"validation {name:60s} RMSE {r.metrics['RMSE']:.4f} fit {r.fit_s:.1f}s")
+    return out
+
+
 def rating_runs(data: Path, protocols: list[str]) -> dict[str, Any]:
-    variants: dict[str, dict[str, Any]] = {
-        "blend": {},
-        "blend(linear, no meta)": {"meta": False},
-        "blend(no signals)": {"signals": {}},
-    }
+    variants = {"blend": {}}
     out: dict[str, Any] = {}
     for proto_name in protocols:
         proto = load_protocol(proto_name, data)
         res: dict[str, Any] = {}
-        names = list(variants) if proto_name == "ml100k-u1" else ["blend"]
-        for name in names + ["svdpp"]:
+        for name in ["blend", "svdpp"]:
             rmses, fits = [], []
             for fold in proto.folds:
                 model = RatingBlend(**variants[name]) if name in variants else make_model(name)
                 r = run_fold(model, fold, None, K, curves=False).result
                 rmses.append(r.metrics["RMSE"])
                 fits.append(r.fit_s)
-                print(f"{proto_name} {fold.name} {name:24s} RMSE {rmses[-1]:.4f} "
-                      f"fit {fits[-1]:.1f}s", flush=True)
+                print(
+                    f"{proto_name} {fold.name} {name:24s} RMSE {rmses[-1]:.4f} fit {fits[-1]:.1f}s",
+                    flush=True,
+                )
             res[name] = {
                 "RMSE_mean": float(np.mean(rmses)),
                 "RMSE_folds": rmses,
@@ -183,15 +209,21 @@ def main() -> None:
     ap.add_argument("--data", default="/work/shared/data/ml-100k")
     ap.add_argument("--skip-5fold", action="store_true")
     ap.add_argument("--skip-rating", action="store_true")
+    ap.add_argument("--skip-ranking", action="store_true")
     args = ap.parse_args()
     data = Path(args.data)
     started = time.perf_counter()
-    result: dict[str, Any] = {"ranking": tune_ranking(data)}
+    result: dict[str, Any] = {}
+    if not args.skip_ranking:
+        result["ranking"] = tune_ranking(data)
     if not args.skip_rating:
         protocols = ["ml100k-u1"] + ([] if args.skip_5fold else ["ml100k-5fold"])
+        result["rating_validation"] = rating_selection(data)
         result["rating"] = rating_runs(data, protocols)
     result["seconds"] = time.perf_counter() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    if RESULTS.is_file():  # keep the parts not re-run this time
+        result = {**json.loads(RESULTS.read_text()), **result}
     RESULTS.write_text(json.dumps(result, indent=2))
     print(f"wrote {RESULTS}")
 

@@ -14,17 +14,21 @@ serves the flow on a schedule with ``flow.serve``.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
-from prefect.artifacts import create_table_artifact
-from prefect.context import TaskRunContext
+# no telemetry from the ephemeral server: this runs offline, and must not phone home
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from movierec import __version__
-from movierec.config import Layout
-from movierec.recommend import Recommendation
+from prefect import flow, task  # noqa: E402
+from prefect.artifacts import create_table_artifact  # noqa: E402
+from prefect.context import TaskRunContext  # noqa: E402
+
+from movierec import __version__  # noqa: E402
+from movierec.config import Layout  # noqa: E402
+from movierec.recommend import Recommendation  # noqa: E402
 
 
 @dataclass

@@ -126,6 +126,26 @@ def test_real_ml_latest_small(shared_data: Path) -> None:
 
 
 @pytest.mark.realdata
+def test_real_ml_latest_small_through_the_pipeline_steps(shared_data: Path, tmp_path: Path) -> None:
+    """The ``--dataset ml-latest-small`` path: convert (here) → ingest → transform (5/20)."""
+    from movierec.config import Layout
+    from movierec.data.ingest import ingest
+    from movierec.data.transform import transform
+
+    layout = Layout(tmp_path, "ml-latest-small")
+    convert_release_csv("ml-latest-small", shared_data / "ml-latest-small",
+                        layout.ratings_csv, layout.movies_csv)  # fmt: skip
+    result = ingest(layout)
+    assert result.rating_scale == (0.5, 5.0) and len(result.ratings) == 100_836
+    summary = transform(result.merged, 5, 20).summary
+    assert (summary.ratings_after, summary.users_after, summary.movies_after) == (
+        67_898,
+        610,
+        1_297,
+    )
+
+
+@pytest.mark.realdata
 def test_real_parquet_round_trip(shared_data: Path, tmp_path: Path) -> None:
     paths = convert_release("ml-latest-small", shared_data / "ml-latest-small", tmp_path)
     ratings, movies = load_release("ml-latest-small", shared_data / "ml-latest-small")
@@ -297,9 +317,12 @@ def test_malformed_row_at_line_19_000_001(tmp_path: Path) -> None:
     path = tmp_path / "ratings.csv"
     _big_ratings(path, 19_500_000, 19_000_001)
     start = time.perf_counter()
-    with pytest.raises(DataError, match=r"ratings.csv:19000001: Expected 4 columns, got 3"):
-        read_ratings(path, "ml-25m")
-    assert time.perf_counter() - start < 60
+    try:
+        with pytest.raises(DataError, match=r"ratings.csv:19000001: Expected 4 columns, got 3"):
+            read_ratings(path, "ml-25m")
+        assert time.perf_counter() - start < 60
+    finally:
+        path.unlink()  # 370 MB: do not leave it in pytest's kept temp dirs
 
 
 def test_malformed_row_deep_in_a_file(tmp_path: Path) -> None:
@@ -335,6 +358,30 @@ def test_parquet_write_is_atomic(ml25m: Path, tmp_path: Path) -> None:
         write_parquet(broken, target, RATINGS_SCHEMA)
     assert target.read_bytes() == before
     assert sorted(p.name for p in target.parent.iterdir()) == ["ratings.parquet"]
+
+
+def test_disk_full_keeps_the_previous_parquet(
+    ml25m: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import pyarrow.parquet as pq
+
+    from movierec.atomic import DiskFullError
+
+    ratings, _ = load_release("ml-25m", ml25m)
+    target = write_parquet(ratings, tmp_path / "ratings.parquet", RATINGS_SCHEMA)
+    before = target.read_bytes()
+
+    def full(table: object, where: Path, **kwargs: object) -> None:
+        Path(where).write_bytes(b"PAR1 half a file")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full)
+    with pytest.raises(DiskFullError, match="disk full while writing .*ratings.parquet"):
+        write_parquet(ratings.head(2), target, RATINGS_SCHEMA)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_ratings_csv_round_trip(ml25m: Path, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from movierec.models.base import Recommender, load_model
 from movierec.models.blend import (
     RankBlend,
     RatingBlend,
+    build_parts,
     carve_holdout,
     fwls_features,
     ridge_fit,
@@ -149,14 +150,9 @@ def test_rating_blend_weights_equal_lstsq_on_holdout() -> None:
     data = synthetic_interactions()
     blend = fast_blend(signals={}, meta=False, reg=0.0).fit(data)
     rest, rows, cols, y = carve_holdout(data, 0.25, seed=0)
-    preds = np.column_stack(
-        [
-            make_model(str(spec.get("model", label)), **{k: v for k, v in spec.items() if k != "model"})
-            .fit(rest)
-            .predict(rows, cols)
-            for label, spec in FAST_BASES.items()
-        ]
-    ).astype(np.float64)
+    parts = build_parts(FAST_BASES)
+    preds = np.column_stack([m.fit(rest).predict(rows, cols) for m in parts.values()])
+    preds = preds.astype(np.float64)
     a = np.column_stack([preds, np.ones(len(y))])
     w = np.linalg.lstsq(a, y, rcond=None)[0]
     np.testing.assert_allclose(blend._apply(preds), a @ w, atol=1e-8)
@@ -174,14 +170,9 @@ def test_rating_blend_predict_uses_refitted_bases() -> None:
     data = synthetic_interactions()
     blend = fast_blend(signals={}, meta=False).fit(data)
     rows, cols = np.array([0, 4, 9, 20]), np.array([1, 3, 25, 30])
-    preds = np.column_stack(
-        [
-            make_model(str(spec.get("model", label)), **{k: v for k, v in spec.items() if k != "model"})
-            .fit(data)
-            .predict(rows, cols)
-            for label, spec in FAST_BASES.items()
-        ]
-    ).astype(np.float64)
+    parts = build_parts(FAST_BASES)
+    preds = np.column_stack([m.fit(data).predict(rows, cols) for m in parts.values()])
+    preds = preds.astype(np.float64)
     want = np.clip(blend._apply(preds), *data.rating_scale)
     np.testing.assert_allclose(blend.predict(rows, cols), want, atol=1e-10)
     np.testing.assert_allclose(blend.score(rows)[np.arange(4), cols], want, atol=1e-5)
@@ -247,14 +238,14 @@ def u1(ml100k_dir: Path) -> tuple[Interactions, object]:
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_rating_blend_beats_its_best_base_on_u1(u1: tuple, tmp_path: Path) -> None:
-    """ml100k-u1: the default blend beats svdpp (the best single model) by > 0.008 RMSE
-    (measured 0.9054 vs 0.9177) and survives a save/load round-trip."""
+    """ml100k-u1: the default blend beats svdpp (the best single model) by > 0.01 RMSE
+    (measured 0.904 vs 0.918) and survives a save/load round-trip."""
     train, test = u1
     blend = RatingBlend().fit(train)
     svdpp = make_model("svdpp").fit(train)
     got, ref = u1_rmse(blend, train, test), u1_rmse(svdpp, train, test)
-    assert got < 0.910
-    assert got < ref - 0.008
+    assert got < 0.908
+    assert got < ref - 0.01
     loaded = load_model(blend.save(tmp_path / "blend.npz"))
     rows, cols = np.array([0, 1, 2, 500]), np.array([0, 10, 20, 30])
     np.testing.assert_array_equal(loaded.predict(rows, cols), blend.predict(rows, cols))

@@ -9,8 +9,6 @@ import pytest
 
 from movierec.spark.engine import java_available
 
-pytestmark = pytest.mark.spark
-
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:

@@ -89,8 +89,8 @@ class ImplicitALS(_ImplicitFactors):
     (Optuna, 40 trials; ``benchmarks/tune_factor_models.py``), then refined by
     ``movierec evaluate --tune`` on the same kind of validation split (12 trials starting
     from those values; ``benchmarks/results/tuned_params.json``): 32 factors, strong
-    regularisation (λ = 59.4), α = 9.35, 20 iterations, binarised input. ``implicit`` has no frequency-scaled λ, so Rendle et al.'s
-    ``ν`` exponent is not searched.
+    regularisation (λ = 59.4), α = 9.35, 20 iterations, binarised input. ``implicit`` has
+    no frequency-scaled λ, so Rendle et al.'s ``ν`` exponent is not searched.
 
     Args:
         factors: latent dimension.
