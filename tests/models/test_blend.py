@@ -83,6 +83,7 @@ class TestRankBlend(ImplicitData):
             {"weights": {"ease": 1.0, "pop": 1.0, "extra": 1.0}},
             {"parts": {"x": {"model": "hybrid"}}, "weights": {"x": 1.0}},
             {"parts": "ease"},
+            {"parts": {"ease": {"reg": -1.0}, "pop": {"model": "popularity"}}},
         ]
 
 
@@ -176,6 +177,14 @@ def test_rating_blend_predict_uses_refitted_bases() -> None:
     want = np.clip(blend._apply(preds), *data.rating_scale)
     np.testing.assert_allclose(blend.predict(rows, cols), want, atol=1e-10)
     np.testing.assert_allclose(blend.score(rows)[np.arange(4), cols], want, atol=1e-5)
+
+
+def test_nested_params_checked_before_fitting() -> None:
+    """``_validate`` (what ``evaluate`` calls before any fit) checks the parts' parameters."""
+    with pytest.raises(ConfigError, match="factors"):
+        RatingBlend(bases={"svd": {"factors": 0}})._validate()
+    with pytest.raises(ConfigError, match="no parameter"):
+        RankBlend(parts={"ease": {"nope": 1}}, weights={"ease": 1.0})._validate()
 
 
 def test_rating_blend_rejects_tiny_holdout() -> None:

@@ -24,6 +24,7 @@ from movierec.models.hybrid import zscore
 __all__ = [
     "RatingBlend",
     "RankBlend",
+    "build_parts",
     "carve_holdout",
     "ridge_fit",
     "fwls_features",
@@ -338,6 +339,8 @@ class RatingBlend(Recommender):
             raise ConfigError(f"blend: reg must be a number >= 0, got {self.reg!r}")
         if not isinstance(self.meta, bool):
             raise ConfigError(f"blend: meta must be true or false, got {self.meta!r}")
+        for model in self._build().values():  # the parts' own hyperparameters
+            model._validate()
 
     def _build(self) -> dict[str, Recommender]:
         return build_parts({**self._base_specs(), **self._signal_specs()})
@@ -406,9 +409,9 @@ class RatingBlend(Recommender):
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         """Blended predicted rating of every movie, shape ``(b, n_items)`` float32."""
-        rows = np.asarray(user_rows, dtype=np.int64)
-        n_items = self.data_.n_items if hasattr(self, "data_") else 0
         self._check_fitted()
+        rows = np.asarray(user_rows, dtype=np.int64)
+        n_items = self.data_.n_items
         out = np.empty((rows.size, n_items), dtype=np.float32)
         step = max(1, 65536 // max(n_items, 1))
         cols = np.arange(n_items, dtype=np.int64)
@@ -487,6 +490,8 @@ class RankBlend(Recommender):
                 raise ConfigError(f"rank-blend: weight of {label!r} must be finite, got {value!r}")
         if not any(value != 0 for value in w.values()):
             raise ConfigError("rank-blend: at least one weight must be non-zero")
+        for model in self._build().values():  # the parts' own hyperparameters
+            model._validate()
 
     def _build(self) -> dict[str, Recommender]:
         return build_parts(self._specs())
