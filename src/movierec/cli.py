@@ -57,15 +57,25 @@ MinItemOpt = Annotated[
 ModelOpt = Annotated[
     str | None, typer.Option("--model", "-m", help="Model name (see 'movierec models').")
 ]
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset", "-d", help="MovieLens release (see 'movierec datasets') (MOVIEREC_DATASET)."
+    ),
+]
 ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", help="Hyperparameter as NAME=VALUE (VALUE parsed as JSON)."),
 ]
 
 
-def _layout(home: Path | None) -> Layout:
+def _layout(home: Path | None, dataset: str | None = None) -> Layout:
+    """The artifact layout of ``--home`` for ``--dataset`` (unknown names: ConfigError)."""
+    from movierec.data.datasets import get_dataset
+
     settings = get_settings()
-    return Layout((home or settings.home).expanduser(), settings.dataset)
+    name = get_dataset(dataset or settings.dataset).name
+    return Layout((home or settings.home).expanduser(), name)
 
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
@@ -104,11 +114,11 @@ def _print_recommendations(recs: list[Any], user: int, as_json: bool) -> None:
 
 
 @app.command()
-def download(home: HomeOpt = None, source: SourceOpt = None) -> None:
-    """Fetch and verify the MovieLens 100k release into data/raw/ml-100k/."""
+def download(home: HomeOpt = None, source: SourceOpt = None, dataset: DatasetOpt = None) -> None:
+    """Fetch and verify a MovieLens release into data/raw/<dataset>/ (default ml-100k)."""
     from movierec.data.download import download as run
 
-    layout, settings = _layout(home), get_settings()
+    layout, settings = _layout(home, dataset), get_settings()
     with logged_step(layout.log_path, "download"):
         path = run(
             layout,
@@ -120,22 +130,22 @@ def download(home: HomeOpt = None, source: SourceOpt = None) -> None:
 
 
 @app.command()
-def convert(home: HomeOpt = None) -> None:
-    """Convert u.data / u.item into data/raw/ratings.csv and movies.csv."""
+def convert(home: HomeOpt = None, dataset: DatasetOpt = None) -> None:
+    """Convert the release files into data/raw/ratings.csv and movies.csv."""
     from movierec.data.convert import convert as run
 
-    layout = _layout(home)
+    layout = _layout(home, dataset)
     with logged_step(layout.log_path, "convert"):
         ratings, movies = run(layout)
     typer.echo(f"wrote {ratings} and {movies}")
 
 
 @app.command()
-def ingest(home: HomeOpt = None) -> None:
+def ingest(home: HomeOpt = None, dataset: DatasetOpt = None) -> None:
     """Load and validate ratings.csv + movies.csv, and report what is there."""
     from movierec.data.ingest import ingest as run
 
-    layout = _layout(home)
+    layout = _layout(home, dataset)
     with logged_step(layout.log_path, "ingest"):
         result = run(layout)
     typer.echo(str(result))
@@ -143,14 +153,17 @@ def ingest(home: HomeOpt = None) -> None:
 
 @app.command()
 def transform(
-    home: HomeOpt = None, min_user_ratings: MinUserOpt = None, min_item_ratings: MinItemOpt = None
+    home: HomeOpt = None,
+    min_user_ratings: MinUserOpt = None,
+    min_item_ratings: MinItemOpt = None,
+    dataset: DatasetOpt = None,
 ) -> None:
     """Filter sparse users and movies into data/processed/ratings_clean.csv."""
     from movierec.data.ingest import ingest as run_ingest
     from movierec.data.transform import transform as run
     from movierec.data.transform import write_clean
 
-    layout, settings = _layout(home), get_settings()
+    layout, settings = _layout(home, dataset), get_settings()
     with logged_step(layout.log_path, "transform"):
         result = run(
             run_ingest(layout).ratings,
@@ -167,11 +180,13 @@ def _pick(value: int | None, default: int) -> int:
 
 
 @app.command()
-def train(home: HomeOpt = None, model: ModelOpt = None, param: ParamOpt = None) -> None:
+def train(
+    home: HomeOpt = None, model: ModelOpt = None, param: ParamOpt = None, dataset: DatasetOpt = None
+) -> None:
     """Train a model on the cleaned ratings and save it to models/recommender.npz."""
     from movierec.pipeline import train as run
 
-    layout, settings = _layout(home), get_settings()
+    layout, settings = _layout(home, dataset), get_settings()
     name = model or settings.model
     with logged_step(layout.log_path, "train", model=name):
         result = run(layout, name, parse_params(param))
@@ -181,6 +196,7 @@ def train(home: HomeOpt = None, model: ModelOpt = None, param: ParamOpt = None) 
 @app.command()
 def store(
     home: HomeOpt = None,
+    dataset: DatasetOpt = None,
     db_url: Annotated[
         str | None, typer.Option("--db-url", help="Store URL (MOVIEREC_DB_URL) [SQLite in db/].")
     ] = None,
@@ -192,7 +208,7 @@ def store(
     """Write every user's top-N into the recommendation store as one (current) run."""
     from movierec.pipeline import store as run
 
-    layout, settings = _layout(home), get_settings()
+    layout, settings = _layout(home, dataset), get_settings()
     with logged_step(layout.log_path, "store"):
         run_id = run(layout, db_url or settings.db_url, n, model_explanations=model_explanations)
     typer.echo(f"stored run {run_id} (top-{n} for every user)")
@@ -205,11 +221,12 @@ def recommend(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     explain: Annotated[bool, typer.Option("--explain", help="Add why each was chosen.")] = False,
     home: HomeOpt = None,
+    dataset: DatasetOpt = None,
 ) -> None:
     """Top-N unseen movies for a user, from the trained model."""
     from movierec.pipeline import recommend as run
 
-    layout = _layout(home)
+    layout = _layout(home, dataset)
     recs = run(layout, user, n)
     _print_recommendations(recs, user, as_json)
     if explain and not as_json:
@@ -227,10 +244,58 @@ def models() -> None:
         typer.echo(f"{name:12s} {doc[0] if doc else ''}")
 
 
+def _count(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+@app.command()
+def datasets() -> None:
+    """List the MovieLens releases that --dataset accepts."""
+    from movierec.data.datasets import DATASETS
+
+    table = Table(title="MovieLens releases (--dataset NAME)")
+    for col in ("name", "size", "ratings", "users", "movies", "scale", "url"):
+        table.add_column(col, justify="left" if col in ("name", "scale", "url") else "right")
+    for spec in DATASETS.values():
+        size = "" if spec.size_bytes is None else f"{spec.size_bytes / 1e6:,.1f} MB"
+        lo, hi = spec.rating_scale
+        table.add_row(
+            spec.name,
+            size,
+            _count(spec.n_ratings),
+            _count(spec.n_users),
+            _count(spec.n_movies),
+            f"{lo:g}-{hi:g}",
+            spec.url,
+        )
+    Console(width=max(out.width, 140)).print(table)
+
+
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for ratings.csv + movies.csv.")],
+    ratings: Annotated[str, typer.Option("--ratings", help="Ratings, e.g. 25M, 1e6.")] = "1M",
+    users: Annotated[str, typer.Option("--users", help="Users, e.g. 162k.")] = "10k",
+    movies: Annotated[str, typer.Option("--movies", help="Movies, e.g. 62k.")] = "5k",
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same bytes.")] = 0,
+) -> None:
+    """Write a synthetic MovieLens-shaped dataset in the ml-25m CSV format."""
+    from movierec.data.synth import parse_count, synthesize
+
+    counts = [parse_count(v) for v in (ratings, users, movies)]
+    result = synthesize(*counts, seed=seed, out_dir=out_dir)
+    typer.echo(
+        f"wrote {result.n_ratings:,} ratings of {result.n_users:,} users on "
+        f"{result.n_movies:,} movies to {result.ratings_path} and {result.movies_path} "
+        f"in {result.seconds:.1f} s"
+    )
+
+
 @app.command()
 def pipeline(
     home: HomeOpt = None,
     source: SourceOpt = None,
+    dataset: DatasetOpt = None,
     user: Annotated[int, typer.Option("--user", "-u", help="User to recommend for.")] = 1,
     n: Annotated[int, typer.Option("-n", "--n", help="How many movies.")] = 5,
     model: ModelOpt = None,
@@ -250,14 +315,52 @@ def pipeline(
     db_url: Annotated[
         str | None, typer.Option("--db-url", help="Store URL (MOVIEREC_DB_URL) [SQLite in db/].")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="local (Prefect flow) or spark (ALS on Spark)."),
+    ] = "local",
+    spark_master: Annotated[
+        str, typer.Option("--spark-master", help="Spark master URL (--engine spark).")
+    ] = "local[*]",
 ) -> None:
-    """Run download -> convert -> ingest -> transform -> train -> store -> recommend (Prefect)."""
+    """Run download -> convert -> ingest -> transform -> train -> store -> recommend (Prefect).
+
+    With --engine spark, download/convert/ingest run locally; transform, ALS (hold-out RMSE),
+    top-N for every user run on Spark; -p sets ALS parameters (rank, reg, iterations,
+    implicit, alpha, ...).
+    """
     from movierec.flows import PipelineParams, run_pipeline, serve_pipeline
 
-    layout, settings = _layout(home), get_settings()
+    layout, settings = _layout(home, dataset), get_settings()
+    if engine not in ("local", "spark"):
+        raise ConfigError(f"unknown --engine {engine!r}; choose local or spark")
+    if engine == "spark":
+        if cron:
+            raise ConfigError("--cron is not supported with --engine spark")
+        from movierec.spark.pipeline import run_spark_pipeline
+
+        with logged_step(layout.log_path, "pipeline", engine="spark"):
+            result = run_spark_pipeline(
+                layout,
+                source=source or settings.source,
+                spark_master=spark_master,
+                user=user,
+                n=n,
+                params=parse_params(param),
+                min_user_ratings=_pick(min_user_ratings, settings.min_user_ratings),
+                min_item_ratings=_pick(min_item_ratings, settings.min_item_ratings),
+                store_n=store_n,
+                db_url=db_url or settings.db_url,
+                download_timeout=settings.download_timeout,
+                download_retries=settings.download_retries,
+            )
+        typer.echo(result.summary)
+        _print_recommendations(result.recommendations, user, as_json)
+        return
     params = PipelineParams(
         home=str(layout.home),
         source=source or settings.source,
+        dataset=layout.dataset,
         user=user,
         n=n,
         model=model or settings.model,

@@ -74,8 +74,10 @@ def file_digest(paths: list[Path]) -> str:
 
 
 def _convert_inputs(layout: Layout) -> list[Path]:
+    from movierec.data.datasets import get_dataset
+
     d = layout.dataset_dir
-    return [d / "u.data", d / "u.item", d / "u.genre"]
+    return [d / name for name in get_dataset(layout.dataset).required_files]
 
 
 def _convert_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
@@ -104,10 +106,10 @@ def _retry_download(task: Any, task_run: Any, state: Any) -> bool:
 
 
 @task(name="download", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_download)
-def download_task(home: str, source: str | None, timeout: float) -> str:
+def download_task(home: str, source: str | None, timeout: float, dataset: str = "ml-100k") -> str:
     from movierec.data.download import download
 
-    return str(download(Layout(Path(home)), source, timeout=timeout, retries=0))
+    return str(download(Layout(Path(home), dataset), source, timeout=timeout, retries=0))
 
 
 @task(name="convert", cache_key_fn=_convert_key, persist_result=True)
@@ -119,42 +121,46 @@ def convert_task(home: str, dataset: str = "ml-100k") -> dict[str, Any]:
 
 
 @task(name="ingest")
-def ingest_task(home: str) -> str:
+def ingest_task(home: str, dataset: str = "ml-100k") -> str:
     from movierec.data.ingest import ingest
 
-    return str(ingest(Layout(Path(home))))
+    return str(ingest(Layout(Path(home), dataset)))
 
 
 @task(name="transform", cache_key_fn=_transform_key, persist_result=True)
-def transform_task(home: str, min_user_ratings: int, min_item_ratings: int) -> dict[str, Any]:
+def transform_task(
+    home: str, min_user_ratings: int, min_item_ratings: int, dataset: str = "ml-100k"
+) -> dict[str, Any]:
     from movierec.data.ingest import ingest
     from movierec.data.transform import transform, write_clean
 
-    layout = Layout(Path(home))
+    layout = Layout(Path(home), dataset)
     result = transform(ingest(layout).ratings, min_user_ratings, min_item_ratings)
     path = write_clean(result.frame, layout)
     return {"summary": str(result.summary), "digest": file_digest([path])}
 
 
 @task(name="train")
-def train_task(home: str, model: str, model_params: dict[str, Any]) -> str:
+def train_task(
+    home: str, model: str, model_params: dict[str, Any], dataset: str = "ml-100k"
+) -> str:
     from movierec.pipeline import train
 
-    return str(train(Layout(Path(home)), model, model_params))
+    return str(train(Layout(Path(home), dataset), model, model_params))
 
 
 @task(name="store")
-def store_task(home: str, db_url: str | None, n: int) -> int:
+def store_task(home: str, db_url: str | None, n: int, dataset: str = "ml-100k") -> int:
     from movierec.pipeline import store
 
-    return store(Layout(Path(home)), db_url, n)
+    return store(Layout(Path(home), dataset), db_url, n)
 
 
 @task(name="recommend")
-def recommend_task(home: str, user: int, n: int) -> list[Recommendation]:
+def recommend_task(home: str, user: int, n: int, dataset: str = "ml-100k") -> list[Recommendation]:
     from movierec.pipeline import recommend
 
-    recs = recommend(Layout(Path(home)), user, n)
+    recs = recommend(Layout(Path(home), dataset), user, n)
     create_table_artifact(
         key=f"recommendations-user-{user}",
         table=[
@@ -209,26 +215,29 @@ def movierec_pipeline(
     """download -> convert -> ingest -> transform -> train -> store -> recommend."""
     layout = Layout(Path(home), dataset)
     cached: list[str] = []
-    download_task.with_options(retries=download_retries)(home, source, download_timeout)
+    download_task.with_options(retries=download_retries)(
+        home, source, download_timeout, dataset=dataset
+    )
     _, hit = _run_cached(
         convert_task, [layout.ratings_csv, layout.movies_csv], home=home, dataset=dataset
     )
     cached += ["convert"] if hit else []
-    ingest_summary = ingest_task(home)
+    ingest_summary = ingest_task(home, dataset)
     transform_summary, hit = _run_cached(
         transform_task,
         [layout.clean_ratings_csv],
         home=home,
         min_user_ratings=min_user_ratings,
         min_item_ratings=min_item_ratings,
+        dataset=dataset,
     )
     cached += ["transform"] if hit else []
-    train_summary = train_task(home, model, model_params or {})
+    train_summary = train_task(home, model, model_params or {}, dataset)
     lines = [ingest_summary, transform_summary, train_summary]
     if store_n > 0:
-        run_id = store_task(home, db_url, store_n)
+        run_id = store_task(home, db_url, store_n, dataset)
         lines.append(f"stored run {run_id}: top-{store_n} for every user")
-    recs = recommend_task(home, user, n)
+    recs = recommend_task(home, user, n, dataset)
     summary = "\n".join(lines)
     if cached:
         summary += f"\n(cached, skipped: {', '.join(cached)})"

@@ -217,6 +217,17 @@ def _join_genres(flags: np.ndarray, names: list[str]) -> np.ndarray:
 def convert(layout: Layout) -> tuple[Path, Path]:
     """Convert ``data/raw/<dataset>/`` into ``data/raw/ratings.csv`` and ``movies.csv``.
 
+    ml-100k goes through :func:`read_u_data` / :func:`read_u_item`; every other release
+    (``::``-separated ``.dat`` or CSV) through
+    :func:`movierec.data.releases.convert_release_csv`, which writes ratings as
+    ``userId,movieId,rating,timestamp`` and movies as ``movieId,title,year,genres``.
+
+    The output paths are the same for every dataset (:class:`~movierec.config.Layout`), so
+    converting another dataset in the same home overwrites the previous CSVs; a model trained
+    on the old data is then refused by the fingerprint check of
+    :func:`movierec.pipeline.load_trained` until it is retrained. Use one ``--home`` per
+    dataset to keep several side by side.
+
     Both files are parsed and validated before either is written; each write is atomic, so
     a failure leaves the previous CSVs intact.
 
@@ -231,10 +242,23 @@ def convert(layout: Layout) -> tuple[Path, Path]:
     spec = get_dataset(layout.dataset)
     src = layout.dataset_dir
     if spec.format != "ml100k":
-        raise NotSupportedError(f"convert does not support the {spec.format!r} format yet")
+        return _convert_release(layout)
     ratings = read_u_data(src / spec.ratings_file, spec.rating_scale)
     movies = read_u_item(src / spec.movies_file, src / "u.genre")
     write_csv_atomic(ratings, layout.ratings_csv)
     write_csv_atomic(movies, layout.movies_csv)
+    log.info("converted %d ratings and %d movies", len(ratings), len(movies))
+    return layout.ratings_csv, layout.movies_csv
+
+
+def _convert_release(layout: Layout) -> tuple[Path, Path]:
+    """The non-ml-100k branch of :func:`convert` (registry name = release name)."""
+    from movierec.data.releases import RELEASES, convert_release_csv
+
+    if layout.dataset not in RELEASES:
+        raise NotSupportedError(f"convert has no parser for dataset {layout.dataset!r}")
+    ratings, movies = convert_release_csv(
+        layout.dataset, layout.dataset_dir, layout.ratings_csv, layout.movies_csv
+    )
     log.info("converted %d ratings and %d movies", len(ratings), len(movies))
     return layout.ratings_csv, layout.movies_csv

@@ -10,7 +10,7 @@ convention as two functions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,7 +19,10 @@ import scipy.sparse as sp
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
+from movierec.models.baseline import BaselineOnly
 from movierec.models.hybrid import zscore
+from movierec.models.mf import _BiasedMF
+from movierec.models.parts import restore_parts, store_parts
 
 __all__ = [
     "RatingBlend",
@@ -32,8 +35,9 @@ __all__ = [
     "restore_parts",
 ]
 
-_SKIP = {"data_", "items_catalog_"}  # shared with the ensemble, saved once
 _SELF = {"blend", "rank-blend", "hybrid"}  # not allowed as parts
+# parts whose score() is their unclipped predicted rating (predict = clip(score))
+_SCORE_IS_RATING = (_BiasedMF, BaselineOnly)
 
 # Defaults (see benchmarks/tune_blend.py and benchmarks/results/tune_blend.json).
 DEFAULT_RATING_BASES: dict[str, dict[str, Any]] = {
@@ -93,44 +97,6 @@ def build_parts(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Recommender
         params = {k: v for k, v in spec.items() if k != "model"}
         out[label] = make_model(str(spec.get("model", label)), **params)
     return out
-
-
-def store_parts(owner: Recommender, parts: Mapping[str, Recommender]) -> None:
-    """Copy each fitted part's learned attributes onto ``owner`` as ``<label>__<attr>``.
-
-    Sets ``owner.sub_attrs_ = {label: [attr, ...]}`` (same layout as ``Hybrid``) and keeps
-    the live models in ``owner._parts``.
-    """
-    sub_attrs: dict[str, list[str]] = {}
-    for label, model in parts.items():
-        names = [
-            k for k in vars(model) if k.endswith("_") and not k.startswith("_") and k not in _SKIP
-        ]
-        sub_attrs[label] = names
-        for k in names:
-            setattr(owner, f"{label}__{k}", getattr(model, k))
-    owner.sub_attrs_ = sub_attrs  # type: ignore[attr-defined]
-    owner._parts = dict(parts)  # type: ignore[attr-defined]
-
-
-def restore_parts(
-    owner: Recommender, build: Callable[[], dict[str, Recommender]]
-) -> dict[str, Recommender]:
-    """The fitted parts of ``owner``; rebuilt from ``<label>__<attr>`` after loading."""
-    owner._check_fitted()
-    parts: dict[str, Recommender] | None = getattr(owner, "_parts", None)
-    if parts is None:
-        built = build()
-        parts = {}
-        for label, names in owner.sub_attrs_.items():  # type: ignore[attr-defined]
-            model = built[label]
-            model.data_ = owner.data_
-            model.items_catalog_ = owner.items_catalog_
-            for k in names:
-                setattr(model, k, getattr(owner, f"{label}__{k}"))
-            parts[label] = model
-        owner._parts = parts  # type: ignore[attr-defined]
-    return parts
 
 
 # ---------------------------------------------------------------------- stacking helpers
@@ -228,19 +194,6 @@ def _finite_z(scores: np.ndarray) -> np.ndarray:
     low = np.where(finite, z, np.inf).min(axis=1, keepdims=True)
     low = np.where(np.isfinite(low), low, 0.0)
     return np.where(finite, z, low)
-
-
-def _grid_predict(model: Recommender, rows: np.ndarray, n_items: int) -> np.ndarray:
-    """``model.predict`` on every (user, item) pair of ``rows``; shape ``(b, n_items)``."""
-    out = np.empty((rows.size, n_items), dtype=np.float64)
-    step = max(1, 32768 // max(n_items, 1))
-    cols = np.arange(n_items, dtype=np.int64)
-    for start in range(0, rows.size, step):
-        block = rows[start : start + step]
-        out[start : start + block.size] = model.predict(
-            np.repeat(block, n_items), np.tile(cols, block.size)
-        ).reshape(block.size, n_items)
-    return out
 
 
 # ---------------------------------------------------------------------- rating blend
@@ -408,18 +361,36 @@ class RatingBlend(Recommender):
         return np.clip(self._apply(self._columns(parts, self.data_, rows, cols)), lo, hi)
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
-        """Blended predicted rating of every movie, shape ``(b, n_items)`` float32."""
-        self._check_fitted()
+        """Blended predicted rating of every movie, shape ``(b, n_items)`` float32.
+
+        Equals :meth:`predict` on every (user, movie) pair; parts whose ``score`` is their
+        unclipped rating (biased MF, baselines) are read from ``score`` (one matrix
+        product per batch) instead of pair by pair.
+        """
+        parts = restore_parts(self, self._build)
         rows = np.asarray(user_rows, dtype=np.int64)
         n_items = self.data_.n_items
+        lo, hi = self.data_.rating_scale
+        bases = self._base_specs()
         out = np.empty((rows.size, n_items), dtype=np.float32)
         step = max(1, 65536 // max(n_items, 1))
-        cols = np.arange(n_items, dtype=np.int64)
+        all_cols = np.arange(n_items, dtype=np.int64)
         for start in range(0, rows.size, step):
             block = rows[start : start + step]
-            out[start : start + block.size] = self.predict(
-                np.repeat(block, n_items), np.tile(cols, block.size)
-            ).reshape(block.size, n_items)
+            r, c = np.repeat(block, n_items), np.tile(all_cols, block.size)
+            cols_ = []
+            for label, m in parts.items():
+                if label not in bases:
+                    cols_.append(_finite_z(m.score(block)).ravel())
+                elif isinstance(m, _SCORE_IS_RATING):
+                    cols_.append(np.clip(m.score(block).astype(np.float64), lo, hi).ravel())
+                else:
+                    cols_.append(np.asarray(m.predict(r, c), dtype=np.float64))
+            design = np.column_stack(cols_)
+            if self.meta:
+                design = fwls_features(design, support_features(self.data_, r, c))
+            pred = np.clip(self._apply(design), lo, hi)
+            out[start : start + block.size] = pred.reshape(block.size, n_items)
         return out
 
     def blend_weights(self) -> dict[str, float]:

@@ -12,15 +12,9 @@ from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
 from movierec.models.baseline import Popularity, fold_ratings
 from movierec.models.content import ContentBased
+from movierec.models.parts import restore_parts, store_parts
 
 _SUBS = ("collab", "content", "pop")
-_SKIP = {"data_", "items_catalog_"}  # shared with the hybrid, saved once
-
-
-def _learned(key: str) -> bool:
-    return key.endswith("_") and not key.startswith("_") and key not in _SKIP
-
-
 def zscore(scores: np.ndarray) -> np.ndarray:
     """Row-wise z-normalisation over the finite entries; ``-inf`` stays ``-inf``.
 
@@ -124,34 +118,11 @@ class Hybrid(Recommender):
         self.has_content_ = items is not None
         self.counts_ = np.diff(data.matrix.indptr).astype(np.int64)
         self.item_counts_ = np.diff(data.matrix.tocsc().indptr).astype(np.int64)
-        self.sub_attrs_: dict[str, list[str]] = {}
-        for part, model in subs.items():
-            names = [
-                k
-                for k in vars(model)
-                if k.endswith("_") and not k.startswith("_") and k not in _SKIP
-            ]
-            self.sub_attrs_[part] = names
-            for k in names:
-                setattr(self, f"{part}__{k}", getattr(model, k))
-        self._subs = subs
+        store_parts(self, subs)
 
     def _models(self) -> dict[str, Recommender]:
         """The fitted nested models (rebuilt from the flattened state after :func:`load_model`)."""
-        self._check_fitted()
-        subs = getattr(self, "_subs", None)
-        if subs is None:
-            built = self._build()
-            subs = {}
-            for part, names in self.sub_attrs_.items():
-                model = built[part]
-                model.data_ = self.data_
-                model.items_catalog_ = self.items_catalog_
-                for k in names:
-                    setattr(model, k, getattr(self, f"{part}__{k}"))
-                subs[part] = model
-            self._subs = subs
-        return subs
+        return restore_parts(self, self._build)
 
     # ------------------------------------------------------------------ scoring
     def alpha(self, n_ratings: np.ndarray) -> np.ndarray:

@@ -35,6 +35,8 @@ from movierec.models.mf import (
 
 __all__ = ["ImplicitALS", "BPR"]
 
+_TIE_MARGIN = 8  # top-k candidates fetched beyond n to break score ties like the base class
+
 
 class _ImplicitFactors(Recommender):
     """Shared scoring ``s_ui = x_uᵀ y_i``; movies nobody interacted with score ``-inf``.
@@ -55,6 +57,77 @@ class _ImplicitFactors(Recommender):
         out = (self.user_factors_[rows] @ self.item_factors_.T).astype(np.float32)
         out[:, self.cold_items_] = -np.inf
         return out
+
+    def _recommend_rows(
+        self,
+        rows: np.ndarray,
+        n: int,
+        exclude_seen: bool,
+        excluded: np.ndarray | None,
+        batch_size: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The base class's top-``n`` with ``implicit``'s compiled top-k kernel.
+
+        ``implicit.cpu.topk.topk`` scores a batch of user factors ``(b, d)`` against the
+        item factors ``(m, d)`` (``s_ui = x_uᵀ y_i``) and keeps each row's ``n`` best in
+        C++ with ``num_threads`` threads, without materialising a sorted ``(b, m)`` matrix.
+        Cold items and ``excluded`` columns go in its global filter, the user's rated items
+        (``exclude_seen``) in its per-row filter; filtered slots (score ``-FLT_MAX``) come
+        back, as in the base class, as item id ``-1`` with score ``-inf``. Equal scores are
+        ordered by the lower column as in :func:`~movierec.models.base.top_k`: ``n + 8``
+        candidates are fetched and re-sorted, and a row whose tie at the cut reaches past
+        them is ranked by the base class instead, so results are identical to it.
+
+        Args:
+            rows: user row indices, shape ``(b,)``.
+            n: list length.
+            exclude_seen: drop the items each user rated in the training data.
+            excluded: ``(n_items,)`` bool, ``True`` = never recommend, or ``None``.
+            batch_size: users per kernel call.
+
+        Returns:
+            ``(external item ids int64, scores float32)``, both ``(b, n)``.
+        """
+        from implicit.cpu.topk import topk as implicit_topk
+
+        n_items = self.data_.n_items
+        out_ids = np.full((rows.size, n), -1, dtype=np.int64)
+        out_scores = np.full((rows.size, n), -np.inf, dtype=np.float32)
+        k = min(n, n_items)
+        fetch = min(k + _TIE_MARGIN, n_items)  # extra candidates so ties resolve as in the base
+        blocked = self.cold_items_ if excluded is None else self.cold_items_ | excluded
+        filter_items = np.flatnonzero(blocked).astype(np.int32) if blocked.any() else None
+        items = np.ascontiguousarray(self.item_factors_, dtype=np.float32)
+        floor = np.finfo(np.float32).min
+        for start in range(0, rows.size, batch_size):
+            batch = rows[start : start + batch_size]
+            query = np.ascontiguousarray(self.user_factors_[batch], dtype=np.float32)
+            cols, scores = implicit_topk(
+                items,
+                query,
+                fetch,
+                filter_query_items=self.data_.matrix[batch] if exclude_seen else None,
+                filter_items=filter_items,
+                num_threads=int(self.num_threads),
+            )
+            valid = scores > floor  # False for filtered slots (and NaN)
+            scores = np.where(valid, scores, -np.inf).astype(np.float32)
+            cols = np.where(valid, cols, n_items).astype(np.int64)
+            order = np.lexsort((cols, -scores), axis=1)  # score desc, then lower column (base)
+            cols = np.take_along_axis(cols, order, axis=1)[:, :k]
+            top = np.take_along_axis(scores, order, axis=1)
+            ids = np.where(cols < n_items, self.data_.items.ids[np.minimum(cols, n_items - 1)], -1)
+            out_ids[start : start + batch.size, :k] = ids
+            out_scores[start : start + batch.size, :k] = top[:, :k]
+            if fetch < n_items:  # a tie at the cut reaching past the fetched candidates
+                tied = np.isfinite(top[:, k - 1]) & (top[:, k - 1] == top[:, fetch - 1])
+                if tied.any():
+                    where = start + np.flatnonzero(tied)
+                    fix = super()._recommend_rows(
+                        batch[tied], n, exclude_seen, excluded, batch_size
+                    )
+                    out_ids[where], out_scores[where] = fix
+        return out_ids, out_scores
 
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Cosine similarity of item factor vectors."""
