@@ -14,6 +14,7 @@ from movierec.models.baseline import Popularity, fold_ratings
 from movierec.models.content import ContentBased
 from movierec.models.parts import restore_parts, store_parts
 
+
 def zscore(scores: np.ndarray) -> np.ndarray:
     """Row-wise z-normalisation over the finite entries; ``-inf`` stays ``-inf``.
 
