@@ -67,6 +67,10 @@ ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", help="Hyperparameter as NAME=VALUE (VALUE parsed as JSON)."),
 ]
+DbUrlOpt = Annotated[
+    str | None,
+    typer.Option("--db-url", help="Store URL (MOVIEREC_DB_URL) [sqlite:///<home>/db/movierec.db]."),
+]
 
 
 def _layout(home: Path | None, dataset: str | None = None) -> Layout:
@@ -197,9 +201,7 @@ def train(
 def store(
     home: HomeOpt = None,
     dataset: DatasetOpt = None,
-    db_url: Annotated[
-        str | None, typer.Option("--db-url", help="Store URL (MOVIEREC_DB_URL) [SQLite in db/].")
-    ] = None,
+    db_url: DbUrlOpt = None,
     n: Annotated[int, typer.Option("-n", "--n", help="Movies per user.")] = 10,
     model_explanations: Annotated[
         bool, typer.Option("--model-explanations", help="Use the model's own explanations.")
@@ -312,9 +314,7 @@ def pipeline(
     store_n: Annotated[
         int, typer.Option("--store-n", help="Movies per user written to the store (0: skip).")
     ] = 10,
-    db_url: Annotated[
-        str | None, typer.Option("--db-url", help="Store URL (MOVIEREC_DB_URL) [SQLite in db/].")
-    ] = None,
+    db_url: DbUrlOpt = None,
     engine: Annotated[
         str,
         typer.Option("--engine", help="local (Prefect flow) or spark (ALS on Spark)."),
@@ -455,10 +455,6 @@ def evaluate(
 
 
 # ---------------------------------------------------------------- serving (store + API)
-DbUrlOpt = Annotated[
-    str | None,
-    typer.Option("--db-url", help="Store URL (MOVIEREC_DB_URL) [sqlite:///<home>/db/movierec.db]."),
-]
 db_app = typer.Typer(help="The recommendation store (SQLite or PostgreSQL).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
