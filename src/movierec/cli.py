@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from movierec import __version__
@@ -82,6 +85,19 @@ def _layout(home: Path | None, dataset: str | None = None) -> Layout:
     return Layout((home or settings.home).expanduser(), name)
 
 
+@contextmanager
+def _step(layout: Layout, name: str, **details: Any) -> Iterator[dict[str, Any]]:
+    """Log the step to ``logs/runs.jsonl``; on a terminal, show a spinner with elapsed time."""
+    with logged_step(layout.log_path, name, **details) as record:
+        if not sys.stderr.isatty():
+            yield record
+            return
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            bar.add_task(f"{name}...", total=None)
+            yield record
+
+
 def parse_params(items: list[str] | None) -> dict[str, Any]:
     """``["k=40", "similarity=pearson"]`` -> ``{"k": 40, "similarity": "pearson"}``."""
     params: dict[str, Any] = {}
@@ -139,7 +155,7 @@ def convert(home: HomeOpt = None, dataset: DatasetOpt = None) -> None:
     from movierec.data.convert import convert as run
 
     layout = _layout(home, dataset)
-    with logged_step(layout.log_path, "convert"):
+    with _step(layout, "convert"):
         ratings, movies = run(layout)
     typer.echo(f"wrote {ratings} and {movies}")
 
@@ -150,7 +166,7 @@ def ingest(home: HomeOpt = None, dataset: DatasetOpt = None) -> None:
     from movierec.data.ingest import ingest as run
 
     layout = _layout(home, dataset)
-    with logged_step(layout.log_path, "ingest"):
+    with _step(layout, "ingest"):
         result = run(layout)
     typer.echo(str(result))
 
@@ -168,7 +184,7 @@ def transform(
     from movierec.data.transform import write_clean
 
     layout, settings = _layout(home, dataset), get_settings()
-    with logged_step(layout.log_path, "transform"):
+    with _step(layout, "transform"):
         result = run(
             run_ingest(layout).ratings,
             min_user_ratings=_pick(min_user_ratings, settings.min_user_ratings),
@@ -192,7 +208,7 @@ def train(
 
     layout, settings = _layout(home, dataset), get_settings()
     name = model or settings.model
-    with logged_step(layout.log_path, "train", model=name):
+    with _step(layout, "train", model=name):
         result = run(layout, name, parse_params(param))
     typer.echo(str(result))
 
@@ -211,7 +227,7 @@ def store(
     from movierec.pipeline import store as run
 
     layout, settings = _layout(home, dataset), get_settings()
-    with logged_step(layout.log_path, "store"):
+    with _step(layout, "store"):
         run_id = run(layout, db_url or settings.db_url, n, model_explanations=model_explanations)
     typer.echo(f"stored run {run_id} (top-{n} for every user)")
 
@@ -436,7 +452,7 @@ def evaluate(
     from movierec.evaluation.runner import split_model_params, summary_text
 
     layout = _layout(home)
-    with logged_step(layout.log_path, "evaluate", protocol=protocol, models=models):
+    with _step(layout, "evaluate", protocol=protocol, models=models):
         board = run(
             protocol,
             models,
