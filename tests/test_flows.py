@@ -37,7 +37,7 @@ def test_flow_runs_caches_and_publishes(
 
     # unchanged rerun: convert and transform are skipped (cached on their input fingerprint)
     second = run_pipeline(params)
-    assert second.cached_steps == ["convert", "transform"]
+    assert second.cached_steps == ["convert", "transform", "train"]
     assert [r.movie_id for r in second.recommendations] == [
         r.movie_id for r in first.recommendations
     ]
@@ -45,17 +45,25 @@ def test_flow_runs_caches_and_publishes(
     # a missing output forces the cached step to run again
     (tmp_path / "data" / "processed" / "ratings_clean.csv").unlink()
     third = run_pipeline(params)
-    assert third.cached_steps == ["convert"]
+    assert third.cached_steps == ["convert", "train"]  # same clean data, same model
     assert (tmp_path / "data" / "processed" / "ratings_clean.csv").is_file()
 
     # different thresholds are a different cache key
     other = PipelineParams(**{**params.__dict__, "min_item_ratings": 50})
     fourth = run_pipeline(other)
     assert "transform" not in fourth.cached_steps
+    assert "train" not in fourth.cached_steps  # other data: the model is retrained
     # back to the first thresholds: the cache entry of the first run is stale (the file now
     # holds the min_item_ratings=50 result), so transform must run again, not be skipped
     fifth = run_pipeline(params)
     assert "transform" not in fifth.cached_steps
+    assert "train" not in fifth.cached_steps
+    # other hyperparameters: retrained, and the saved model says so
+    sixth = run_pipeline(PipelineParams(**{**params.__dict__, "model_params": {"k": 7}}))
+    assert sixth.cached_steps == ["convert", "transform"]
+    from movierec.models.base import read_metadata
+
+    assert read_metadata(tmp_path / "models" / "recommender.npz")["params"]["k"] == 7
     clean = pd.read_csv(tmp_path / "data" / "processed" / "ratings_clean.csv")
     assert len(clean) == 94_968
 

@@ -28,6 +28,7 @@ from prefect.context import TaskRunContext  # noqa: E402
 
 from movierec import __version__  # noqa: E402
 from movierec.config import Layout  # noqa: E402
+from movierec.pipeline import trained_model_is_current  # noqa: E402
 from movierec.recommend import Recommendation  # noqa: E402
 
 
@@ -232,7 +233,11 @@ def movierec_pipeline(
         dataset=dataset,
     )
     cached += ["transform"] if hit else []
-    train_summary = train_task(home, model, model_params or {}, dataset)
+    if trained_model_is_current(layout, model, model_params):
+        cached.append("train")
+        train_summary = f"model {layout.model_path} is current ({model}); training skipped"
+    else:
+        train_summary = train_task(home, model, model_params or {}, dataset)
     lines = [ingest_summary, transform_summary, train_summary]
     if store_n > 0:
         run_id = store_task(home, db_url, store_n, dataset)

@@ -78,6 +78,36 @@ def train(
     )
 
 
+def trained_model_is_current(
+    layout: Layout, model_name: str, params: dict[str, Any] | None = None
+) -> bool:
+    """True if ``models/recommender.npz`` is ``model_name`` with the same hyperparameters,
+    trained on the current cleaned ratings by a compatible movierec: retraining would
+    reproduce it (every model is deterministic under its seed), so a resumed pipeline can
+    skip the step."""
+    import json
+
+    from movierec.errors import ModelError
+    from movierec.models.base import FORMAT_VERSION, read_metadata
+
+    if not (layout.model_path.is_file() and layout.clean_ratings_csv.is_file()):
+        return False
+    try:
+        meta = read_metadata(layout.model_path)
+    except ModelError:
+        return False
+    wanted = make_model(model_name, **(params or {})).get_params()
+    same_params = json.dumps(meta.get("params"), sort_keys=True) == json.dumps(
+        wanted, sort_keys=True
+    )
+    if meta.get("model") != model_name or not same_params:
+        return False
+    if meta.get("format_version") != FORMAT_VERSION:
+        return False
+    fingerprint = Interactions.from_frame(load_ratings(layout.clean_ratings_csv)).fingerprint()
+    return bool(meta.get("data_fingerprint") == fingerprint)
+
+
 def load_trained(layout: Layout, check_data: bool = True) -> Recommender:
     """Load ``models/recommender.npz``; refuse it if it was trained on other data.
 
