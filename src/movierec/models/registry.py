@@ -20,6 +20,7 @@ MODELS: dict[str, str] = {
     "ials": "movierec.models.implicit_mf:ImplicitALS",
     "bpr": "movierec.models.implicit_mf:BPR",
     "ease": "movierec.models.ease:EASE",
+    "edlae": "movierec.models.edlae:EDLAE",
     "content": "movierec.models.content:ContentBased",
     "hybrid": "movierec.models.hybrid:Hybrid",
     "rp3beta": "movierec.models.graph:RP3beta",
