@@ -50,6 +50,12 @@ neighbourhoods) up to this many users (UserKNN) / items (ItemKNN); above it only
 ``10·k`` best per row, so memory stays linear in the data size."""
 
 
+GLOBAL_CELLS = 1e7
+"""``ItemKNN(neighbour_scope="auto")`` switches to the global top-k item model when
+``n_users × n_items`` exceeds this (ml-100k: 1.6e6 and ml-latest-small: 5.9e6 stay per-item;
+the 1M-rating synthetic scale set, 6480 × 4775 = 3.1e7, goes global)."""
+
+
 def _cap(max_neighbors: int | None, n: int, k: int) -> int | None:
     if max_neighbors is not None:
         return int(max_neighbors)
@@ -944,8 +950,27 @@ class ItemKNN(Recommender):
         reg_u, reg_i, n_epochs: baseline ALS parameters (used by ``center="baseline"`` and
             ``similarity="pearson_baseline"``).
 
+    Neighbourhood scope (``neighbour_scope``):
+        ``"per-item"``: ``N_k(i;u)`` as above (exact Surprise semantics; the score kernel is
+        ``O(Σ_u |I_u| · |{i : s_ij > 0}|)`` with a bounded heap per (user, item), too slow
+        for millions of users × tens of thousands of items).
+        ``"global"``: the item-based top-N model of Deshpande & Karypis 2004 (what
+        ``implicit``'s ``ItemItemRecommender`` does): every item keeps only its ``k`` most
+        similar items ``topk(i)`` (``sim_`` has ≤ k nonzeros per row, pruned block by block
+        while the similarities are computed) and ``N(i;u) = topk(i) ∩ I_u``. A batch of
+        users is then scored with two sparse products::
+
+            num = D_b @ simᵀ,  den = P_b @ simᵀ      (both (b, n_items))
+            num_ui = Σ_{j∈topk(i)∩I_u} s_ij dev_uj,  den_ui = Σ_{j∈topk(i)∩I_u} s_ij
+
+        (``D_b`` = the batch's ``dev_`` rows, ``P_b`` their 0/1 pattern) and the same
+        support-aware formula as the per-item mode. :meth:`predict` / :meth:`fold_in` use
+        the exact kernel on the pruned ``sim_``, which gives identical values.
+        ``"auto"`` (default): global when ``n_users × n_items >`` :data:`GLOBAL_CELLS`.
+
     Attributes:
         sim_: CSR ``(n_items, n_items)``; row i holds the positive ``s_ij`` (column indices).
+        neighbour_scope_: the resolved mode, ``"per-item"`` or ``"global"``.
         mu_, user_bias_ ``(n_users,)``, item_bias_ ``(n_items,)``: baselines (zeros if unused).
         item_means_: ``(n_items,)`` item means (global mean for unrated items).
         dev_: ``(nnz,)`` per-rating values aligned with ``data_.matrix.data``
@@ -969,10 +994,12 @@ class ItemKNN(Recommender):
         reg_u: float = 15.0,
         reg_i: float = 10.0,
         n_epochs: int = 10,
+        neighbour_scope: str = "auto",
     ) -> None:
         self.k = k
         self.similarity = similarity
         self.center = center
+        self.neighbour_scope = neighbour_scope
         self.min_support = min_support
         self.shrinkage = shrinkage
         self.min_k = min_k
@@ -994,6 +1021,11 @@ class ItemKNN(Recommender):
                 raise ConfigError(f"item-knn: {key} must be >= 0, got {getattr(self, key)}")
         if int(self.n_epochs) < 1:
             raise ConfigError(f"item-knn: n_epochs must be >= 1, got {self.n_epochs}")
+        if self.neighbour_scope not in ("auto", "per-item", "global"):
+            raise ConfigError(
+                "item-knn: neighbour_scope must be 'auto', 'per-item' or 'global', "
+                f"got {self.neighbour_scope!r}"
+            )
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
@@ -1022,13 +1054,13 @@ class ItemKNN(Recommender):
         }[self.similarity]
         kind = "pearson" if self.similarity == "pearson" else "cosine"
         x = sp.csr_matrix((sim_values, m.indices, m.indptr), shape=m.shape).T.tocsr()
+        mode = self.neighbour_scope
+        if mode == "auto":
+            mode = "global" if data.n_users * data.n_items > GLOBAL_CELLS else "per-item"
+        self.neighbour_scope_ = mode
+        cap = int(self.k) if mode == "global" else _cap(self.max_neighbors, data.n_items, self.k)
         indptr, indices, sims = neighbour_lists(
-            x,
-            kind,
-            self.min_support,
-            float(self.shrinkage),
-            _cap(self.max_neighbors, data.n_items, self.k),
-            sort=False,
+            x, kind, self.min_support, float(self.shrinkage), cap, sort=False
         )
         sim = sp.csr_matrix((sims, indices, indptr), shape=(data.n_items, data.n_items))
         sim.sort_indices()
@@ -1090,7 +1122,48 @@ class ItemKNN(Recommender):
         self._check_fitted()
         rows = np.asarray(user_rows, dtype=np.int64)
         off = self._offsets(rows)[0]
+        if getattr(self, "neighbour_scope_", "per-item") == "global":
+            return self._global_scores(rows, off, self.rank_damping, self.rank_offset)
         return self._run(rows, self._train_r(), off, self.rank_damping, self.rank_offset)
+
+    def _global_scores(
+        self, rows: np.ndarray, user_off: np.ndarray, beta: float, gamma: float
+    ) -> np.ndarray:
+        """Global-mode scores by sparse products (see the class docstring), ``(b, n_items)``.
+
+        Same formula as :func:`_item_knn_kernel`: ``base + (num + γ·den)/(den + β)`` (centred)
+        or ``(num + γ·den + β·base)/(den + β)`` (``center="none"``) where fewer than
+        ``min_k`` neighbours or ``den = 0`` give ``base``.
+        """
+        m = self.data_.matrix
+        starts = m.indptr[rows].astype(np.int64)
+        lengths = m.indptr[rows + 1].astype(np.int64) - starts
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        take = np.arange(indptr[-1]) + np.repeat(starts - indptr[:-1], lengths)
+        shape = (rows.size, self.data_.n_items)
+        cols = m.indices[take]
+        dev = np.asarray(self.dev_, dtype=np.float32)[take]
+        d = sp.csr_matrix((dev, cols, indptr), shape=shape)
+        p = sp.csr_matrix((np.ones(take.size, np.float32), cols, indptr), shape=shape)
+        st = self._sim_t().astype(np.float32)
+        num = (d @ st).toarray()
+        den = (p @ st).toarray()
+        ok = den > 0
+        if int(self.min_k) > 1:
+            st.data[:] = 1.0
+            ok &= (p @ st).toarray() >= int(self.min_k)
+        item_base = np.asarray(self._offsets(rows[:0])[1], dtype=np.float32)
+        base = np.asarray(user_off, dtype=np.float32)[:, None] + item_base[None, :]
+        num += np.float32(gamma) * den
+        if self.center == "none":
+            num += np.float32(beta) * base
+        den += np.float32(beta)
+        den[~ok] = 1.0
+        num /= den
+        if self.center != "none":
+            num += base
+        num[~ok] = base[~ok]
+        return num
 
     def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
