@@ -77,7 +77,29 @@ def fold_ratings(data: Interactions, ratings: Mapping[int, float]) -> tuple[np.n
     return cols, vals
 
 
-class Popularity(Recommender):
+class _ItemOnlyReasons(Recommender):
+    """Explanations that depend only on the movie (the same for every user, known or new).
+
+    Subclasses implement ``_reasons(item_ids) -> list[str]``; the user (or the new user's
+    ratings) is only validated.
+    """
+
+    def _reasons(self, item_ids: Any) -> list[str]:
+        raise NotImplementedError
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        self._check_fitted()
+        self.data_.users.index([user_id])
+        return self._reasons(item_ids)
+
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """Same reasons as :meth:`explain`."""
+        self._check_fitted()
+        fold_ratings(self.data_, ratings)
+        return self._reasons(item_ids)
+
+
+class Popularity(_ItemOnlyReasons):
     """Non-personalised popularity ranking.
 
     ``method="count"`` ranks by the number of ratings ``n_i``; ``method="damped_mean"`` by
@@ -131,17 +153,6 @@ class Popularity(Recommender):
         fold_ratings(self.data_, ratings)
         return self.scores_.copy()
 
-    def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        self._check_fitted()
-        self.data_.users.index([user_id])
-        return self._reasons(item_ids)
-
-    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
-        """Same reasons as :meth:`explain` (popularity does not depend on the user)."""
-        self._check_fitted()
-        fold_ratings(self.data_, ratings)
-        return self._reasons(item_ids)
-
     def _reasons(self, item_ids: Any) -> list[str]:
         cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
         return [
@@ -152,7 +163,7 @@ class Popularity(Recommender):
         ]
 
 
-class BaselineOnly(Recommender):
+class BaselineOnly(_ItemOnlyReasons):
     """Global mean plus regularised user and item biases (Koren 2010, TKDD, §2.1).
 
     ``r̂_ui = μ + b_u + b_i``, biases fitted by ALS alternation (see :func:`fit_baselines`,
@@ -215,17 +226,6 @@ class BaselineOnly(Recommender):
         cols, vals = fold_ratings(self.data_, ratings)
         b_u = float(np.sum(vals - self.mu_ - self.item_bias_[cols]) / (self.reg_u + cols.size))
         return self._clip(self.mu_ + b_u + self.item_bias_).astype(np.float32)
-
-    def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        self._check_fitted()
-        self.data_.users.index([user_id])
-        return self._reasons(item_ids)
-
-    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
-        """Same reasons as :meth:`explain` (they only depend on the movie)."""
-        self._check_fitted()
-        fold_ratings(self.data_, ratings)
-        return self._reasons(item_ids)
 
     def _reasons(self, item_ids: Any) -> list[str]:
         cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
