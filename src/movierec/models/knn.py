@@ -956,16 +956,19 @@ class ItemKNN(Recommender):
         for millions of users × tens of thousands of items).
         ``"global"``: the item-based top-N model of Deshpande & Karypis 2004 (what
         ``implicit``'s ``ItemItemRecommender`` does): every item keeps only its ``k`` most
-        similar items ``topk(i)`` (``sim_`` has ≤ k nonzeros per row, pruned block by block
-        while the similarities are computed) and ``N(i;u) = topk(i) ∩ I_u``. A batch of
-        users is then scored with two sparse products::
+        similar items ``topk(j)`` (``sim_`` has ≤ k nonzeros per row, computed by the
+        compiled kernel of :mod:`movierec.models._knn_global`), and each item ``j`` the
+        user rated votes for the items of ``topk(j)``: ``N(i;u) = {j ∈ I_u : i ∈ topk(j)}``.
+        A batch of users is scored with two sparse products::
 
-            num = D_b @ simᵀ,  den = P_b @ simᵀ      (both (b, n_items))
-            num_ui = Σ_{j∈topk(i)∩I_u} s_ij dev_uj,  den_ui = Σ_{j∈topk(i)∩I_u} s_ij
+            num = D_b @ sim,  den = P_b @ sim      (both (b, n_items))
+            num_ui = Σ_{j∈I_u, i∈topk(j)} s_ji dev_uj,  den_ui = Σ_{j∈I_u, i∈topk(j)} s_ji
 
-        (``D_b`` = the batch's ``dev_`` rows, ``P_b`` their 0/1 pattern) and the same
-        support-aware formula as the per-item mode. :meth:`predict` / :meth:`fold_in` use
-        the exact kernel on the pruned ``sim_``, which gives identical values.
+        (``D_b`` = the batch's ``dev_`` rows, ``P_b`` their 0/1 pattern; ``s_ji = s_ij``) and
+        the same support-aware formula as the per-item mode; top-``n`` lists for many users
+        come straight from the sparse sums, without the dense block. The cost per user is
+        ``|I_u| · k``. :meth:`predict` / :meth:`fold_in` use the exact kernel with the same
+        neighbourhoods, which gives identical values.
         ``"auto"`` (default): global when ``n_users × n_items >`` :data:`GLOBAL_CELLS`.
 
     Attributes:
@@ -1058,10 +1061,26 @@ class ItemKNN(Recommender):
         if mode == "auto":
             mode = "global" if data.n_users * data.n_items > GLOBAL_CELLS else "per-item"
         self.neighbour_scope_ = mode
-        cap = int(self.k) if mode == "global" else _cap(self.max_neighbors, data.n_items, self.k)
-        indptr, indices, sims = neighbour_lists(
-            x, kind, self.min_support, float(self.shrinkage), cap, sort=False
-        )
+        if mode == "global":
+            from movierec.models._knn_global import item_topk_similarities
+
+            indptr, indices, sims = item_topk_similarities(
+                (x.indptr, x.indices, x.data),
+                (m.indptr, m.indices, np.asarray(sim_values, dtype=np.float64)),
+                int(self.k),
+                kind,
+                self.min_support,
+                float(self.shrinkage),
+            )
+        else:
+            indptr, indices, sims = neighbour_lists(
+                x,
+                kind,
+                self.min_support,
+                float(self.shrinkage),
+                _cap(self.max_neighbors, data.n_items, self.k),
+                sort=False,
+            )
         sim = sp.csr_matrix((sims, indices, indptr), shape=(data.n_items, data.n_items))
         sim.sort_indices()
         self.sim_ = sim
@@ -1073,11 +1092,26 @@ class ItemKNN(Recommender):
 
     # ------------------------------------------------------------------ scoring
     def _sim_t(self) -> sp.csr_matrix:
+        """``sim_ᵀ`` as CSR (cached while ``sim_`` is the same object)."""
         cache = getattr(self, "_sim_t_cache", None)
         if cache is None or cache[0] is not self.sim_:
             cache = (self.sim_, self.sim_.T.tocsr())
             self._sim_t_cache = cache
         return cache[1]
+
+    def _global(self) -> bool:
+        return getattr(self, "neighbour_scope_", "per-item") == "global"
+
+    def _push(self) -> sp.csr_matrix:
+        """Row ``j`` lists the items ``i`` (with ``s_ij``) that a rating of ``j`` takes part in
+        predicting: ``{i : s_ij > 0}`` (per-item, rows of ``sim_ᵀ``) or ``topk(j)`` (global,
+        rows of ``sim_``)."""
+        return self.sim_ if self._global() else self._sim_t()
+
+    def _pull(self) -> sp.csr_matrix:
+        """Row ``i`` lists the candidate neighbours ``j`` of item ``i`` (transpose of
+        :meth:`_push`)."""
+        return self._sim_t() if self._global() else self.sim_
 
     def _offsets(self, user_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``b_ui = user_off[u] + item_base[i]`` for the configured centring."""
@@ -1093,7 +1127,7 @@ class ItemKNN(Recommender):
         beta: float,
         gamma: float = 0.0,
     ) -> np.ndarray:
-        st = self._sim_t()
+        st = self._push()
         item_base = self._offsets(np.zeros(0, np.int64))[1]
         return _item_knn_kernel(
             np.asarray(rows, dtype=np.int64),
@@ -1106,7 +1140,7 @@ class ItemKNN(Recommender):
             st.indices,
             st.data.astype(np.float64),
             self.data_.n_items,
-            int(self.k),
+            self.data_.n_items if self._global() else int(self.k),  # global: every vote counts
             int(self.min_k),
             float(beta),
             float(gamma),
@@ -1122,7 +1156,7 @@ class ItemKNN(Recommender):
         self._check_fitted()
         rows = np.asarray(user_rows, dtype=np.int64)
         off = self._offsets(rows)[0]
-        if getattr(self, "neighbour_scope_", "per-item") == "global":
+        if self._global():
             return self._global_scores(rows, off, self.rank_damping, self.rank_offset)
         return self._run(rows, self._train_r(), off, self.rank_damping, self.rank_offset)
 
@@ -1145,7 +1179,7 @@ class ItemKNN(Recommender):
         dev = np.asarray(self.dev_, dtype=np.float32)[take]
         d = sp.csr_matrix((dev, cols, indptr), shape=shape)
         p = sp.csr_matrix((np.ones(take.size, np.float32), cols, indptr), shape=shape)
-        st = self._sim_t().astype(np.float32)
+        st = self._push().astype(np.float32)
         num = (d @ st).toarray()
         den = (p @ st).toarray()
         ok = den > 0
@@ -1164,6 +1198,86 @@ class ItemKNN(Recommender):
             num += base
         num[~ok] = base[~ok]
         return num
+
+    def _recommend_rows(
+        self,
+        rows: np.ndarray,
+        n: int,
+        exclude_seen: bool,
+        excluded: np.ndarray | None,
+        batch_size: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Global mode: the top-``n`` straight from the sparse sums
+        (:func:`~movierec.models._knn_global.item_topk_recommend`), with no dense
+        ``(batch, n_items)`` block; the same lists as the base class on :meth:`score`."""
+        if not self._global():
+            return super()._recommend_rows(rows, n, exclude_seen, excluded, batch_size)
+        from movierec.models._knn_global import item_topk_recommend
+
+        st = self._push()
+        n_items = self.data_.n_items
+        blocked = np.zeros(n_items, dtype=bool) if excluded is None else excluded
+        k = min(int(n), n_items)
+        out_ids = np.full((rows.size, n), -1, dtype=np.int64)
+        out_scores = np.full((rows.size, n), -np.inf, dtype=np.float32)
+        rows = np.asarray(rows, dtype=np.int64)
+        cols, scores = item_topk_recommend(  # memory is O(b·n): no need for batches
+            rows,
+            self._train_r(),
+            self._offsets(rows)[0],
+            self._offsets(rows[:0])[1],
+            (st.indptr, st.indices, st.data),
+            blocked,
+            exclude_seen,
+            k,
+            int(self.min_k),
+            float(self.rank_damping),
+            float(self.rank_offset),
+            self.center != "none",
+        )
+        out_ids[:, :k] = np.where(cols >= 0, self.data_.items.ids[np.maximum(cols, 0)], -1)
+        out_scores[:, :k] = scores
+        return out_ids, out_scores
+
+    def _recommend_rows(
+        self,
+        rows: np.ndarray,
+        n: int,
+        exclude_seen: bool,
+        excluded: np.ndarray | None,
+        batch_size: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Global mode: the top-``n`` straight from the sparse sums
+        (:func:`~movierec.models._knn_global.item_topk_recommend`), with no dense
+        ``(batch, n_items)`` block; the same lists as the base class on :meth:`score`."""
+        if not self._global():
+            return super()._recommend_rows(rows, n, exclude_seen, excluded, batch_size)
+        from movierec.models._knn_global import item_topk_recommend
+
+        st = self._push()
+        n_items = self.data_.n_items
+        blocked = np.zeros(n_items, dtype=bool) if excluded is None else excluded
+        k = min(int(n), n_items)
+        out_ids = np.full((rows.size, n), -1, dtype=np.int64)
+        out_scores = np.full((rows.size, n), -np.inf, dtype=np.float32)
+        rows = np.asarray(rows, dtype=np.int64)
+        cols, scores = item_topk_recommend(  # memory is O(b·n): no need for batches
+            rows,
+            self._train_r(),
+            self._offsets(rows)[0],
+            self._offsets(rows[:0])[1],
+            (st.indptr, st.indices, st.data),
+            blocked,
+            exclude_seen,
+            k,
+            int(self.min_k),
+            float(self.rank_damping),
+            float(self.rank_offset),
+            self.center != "none",
+        )
+        out_ids[:, :k] = np.where(cols >= 0, self.data_.items.ids[np.maximum(cols, 0)], -1)
+        out_scores[:, :k] = scores
+        return out_ids, out_scores
 
     def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
@@ -1223,7 +1337,7 @@ class ItemKNN(Recommender):
         self, rated: np.ndarray, item_col: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``N_k(i;u)`` among the columns ``rated``: positions into ``rated``, columns, sims."""
-        sims = self.sim_[int(item_col)].toarray().ravel()[rated]
+        sims = self._pull()[int(item_col)].toarray().ravel()[rated]
         pos = np.flatnonzero(sims > 0)
         order = pos[np.lexsort((rated[pos], -sims[pos]))][: int(self.k)]
         return order, rated[order], sims[order]
