@@ -11,7 +11,7 @@ an exact transcription of the update rules stated in its docstring.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
@@ -221,7 +221,7 @@ def implicit_sums(indptr: np.ndarray, indices: np.ndarray, Y: np.ndarray) -> np.
     return Z
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def ridge_rows(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -251,7 +251,7 @@ def ridge_rows(
     d = F.shape[1]
     n_rows = indptr.shape[0] - 1
     eye = np.eye(d)
-    for u in range(n_rows):
+    for u in prange(n_rows):  # rows are independent: parallel over rows, BLAS per row
         start = indptr[u]
         end = indptr[u + 1]
         n = end - start
