@@ -144,7 +144,9 @@ class Leaderboard:
             f"{len(self.folds)} fold(s) ({', '.join(self.folds)}); K = {self.k}; "
             f"sorted by {self.headline()}. Ranking metrics: every held-out item is relevant "
             "whatever its rating, items seen in training are excluded, averaged over test "
-            "users known to training. Figures are mean ± sample std over folds.",
+            "users known to training. Figures are mean ± sample std over folds. An ensemble "
+            "reuses the fits of its parts that this run already made on the same fold "
+            "(same model and hyperparameters), so its fit time counts only the rest.",
             "",
         ]
         header = ["model", *metrics, "fit s", "predict s", "recommend s"]

@@ -34,8 +34,9 @@ from movierec.evaluation.data import read_items, resolve_ml100k_dir
 from movierec.evaluation.report import FoldResult, Leaderboard, write_report
 from movierec.evaluation.splits import Fold, Protocol, load_protocol
 from movierec.interactions import ITEM_COL, RATING_COL, USER_COL, ItemCatalog
+from movierec.models import fitcache
 from movierec.models.base import Recommender
-from movierec.models.registry import available_models, make_model
+from movierec.models.registry import ENSEMBLES, available_models, make_model
 
 log = logging.getLogger("movierec.evaluation")
 
@@ -93,7 +94,7 @@ def run_fold(
     """
     train, test = fold.train, fold.test
     t0 = time.perf_counter()
-    model.fit(train, catalog)
+    model = fitcache.fit(model, train, catalog)  # a fit shared within fitcache.shared_fits()
     fit_s = time.perf_counter() - t0
     values: dict[str, float] = {}
 
@@ -364,11 +365,12 @@ def evaluate(
         )
     keep_rows = predictions_out is not None or recommendations_out is not None
     started = time.perf_counter()
-    outputs = [
-        evaluate_one(prep, i, name, chosen[name], int(k), keep_rows)
-        for i in range(len(prep.protocol.folds))
-        for name in prep.models
-    ]
+    # ensembles last, so that they reuse the fits of their parts made earlier on the fold
+    order = sorted(prep.models, key=lambda name: name in ENSEMBLES)
+    outputs = []
+    for i in range(len(prep.protocol.folds)):
+        with fitcache.shared_fits():
+            outputs += [evaluate_one(prep, i, n, chosen[n], int(k), keep_rows) for n in order]
     board = assemble(prep, outputs, chosen, tuning, int(k), seed, time.perf_counter() - started)
     if write:
         target = Path(report_dir) if report_dir else _reports_root(layout) / board.protocol

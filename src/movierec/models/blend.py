@@ -18,11 +18,13 @@ import scipy.sparse as sp
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
+from movierec.models import fitcache
 from movierec.models.base import Recommender
 from movierec.models.baseline import BaselineOnly
 from movierec.models.hybrid import zscore
 from movierec.models.mf import _BiasedMF
 from movierec.models.parts import restore_parts, store_parts
+from movierec.models.registry import ENSEMBLES
 
 __all__ = [
     "RatingBlend",
@@ -35,7 +37,7 @@ __all__ = [
     "restore_parts",
 ]
 
-_SELF = {"blend", "rank-blend", "hybrid"}  # not allowed as parts
+_SELF = ENSEMBLES  # not allowed as parts
 # parts whose score() is their unclipped predicted rating (predict = clip(score))
 _SCORE_IS_RATING = (_BiasedMF, BaselineOnly)
 
@@ -348,9 +350,7 @@ class RatingBlend(Recommender):
             for j, label in enumerate(self._base_specs())
         }
         self.labels_ = list(parts)
-        parts = self._build()
-        for model in parts.values():
-            model.fit(data, items)
+        parts = {label: fitcache.fit(m, data, items) for label, m in self._build().items()}
         store_parts(self, parts)
 
     def _apply(self, design: np.ndarray) -> np.ndarray:
@@ -478,9 +478,7 @@ class RankBlend(Recommender):
         return build_parts(self._specs())
 
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
-        parts = self._build()
-        for model in parts.values():
-            model.fit(data, items)
+        parts = {label: fitcache.fit(m, data, items) for label, m in self._build().items()}
         store_parts(self, parts)
 
     def _combine(self, rows_scores: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 
 from movierec.errors import ConfigError, NotSupportedError
 from movierec.interactions import Interactions, ItemCatalog
+from movierec.models import fitcache
 from movierec.models.base import Recommender
 from movierec.models.baseline import Popularity, fold_ratings
 from movierec.models.content import ContentBased
@@ -113,8 +114,7 @@ class Hybrid(Recommender):
         subs = self._build()
         if items is None:
             del subs["content"]
-        for model in subs.values():
-            model.fit(data, items)
+        subs = {label: fitcache.fit(m, data, items) for label, m in subs.items()}
         self.has_content_ = items is not None
         self.counts_ = np.diff(data.matrix.indptr).astype(np.int64)
         self.item_counts_ = np.diff(data.matrix.tocsc().indptr).astype(np.int64)

@@ -28,6 +28,9 @@ MODELS: dict[str, str] = {
     "rank-blend": "movierec.models.blend:RankBlend",
 }
 
+ENSEMBLES = frozenset({"blend", "rank-blend", "hybrid"})
+"""Models built from other registered models (never parts of one another)."""
+
 
 def available_models() -> list[str]:
     return sorted(MODELS)
