@@ -58,7 +58,7 @@ def _topk_sims_kernel(
     hd = np.empty((n_items, k))  # unused payload of the shared heap helper
     sizes = np.zeros(n_items, dtype=np.int64)
     for c in numba.prange(n_chunks):
-        acc = np.zeros((n_items, 6))
+        acc = np.zeros((n_items, 6 if pearson else 4))  # 32 bytes a row for cosine
         touched = np.empty(n_items, dtype=np.int64)
         for a in range(c, n_items, n_chunks):
             n_touched = 0
@@ -89,8 +89,8 @@ def _topk_sims_kernel(
                         acc[b, 1],
                         acc[b, 2],
                         acc[b, 3],
-                        acc[b, 4],
-                        acc[b, 5],
+                        acc[b, 4] if pearson else 0.0,
+                        acc[b, 5] if pearson else 0.0,
                         pearson,
                         min_support,
                         shrinkage,
@@ -100,8 +100,7 @@ def _topk_sims_kernel(
                         if size == k:
                             root_s = hs[a, 0]
                             root_j = hj[a, 0]
-                for f in range(6):
-                    acc[b, f] = 0.0
+                acc[b, :] = 0.0
             sizes[a] = size
     return hs, hj, sizes
 
