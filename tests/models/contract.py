@@ -354,6 +354,33 @@ class RecommenderContract:
         with pytest.raises(UnknownIdError):
             fitted.fold_in({999_999: 4.0})
 
+    def test_contract_fold_in_ratings(self, fitted: Recommender, data: Interactions) -> None:
+        """A new user's predicted ratings: inside the scale, and close to :meth:`predict`
+        for a training user folded in with their own ratings (the fold-in re-estimates only
+        that user's parameters, so not bit for bit)."""
+        ratings = {item_id(0): 5.0, item_id(3): 4.0, item_id(25): 1.0}
+        try:
+            got = fitted.fold_in_ratings(ratings)
+        except NotSupportedError:
+            pytest.skip(f"{fitted.name} cannot predict ratings for new users")
+        lo, hi = data.rating_scale
+        assert got.shape == (data.n_items,) and np.all((got >= lo) & (got <= hi))
+        with pytest.raises(UnknownIdError):
+            fitted.fold_in_ratings({999_999: 4.0})
+        m = data.matrix
+        u = int(np.argmax(np.diff(m.indptr)))  # the most active user
+        own = dict(
+            zip(
+                data.items.ids[m.indices[m.indptr[u] : m.indptr[u + 1]]].tolist(),
+                m.data[m.indptr[u] : m.indptr[u + 1]].tolist(),
+                strict=True,
+            )
+        )
+        cols = np.arange(data.n_items)
+        known = fitted.predict(np.full(cols.size, u), cols)
+        folded = fitted.fold_in_ratings(own)
+        assert np.corrcoef(known, folded)[0, 1] > 0.8
+
     def test_contract_explain(self, fitted: Recommender, data: Interactions) -> None:
         ids, _ = fitted.recommend(data.users.ids[:1], n=3)
         try:

@@ -57,8 +57,20 @@ def test_topk_matches_base_class(
 @pytest.mark.parametrize("copies", [3, 30])
 def test_ties_are_broken_by_lower_column_like_the_base(model: Recommender, copies: int) -> None:
     """``copies`` items share the best item's factors: a tie at the top, and (30) at the cut
-    reaching past the extra candidates, which the base-class fallback ranks."""
+    reaching past the extra candidates, which the base-class fallback ranks.
+
+    Factors are scaled by a power of two to at most 1 and rounded to multiples of 1/256
+    first (16 fraction bits a product, sums of 9 terms < 16: 20 bits), so every dot product
+    is exact in
+    float32 and the tied scores are equal whatever the summation order: numpy's BLAS and
+    implicit's kernel take different SIMD paths for different rows of one product, and on
+    some CPUs identical rows otherwise differ in the last bit (which breaks the tie either
+    way, not a ranking rule)."""
     tied = copy.deepcopy(model)
+    for attr in ("user_factors_", "item_factors_"):
+        f = getattr(tied, attr)
+        scale = 2.0 ** np.ceil(-np.log2(np.abs(f).max()))
+        setattr(tied, attr, (np.round(f * scale * 256) / 256).astype(np.float32))
     warm = np.flatnonzero(~tied.cold_items_)
     best = int(np.argmax(tied.user_factors_[0] @ tied.item_factors_.T))
     tied.item_factors_ = tied.item_factors_.copy()

@@ -60,6 +60,12 @@ SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "iterations": ("int", 5, 25, 5),
         "reg": ("float", 0.02, 0.5, True),
     },
+    "autorec": {
+        "hidden": ("int", 100, 800, 100),
+        "epochs": ("int", 10, 60, 10),
+        "reg": ("float", 50.0, 450.0, True),
+        "lr": ("float", 0.002, 0.01, True),
+    },
     "ials": {
         "factors": ("int", 16, 256, 16),
         "iterations": ("int", 5, 30, 5),

@@ -188,6 +188,14 @@ class Recommender(ABC):
         """Scores over all items, shape ``(n_items,)``, for a new user's ``{movieId: rating}``."""
         raise NotSupportedError(f"model {self.name!r} cannot score new users without retraining")
 
+    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """Predicted ratings (clipped to the scale), shape ``(n_items,)``, for a new user's
+        ``{movieId: rating}``: what :meth:`predict` would give had they been in training
+        (rating-prediction models that support :meth:`fold_in`)."""
+        raise NotSupportedError(
+            f"model {self.name!r} cannot predict ratings for new users without retraining"
+        )
+
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
         """A short, true reason for each recommended item (external ids)."""
         raise NotSupportedError(f"model {self.name!r} cannot explain its recommendations")

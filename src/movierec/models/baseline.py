@@ -220,6 +220,10 @@ class BaselineOnly(_ItemOnlyReasons):
         est = self.mu_ + self.user_bias_[np.asarray(user_rows)] + self.item_bias_[item_cols]
         return self._clip(est).astype(np.float32)
 
+    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """:meth:`fold_in` (already the clipped predicted rating)."""
+        return self.fold_in(ratings)
+
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
         """New user's bias from one ALS half-step with item biases fixed."""
         self._check_fitted()

@@ -19,8 +19,9 @@ import scipy.sparse as sp
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import fitcache
+from movierec.models.autorec import AutoRec
 from movierec.models.base import Recommender
-from movierec.models.baseline import BaselineOnly
+from movierec.models.baseline import BaselineOnly, fold_ratings
 from movierec.models.hybrid import zscore
 from movierec.models.mf import _BiasedMF
 from movierec.models.parts import restore_parts, store_parts
@@ -39,7 +40,7 @@ __all__ = [
 
 _SELF = ENSEMBLES  # not allowed as parts
 # parts whose score() is their unclipped predicted rating (predict = clip(score))
-_SCORE_IS_RATING = (_BiasedMF, BaselineOnly)
+_SCORE_IS_RATING = (_BiasedMF, BaselineOnly, AutoRec)
 
 # Defaults (see benchmarks/tune_blend.py and benchmarks/results/tune_blend.json).
 DEFAULT_RATING_BASES: dict[str, dict[str, Any]] = {
@@ -50,6 +51,8 @@ DEFAULT_RATING_BASES: dict[str, dict[str, Any]] = {
     "baseline": {},
     "svd10": {"model": "svd", "factors": 10, "epochs": 40, "lr": 0.01, "reg": 0.05},
     "als-nobias": {"model": "als", "biases": False, "factors": 30, "iterations": 10},
+    # I-AutoRec: validation RMSE (10 % of u1.base) 0.8945 -> 0.8807 with it (issue 3)
+    "autorec": {},
 }
 DEFAULT_RATING_SIGNALS: dict[str, dict[str, Any]] = {
     "ease": {},
@@ -234,8 +237,8 @@ class RatingBlend(Recommender):
 
     Args:
         bases: rating-prediction parts (``None``: svdpp, svd, item-knn, user-knn, baseline
-            with their shipped defaults, plus a small 10-factor svd and a 30-factor ALS
-            without biases for diversity; see :data:`DEFAULT_RATING_BASES`).
+            and autorec with their shipped defaults, plus a small 10-factor svd and a
+            30-factor ALS without biases for diversity; see :data:`DEFAULT_RATING_BASES`).
         signals: ranking parts used as features (``None``: ease, ials and EASE on the
             star values, ``ease-stars``; ``{}``: none).
         holdout: fraction of each user's ratings held out for the blend, in (0, 0.5].
@@ -245,7 +248,9 @@ class RatingBlend(Recommender):
     0.8953 vs 0.8984 for svdpp, svd, als, both knns and baseline with ``holdout=0.15``, and
     ~6 s fit on ml-100k (2 cores) instead of ~25 s. Adding the ``ease-stars`` signal
     (EASE with ``binarize=False``) lowered that validation RMSE from 0.8953 to 0.8945 and the
-    ``ml100k-u1`` test RMSE from 0.9040 to 0.9035 (~7 s fit).
+    ``ml100k-u1`` test RMSE from 0.9040 to 0.9035 (~7 s fit). Adding ``autorec`` (I-AutoRec,
+    a non-linear model unlike every other base) lowered the validation RMSE from 0.8945 to
+    0.8807, and the test RMSE to 0.8896 (``ml100k-5fold`` mean 0.8822).
         reg: ridge ``λ >= 0`` on standardised features.
         meta: use the support meta-features (FWLS) or a plain linear blend.
         seed: seed of the holdout.
@@ -399,6 +404,39 @@ class RatingBlend(Recommender):
             pred = np.clip(self._apply(design), lo, hi)
             out[start : start + block.size] = pred.reshape(block.size, n_items)
         return out
+
+    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """Blended predicted ratings for a new user, shape ``(n_items,)`` float32.
+
+        The same design as :meth:`score` with every part folded in instead of looked up:
+        bases give :meth:`~movierec.models.base.Recommender.fold_in_ratings`, signals the
+        z-normalised :meth:`~movierec.models.base.Recommender.fold_in`, and the user
+        meta-feature is ``log(1 + number of given ratings)``. Every part must support
+        fold-in (the defaults do).
+        """
+        self._check_fitted()
+        parts = restore_parts(self, self._build)
+        cols, _ = fold_ratings(self.data_, ratings)
+        n_items = self.data_.n_items
+        bases = self._base_specs()
+        design = np.column_stack(
+            [
+                np.asarray(m.fold_in_ratings(ratings), dtype=np.float64)
+                if label in bases
+                else _finite_z(np.asarray(m.fold_in(ratings), dtype=np.float64)[None, :])[0]
+                for label, m in parts.items()
+            ]
+        )
+        if self.meta:
+            n_i = np.bincount(self.data_.matrix.indices, minlength=n_items)
+            meta = np.column_stack([np.full(n_items, np.log1p(cols.size)), np.log1p(n_i)])
+            design = fwls_features(design, meta)
+        lo, hi = self.data_.rating_scale
+        return np.clip(self._apply(design), lo, hi).astype(np.float32)
+
+    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """:meth:`fold_in` (already the clipped blended rating)."""
+        return self.fold_in(ratings)
 
     def blend_weights(self) -> dict[str, float]:
         """Effective weight ``v_j`` of each part at the mean meta-features (for reports)."""

@@ -850,6 +850,14 @@ class UserKNN(Recommender):
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
         """Similarities of the new user to every training user who shares a rated movie,
         then the same kernel."""
+        return self._fold(ratings, self.rank_damping, self.rank_offset)
+
+    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """The rating formula (β = γ = 0) for a new user, clipped to the rating scale."""
+        lo, hi = self.data_.rating_scale
+        return np.clip(self._fold(ratings, 0.0, 0.0), lo, hi)
+
+    def _fold(self, ratings: Mapping[int, float], beta: float, gamma: float) -> np.ndarray:
         self._check_fitted()
         cols, vals = fold_ratings(self.data_, ratings)
         if cols.size == 0:
@@ -858,8 +866,8 @@ class UserKNN(Recommender):
             np.zeros(1, np.int64),
             self._new_user_nb(cols, vals),
             np.array([vals.mean()]),
-            self.rank_damping,
-            self.rank_offset,
+            beta,
+            gamma,
         )[0]
 
     def _nb_of(self, user_row: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1295,15 +1303,21 @@ class ItemKNN(Recommender):
 
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
         """A new user needs no retraining: their bias from one ALS half-step, then the kernel."""
+        return self._fold(ratings, self.rank_damping, self.rank_offset)
+
+    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """The rating formula (β = γ = 0) for a new user, clipped to the rating scale."""
+        lo, hi = self.data_.rating_scale
+        return np.clip(self._fold(ratings, 0.0, 0.0), lo, hi)
+
+    def _fold(self, ratings: Mapping[int, float], beta: float, gamma: float) -> np.ndarray:
         self._check_fitted()
         cols, vals = fold_ratings(self.data_, ratings)
         order = np.argsort(cols)
         cols, vals = cols[order], vals[order]
         _, off, dev = self._new_user(cols, vals)
         r = (np.array([0, cols.size], np.int64), cols.astype(np.int32), dev.astype(np.float64))
-        return self._run(
-            np.zeros(1, np.int64), r, np.array([off]), self.rank_damping, self.rank_offset
-        )[0]
+        return self._run(np.zeros(1, np.int64), r, np.array([off]), beta, gamma)[0]
 
     def _new_user(self, cols: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         """A new user's ``(cols, user_off, dev)``; with baselines ``b_u`` is one ALS

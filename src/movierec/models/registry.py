@@ -20,6 +20,7 @@ MODELS: dict[str, str] = {
     "ials": "movierec.models.implicit_mf:ImplicitALS",
     "bpr": "movierec.models.implicit_mf:BPR",
     "ease": "movierec.models.ease:EASE",
+    "autorec": "movierec.models.autorec:AutoRec",
     "edlae": "movierec.models.edlae:EDLAE",
     "content": "movierec.models.content:ContentBased",
     "hybrid": "movierec.models.hybrid:Hybrid",
