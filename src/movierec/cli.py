@@ -445,6 +445,12 @@ def evaluate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of random splits and tuning.")] = 42,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=0, help="Folds evaluated in parallel processes (0: one per core)."
+        ),
+    ] = 0,
     home: HomeOpt = None,
 ) -> None:
     """Evaluate models under a protocol; write reports/<protocol>/leaderboard.{md,csv,json}."""
@@ -465,6 +471,7 @@ def evaluate(
             predictions_out=predictions_out,
             recommendations_out=recommendations_out,
             seed=seed,
+            jobs=jobs,
         )
     typer.echo(summary_text(board))
     typer.echo(f"report written to {layout.reports_dir / board.protocol}")

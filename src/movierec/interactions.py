@@ -42,7 +42,12 @@ class Vocabulary:
 
     @classmethod
     def from_values(cls, values: Any, kind: str = "id") -> Vocabulary:
-        return cls(np.unique(np.asarray(values, dtype=np.int64)), kind=kind)
+        """The sorted distinct ids of ``values``: ``np.unique``, or in O(n) by ``bincount``
+        when ``values`` are many non-negative integers of small range (MovieLens ids)."""
+        arr = np.asarray(values)
+        if _dense_range(arr) is not None:
+            return cls(np.flatnonzero(np.bincount(arr)).astype(np.int64), kind=kind)
+        return cls(np.unique(np.asarray(arr, dtype=np.int64)), kind=kind)
 
     def __len__(self) -> int:
         return int(self.ids.size)
@@ -62,8 +67,16 @@ class Vocabulary:
         return (self.ids.size > 0) & (self.ids[pos] == arr)
 
     def index(self, external_ids: Any) -> np.ndarray:
-        """Row/column indices of ``external_ids``; :class:`UnknownIdError` if one is unknown."""
-        arr = np.asarray(external_ids, dtype=np.int64)
+        """Row/column indices of ``external_ids``; :class:`UnknownIdError` if one is unknown.
+
+        ``searchsorted`` (O(n log V)); for many non-negative integer ids of small range, one
+        gather from a dense lookup table of length ``max id + 1`` (O(n + max id)) instead.
+        """
+        arr = np.asarray(external_ids)
+        pos = self._lookup(arr, np.int64)
+        if pos is not None:
+            return pos
+        arr = np.asarray(arr, dtype=np.int64)
         known = self.contains(arr)
         if not np.all(known):
             missing = np.atleast_1d(arr)[~np.atleast_1d(known)]
@@ -72,11 +85,59 @@ class Vocabulary:
             raise UnknownIdError(f"unknown {self.kind} id: {shown}{more}")
         return np.searchsorted(self.ids, arr)
 
+    def _lookup(self, arr: np.ndarray, dtype: type[np.integer]) -> np.ndarray | None:
+        """Positions of ``arr`` from a dense lookup table, or ``None`` when that path does not
+        apply (see :func:`_dense_range`) or an id is unknown (the caller's slow path then
+        raises)."""
+        top = _dense_range(arr)
+        if top is None or not self.ids.size or top > self.ids[-1] or self.ids[0] < 0:
+            return None
+        lut = np.full(int(self.ids[-1]) + 1, -1, dtype=dtype)
+        lut[self.ids] = np.arange(self.ids.size, dtype=dtype)
+        pos = lut[arr]
+        return pos if pos.min() >= 0 else None
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Vocabulary) and np.array_equal(self.ids, other.ids)
 
     def __hash__(self) -> int:
         return hash(self.ids.tobytes())
+
+
+_DENSE_MIN = 1 << 15  # below this many ids, sorting is as cheap as a lookup table
+_CHUNK = 1 << 20  # rows per step of the order check (its temporaries stay in cache)
+
+
+def _codes32(vocab: Vocabulary, ids: pd.Series) -> np.ndarray:
+    """Row/column indices of ``ids`` as int32 when a lookup table applies, else
+    :meth:`Vocabulary.index` (int64; it raises on an unknown id)."""
+    arr = ids.to_numpy()
+    pos = vocab._lookup(arr, np.int32) if len(vocab) < 2**31 else None
+    return pos if pos is not None else vocab.index(arr)
+
+
+def _csr_ordered(rows: np.ndarray, cols: np.ndarray) -> bool:
+    """True when the pairs are sorted by row, then strictly by column within a row (CSR
+    order with sorted indices and no duplicates). O(n), in cache-sized chunks."""
+    for start in range(0, max(rows.size - 1, 0), _CHUNK):
+        r = rows[start : start + _CHUNK + 1]
+        c = cols[start : start + _CHUNK + 1]
+        step = r[1:] > r[:-1]
+        if not np.all(step | ((r[1:] == r[:-1]) & (c[1:] > c[:-1]))):
+            return False
+    return True
+
+
+def _dense_range(arr: np.ndarray) -> int | None:
+    """``arr.max()`` when ``arr`` holds at least ``_DENSE_MIN`` non-negative integers whose
+    maximum is below ``arr.size + 2**20`` (a lookup table of at most one entry per input id
+    plus 2**20), else ``None`` (use sorting)."""
+    if arr.ndim != 1 or arr.dtype.kind not in "iu" or arr.dtype == np.uint64:
+        return None
+    if arr.size < _DENSE_MIN:
+        return None
+    lo, hi = int(arr.min()), int(arr.max())
+    return hi if lo >= 0 and hi < arr.size + (1 << 20) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,18 +190,28 @@ class Interactions:
             raise DataError(f"ratings are missing column(s): {', '.join(sorted(missing))}")
         users = users or Vocabulary.from_values(frame[USER_COL], kind="user")
         items = items or Vocabulary.from_values(frame[ITEM_COL], kind="movie")
-        rows = users.index(frame[USER_COL].to_numpy())
-        cols = items.index(frame[ITEM_COL].to_numpy())
-        ratings = frame[RATING_COL].to_numpy(dtype=np.float32)
+        rows, cols = _codes32(users, frame[USER_COL]), _codes32(items, frame[ITEM_COL])
+        ratings = frame[RATING_COL].to_numpy(dtype=np.float32, copy=True)
+        stamps = frame[TIME_COL].to_numpy(dtype=np.int64) if TIME_COL in frame.columns else None
         shape = (len(users), len(items))
-        matrix = sp.csr_matrix((ratings, (rows, cols)), shape=shape, dtype=np.float32)
-        if matrix.nnz != len(frame):
-            raise DataError("duplicate (userId, movieId) pairs in ratings")
+        if _csr_ordered(rows, cols):  # every MovieLens file: the CSR arrays are the columns
+            indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+            indices = cols
+        else:  # one CSR of the rows' positions gives the order of both value arrays
+            order = sp.csr_matrix((np.arange(len(frame)), (rows, cols)), shape=shape)
+            if order.nnz != len(frame):
+                raise DataError("duplicate (userId, movieId) pairs in ratings")
+            order.sort_indices()
+            ratings = ratings[order.data]
+            stamps = None if stamps is None else stamps[order.data]
+            indptr, indices = order.indptr, order.indices
+        matrix = sp.csr_matrix((ratings, indices, indptr), shape=shape, dtype=np.float32)
         timestamps = None
-        if TIME_COL in frame.columns:
-            ts = frame[TIME_COL].to_numpy(dtype=np.int64)
-            timestamps = sp.csr_matrix((ts, (rows, cols)), shape=shape, dtype=np.int64)
-            timestamps.sort_indices()
+        if stamps is not None:
+            timestamps = sp.csr_matrix(
+                (stamps.copy(), indices.copy(), indptr.copy()), shape=shape, dtype=np.int64
+            )
         if rating_scale is None:
             rating_scale = (1.0, 5.0) if ratings.size == 0 else _infer_scale(ratings)
         return cls(matrix, users, items, timestamps, rating_scale)

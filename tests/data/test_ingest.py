@@ -11,6 +11,7 @@ import pytest
 
 from movierec.config import Layout
 from movierec.data.convert import convert
+from movierec.data.datasets import get_dataset
 from movierec.data.ingest import ingest, load_movies, load_ratings
 from movierec.data.synthetic import LATIN1_TITLE
 from movierec.errors import DataError
@@ -89,6 +90,7 @@ def test_duplicate_pairs(tmp_path: Path):
         ("1,1,5,10,9\n1,2,3,4\n", "line 2: expected 4 fields"),
         ("1,1,5,10\n-1,2,3,4\n", "line 3: ids must be positive"),
         ("1,1,5,10\n1,1.5,3,4\n", "line 3: movieId '1.5' is not a number"),
+        ("1,1,5,10\n1,2,2.5,11\n", "line 3: rating 2.5 is not in whole stars on the 1-5 scale"),
     ],
 )
 def test_bad_ratings_csv(tmp_path: Path, body: str, message: str):
@@ -100,6 +102,26 @@ def test_bad_ratings_csv(tmp_path: Path, body: str, message: str):
 def test_half_stars_accepted_on_the_default_scale(tmp_path: Path):
     path = _write(tmp_path / "r.csv", "userId,movieId,rating,timestamp\n1,1,0.5,10\n1,2,4.5,11\n")
     assert load_ratings(path)["rating"].tolist() == [0.5, 4.5]
+
+
+@pytest.mark.parametrize("rating", ["3.7", "4.25", "0.75"])
+def test_half_star_grid_of_the_csv_releases(tmp_path: Path, rating: str):
+    scale = get_dataset("ml-latest-small").rating_scale
+    body = f"userId,movieId,rating,timestamp\n1,1,0.5,10\n1,2,4.5,11\n2,1,{rating},12\n"
+    path = _write(tmp_path / "ratings.csv", body)
+    msg = f"ratings.csv line 4: rating {rating} is not in half stars on the 0.5-5 scale"
+    with pytest.raises(DataError, match=msg):
+        load_ratings(path, scale)
+
+
+def test_ingest_refuses_a_rating_off_the_datasets_grid(converted: Layout):
+    """ml-100k is whole stars: a 2.5 edited into the converted ratings.csv is refused."""
+    lines = converted.ratings_csv.read_text().splitlines()
+    user, movie, _, stamp = lines[41].split(",")
+    lines[41] = f"{user},{movie},2.5,{stamp}"
+    converted.ratings_csv.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="ratings.csv line 42: rating 2.5 is not in whole stars"):
+        ingest(converted)
 
 
 def test_missing_columns_and_files(tmp_path: Path):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from movierec.atomic import DiskFullError
 from movierec.config import Layout
@@ -20,7 +22,8 @@ from movierec.data.transform import (
     transform,
     write_clean,
 )
-from movierec.errors import ConfigError, DataError
+from movierec.errors import ConfigError, DataError, UnknownIdError
+from movierec.interactions import _dense_range
 from tests.data.helpers import leftovers
 
 
@@ -150,3 +153,69 @@ def test_interrupted_write_keeps_previous(layout: Layout, monkeypatch, exc, expe
         write_clean(_random_frame(2), layout)
     assert layout.clean_ratings_csv.read_bytes() == before
     assert leftovers(layout.processed_dir) == []
+
+
+@pytest.mark.parametrize("shift", [0, 10**12, -(10**6)])
+def test_any_integer_ids_give_the_same_rows(shift: int):
+    """Small non-negative ids are counted directly, others through factorize: same result."""
+    frame = _random_frame(3)
+    moved = frame.assign(userId=frame["userId"] + shift, movieId=frame["movieId"] * 7 - shift)
+    for iterate in (False, True):
+        want = transform(frame, 3, 4, iterate=iterate)
+        got = transform(moved, 3, 4, iterate=iterate)
+        pd.testing.assert_frame_equal(got.frame[["rating", "timestamp"]],
+                                      want.frame[["rating", "timestamp"]])  # fmt: skip
+        assert got.summary == want.summary
+
+
+def _sorting_reference(frame: pd.DataFrame) -> tuple[Any, ...]:
+    """What to_interactions computed before its O(n) path: np.unique + searchsorted.
+
+    Returns ``(user ids, movie ids, ratings CSR, timestamps CSR)``."""
+    users = np.unique(frame["userId"].to_numpy(np.int64))
+    items = np.unique(frame["movieId"].to_numpy(np.int64))
+    rows = np.searchsorted(users, frame["userId"].to_numpy(np.int64))
+    cols = np.searchsorted(items, frame["movieId"].to_numpy(np.int64))
+    data = frame["rating"].to_numpy(np.float32)
+    matrix = sp.csr_matrix((data, (rows, cols)), shape=(users.size, items.size), dtype=np.float32)
+    matrix.sort_indices()
+    stamps = sp.csr_matrix((frame["timestamp"].to_numpy(), (rows, cols)), shape=matrix.shape)
+    stamps.sort_indices()
+    return users, items, matrix, stamps
+
+
+def test_transform_and_interactions_at_scale_match_the_sorting_reference():
+    """~50k ratings (above the lookup-table threshold), unsorted: identical output, bit for bit."""
+    rng = np.random.default_rng(7)
+    n = 60_000
+    frame = pd.DataFrame(
+        {
+            "userId": rng.integers(1, 3_001, n).astype(np.int32),
+            "movieId": (rng.random(n) ** 3 * 20_000 + 1).astype(np.int32),  # skewed popularity
+            "rating": (rng.integers(1, 11, n) / 2).astype(np.float32),
+            "timestamp": rng.integers(0, 10**9, n),
+        }
+    ).drop_duplicates(["userId", "movieId"], ignore_index=True)
+    result = transform(frame, 5, 3)
+    codes = pd.factorize(frame["userId"])[0]
+    assert result.summary.users_before == codes.max() + 1
+    assert _dense_range(result.frame["movieId"].to_numpy()) is not None  # the O(n) path
+    data = to_interactions(result.frame)
+    users, items, matrix, stamps = _sorting_reference(result.frame)
+    assert np.array_equal(data.users.ids, users) and np.array_equal(data.items.ids, items)
+    for got_csr, want_csr in ((data.matrix, matrix), (data.timestamps, stamps)):
+        for name in ("indptr", "indices", "data"):
+            got, want = getattr(got_csr, name), getattr(want_csr, name)
+            assert got.dtype == want.dtype and np.array_equal(got, want), name
+    big = result.frame.assign(movieId=result.frame["movieId"].astype(np.int64) + 10**10)
+    slow = to_interactions(big)  # ids far apart: the sorting path
+    assert np.array_equal(slow.items.ids - 10**10, items)
+    assert data.fingerprint() != slow.fingerprint()  # ids differ, pattern and ratings do not
+    assert (slow.matrix != data.matrix).nnz == 0
+    unknown = result.frame["userId"].to_numpy().copy()
+    unknown[-1] = int(users.max()) + 1
+    with pytest.raises(UnknownIdError, match=f"unknown user id: {int(users.max()) + 1}"):
+        data.users.index(unknown)
+    unknown[-1] = 0  # below the smallest id, inside the lookup table
+    with pytest.raises(UnknownIdError, match="unknown user id: 0"):
+        data.users.index(unknown)

@@ -287,3 +287,16 @@ def test_real_stratified_figures_match_microsoft(test_models: None, ml100k_dir: 
     assert r.metrics["Recall@10"] == pytest.approx(0.11318818987173238, rel=1e-9)
     assert r.metrics["NDCG@10"] == pytest.approx(0.25235268899340646, rel=1e-9)
     assert r.metrics["MAP@10"] == pytest.approx(0.05595888435462207, rel=1e-9)
+
+
+def test_parallel_folds_give_the_serial_figures(folder: Path) -> None:
+    """``jobs=2`` runs the folds in two spawned processes; same metrics, same order."""
+    models = "baseline,popularity"
+    serial = evaluate("ml100k-5fold", models, data_dir=folder, write=False, jobs=1)
+    parallel = evaluate("ml100k-5fold", models, data_dir=folder, write=False, jobs=2)
+    key = [(r.model, r.fold) for r in serial.results]
+    assert key == [(r.model, r.fold) for r in parallel.results] and len(key) == 10
+    for a, b in zip(serial.results, parallel.results, strict=True):
+        assert a.metrics.keys() == b.metrics.keys()
+        for name, value in a.metrics.items():
+            assert b.metrics[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name

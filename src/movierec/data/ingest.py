@@ -5,7 +5,7 @@ Validation (each failure is a one-line :class:`DataError` with counts and exampl
 - required columns present (``userId,movieId,rating[,timestamp]``; ``movieId,title,genres``);
 - every value parses with its dtype (the first bad CSV line is named);
 - ids positive; ratings inside the dataset's scale (1-5 for ml-100k, 0.5-5 for the
-  half-star releases);
+  half-star releases) and on its grid (whole stars on 1-5, half stars on 0.5-5);
 - no duplicate ``(userId, movieId)`` pair, no duplicate ``movieId`` in the catalogue;
 - every rated movie exists in the catalogue.
 """
@@ -37,6 +37,13 @@ RATING_DTYPES: dict[str, type] = {
 MOVIE_REQUIRED = (ITEM_COL, "title", "genres")
 WIDEST_SCALE = (0.5, 5.0)
 _YEAR_IN_TITLE = r".*\((\d{4})\)"
+
+
+def rating_steps(rating_scale: tuple[float, float]) -> float:
+    """Steps per star of a MovieLens scale: 2.0 (half stars) when its minimum is not a whole
+    number (``(0.5, 5.0)``: the CSV releases and ml-10m), else 1.0 (whole stars: ml-100k,
+    ml-1m). A rating ``r`` is on the grid when ``r · steps`` is a whole number."""
+    return 1.0 if float(rating_scale[0]).is_integer() else 2.0
 
 
 def _first(mask: object) -> int:
@@ -71,7 +78,8 @@ def load_ratings(path: str | Path, rating_scale: tuple[float, float] | None = No
 
     Raises:
         DataError: missing file or columns, unparsable value (line named), id <= 0, rating
-            outside the scale, duplicate (userId, movieId) pairs.
+            outside the scale or off its grid (:func:`rating_steps`: ``3.7`` on 0.5-5,
+            ``2.5`` on 1-5), duplicate (userId, movieId) pairs.
     """
     path = require_file(Path(path), "run 'movierec convert' first")
     header = _header(path)
@@ -108,6 +116,15 @@ def load_ratings(path: str | Path, rating_scale: tuple[float, float] | None = No
         raise DataError(
             f"{path.name} line {row + 2}: rating {r[row]:g} outside the {lo:g}-{hi:g} scale "
             f"({int(bad.sum())} ratings out of range)"
+        )
+    steps = rating_steps((lo, hi))
+    bad = r * steps != np.round(r * steps)
+    if bad.any():
+        row = _first(bad)
+        grid = "half stars" if steps == 2.0 else "whole stars"
+        raise DataError(
+            f"{path.name} line {row + 2}: rating {r[row]:g} is not in {grid} on the "
+            f"{lo:g}-{hi:g} scale ({int(bad.sum())} rating(s) off the grid)"
         )
     dup = frame.duplicated([USER_COL, ITEM_COL], keep="first").to_numpy()
     if dup.any():

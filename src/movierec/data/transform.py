@@ -86,13 +86,35 @@ def _check_threshold(name: str, value: object) -> int:
     return int(value)
 
 
-def _keep_frequent(ids: np.ndarray, keep: np.ndarray, minimum: int) -> np.ndarray:
-    """``keep`` narrowed to rows whose id occurs >= ``minimum`` times among kept rows."""
+def _codes(ids: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(codes, n_codes)``: non-negative integer codes of ``ids`` (equal ids, equal codes).
+
+    The ids themselves when they are non-negative integers below ``len(ids) + 2**20``
+    (MovieLens ids: no hashing, no copy), else :func:`pandas.factorize` codes.
+    """
+    if ids.dtype.kind in "iu" and ids.dtype != np.uint64 and ids.size:
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo >= 0 and hi < ids.size + (1 << 20):
+            return ids, hi + 1
+    codes, uniques = pd.factorize(ids)
+    return codes, len(uniques)
+
+
+def _count_distinct(codes: np.ndarray, n_codes: int, keep: np.ndarray | None = None) -> int:
+    """Distinct codes among the rows ``keep`` (all rows when ``None``)."""
+    rows = codes if keep is None else codes[keep]
+    return int(np.count_nonzero(np.bincount(rows, minlength=n_codes)))
+
+
+def _keep_frequent(codes: np.ndarray, n_codes: int, keep: np.ndarray, minimum: int) -> np.ndarray:
+    """``keep`` narrowed to rows whose code occurs >= ``minimum`` times among kept rows.
+
+    O(n + n_codes): one ``bincount`` of the kept rows' codes, one gather of a boolean per code.
+    """
     if minimum <= 1:
         return keep
-    codes, _ = pd.factorize(ids)
-    counts = np.bincount(codes[keep], minlength=codes.max() + 1 if codes.size else 0)
-    return keep & (counts[codes] >= minimum)
+    counts = np.bincount(codes if keep.all() else codes[keep], minlength=n_codes)
+    return keep & (counts >= minimum)[codes]
 
 
 def transform(
@@ -123,29 +145,30 @@ def transform(
     missing = {USER_COL, ITEM_COL} - set(ratings.columns)
     if missing:
         raise DataError(f"ratings are missing column(s): {', '.join(sorted(missing))}")
-    users = ratings[USER_COL].to_numpy()
-    items = ratings[ITEM_COL].to_numpy()
+    users, n_users = _codes(ratings[USER_COL].to_numpy())
+    items, n_items = _codes(ratings[ITEM_COL].to_numpy())
     keep = np.ones(len(ratings), dtype=bool)
     passes = 0
     while True:
         passes += 1
         before = int(keep.sum())
-        keep = _keep_frequent(users, keep, mu)
-        keep = _keep_frequent(items, keep, mi)
+        keep = _keep_frequent(users, n_users, keep, mu)
+        keep = _keep_frequent(items, n_items, keep, mi)
         if not iterate or int(keep.sum()) == before:
             break
-    frame = ratings.loc[keep].reset_index(drop=True)
+    everyone = bool(keep.all())  # then no copy of the rows (copy-on-write keeps `ratings` safe)
+    frame = (ratings if everyone else ratings.loc[keep]).reset_index(drop=True)
     if len(ratings) and not len(frame):
         raise DataError(
             f"the filters (min_user_ratings={mu}, min_item_ratings={mi}) removed every rating"
         )
     summary = TransformSummary(
         ratings_before=len(ratings),
-        users_before=int(pd.unique(users).size),
-        movies_before=int(pd.unique(items).size),
+        users_before=_count_distinct(users, n_users),
+        movies_before=_count_distinct(items, n_items),
         ratings_after=len(frame),
-        users_after=int(frame[USER_COL].nunique()),
-        movies_after=int(frame[ITEM_COL].nunique()),
+        users_after=_count_distinct(users, n_users, None if everyone else keep),
+        movies_after=_count_distinct(items, n_items, None if everyone else keep),
         min_user_ratings=mu,
         min_item_ratings=mi,
         passes=passes,

@@ -307,6 +307,59 @@ def evaluate_one(
     return out
 
 
+def _one_fold(
+    prep: Prepared, i: int, chosen: Mapping[str, Mapping[str, Any]], k: int, keep_rows: bool
+) -> list[FoldOutput]:
+    """Every model on fold ``i``, ensembles last so that they reuse the fits of their parts
+    made earlier on the same fold (:mod:`movierec.models.fitcache`)."""
+    order = sorted(prep.models, key=lambda name: name in ENSEMBLES)
+    with fitcache.shared_fits():
+        return [evaluate_one(prep, i, n, chosen[n], k, keep_rows) for n in order]
+
+
+def _limit_threads(threads: int) -> None:
+    """Worker initialiser: ``threads`` numba / BLAS / OpenMP threads in this process."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    threadpool_limits(threads)
+
+
+def fold_outputs(
+    prep: Prepared,
+    chosen: Mapping[str, Mapping[str, Any]],
+    k: int,
+    keep_rows: bool,
+    jobs: int = 1,
+) -> list[FoldOutput]:
+    """Evaluate every model on every fold, fold by fold (the order of the report).
+
+    With ``jobs > 1`` the folds run in a pool of ``jobs`` processes (``spawn``: no forked
+    thread pools) that share the cores: each gets ``cores // jobs`` numba and BLAS threads,
+    so most models, single-threaded in their hot loops, keep every core busy. Models are
+    seeded and folds independent, so the figures are those of a serial run (up to float
+    summation order in multi-threaded BLAS). ``jobs = 0`` means one per core, at most one
+    per fold. Models must be registered in :mod:`movierec.models.registry` (the workers
+    import it afresh).
+    """
+    n_folds = len(prep.protocol.folds)
+    cores = os.cpu_count() or 1
+    jobs = min(int(jobs) if int(jobs) > 0 else cores, n_folds)
+    if jobs <= 1:
+        return [out for i in range(n_folds) for out in _one_fold(prep, i, chosen, k, keep_rows)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    threads = max(1, cores // jobs)
+    with ProcessPoolExecutor(jobs, ctx, initializer=_limit_threads, initargs=(threads,)) as pool:
+        futures = [
+            pool.submit(_one_fold, prep, i, dict(chosen), k, keep_rows) for i in range(n_folds)
+        ]
+        return [out for f in futures for out in f.result()]
+
+
 def evaluate(
     protocol: str,
     models: str | Sequence[str],
@@ -323,6 +376,7 @@ def evaluate(
     seed: int = 42,
     split_options: Mapping[str, Any] | None = None,
     write: bool = True,
+    jobs: int = 1,
 ) -> Leaderboard:
     """Evaluate ``models`` under ``protocol`` and write the leaderboard.
 
@@ -342,6 +396,8 @@ def evaluate(
         seed: seed of random protocols and of the tuner.
         split_options: protocol options (``n_folds``, ``n_last``, ``time_cut``).
         write: write the report (False: just return the leaderboard).
+        jobs: folds evaluated at once, each in its own process (``0``: one per core, at most
+            one per fold); see :func:`fold_outputs`.
 
     Raises:
         ConfigError: unknown protocol/model, invalid hyperparameter or k.
@@ -365,12 +421,7 @@ def evaluate(
         )
     keep_rows = predictions_out is not None or recommendations_out is not None
     started = time.perf_counter()
-    # ensembles last, so that they reuse the fits of their parts made earlier on the fold
-    order = sorted(prep.models, key=lambda name: name in ENSEMBLES)
-    outputs = []
-    for i in range(len(prep.protocol.folds)):
-        with fitcache.shared_fits():
-            outputs += [evaluate_one(prep, i, n, chosen[n], int(k), keep_rows) for n in order]
+    outputs = fold_outputs(prep, chosen, int(k), keep_rows, jobs)
     board = assemble(prep, outputs, chosen, tuning, int(k), seed, time.perf_counter() - started)
     if write:
         target = Path(report_dir) if report_dir else _reports_root(layout) / board.protocol

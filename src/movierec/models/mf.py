@@ -608,6 +608,10 @@ class ExplicitALS(_BiasedMF):
         self.item_bias_ = np.zeros(data.n_items)
         self.user_factors_ = np.zeros((data.n_users, k))
         self.item_factors_ = rng.normal(0.0, self.init_std_dev, (data.n_items, k))
+        # numba's np.linalg binds scipy's LAPACK on first use: load it first, or the limit
+        # below misses it and its threads oversubscribe the per-row solves (~5x slower)
+        import scipy.linalg.cython_lapack  # noqa: F401
+
         with threadpool_limits(1, "blas"):
             self._sweeps(by_user, by_item)
         self._zero_cold(data)

@@ -176,11 +176,19 @@ def _check_columns(df: DataFrame, where: str) -> DataFrame:
 def read_ratings(spark: SparkSession, path: str | Path) -> DataFrame:
     """Ratings from Parquet (a file or a directory of parts) or an ml-25m-style CSV.
 
+    A CSV (header ``userId,movieId,rating,timestamp``) is validated before it is returned:
+    one extra pass counts the malformed rows (wrong field count, a value that does not parse,
+    a negative id, a rating off the release's 0.5-5 half-star grid); only if there is one,
+    :func:`_locate_bad_csv_row` finds its physical line number exactly. The validated CSV
+    frame is cached (``MEMORY_AND_DISK``, filled by its first action) so later passes do not
+    parse the text again; ``unpersist()`` it when done (:func:`run` does).
+
     Returns:
         DataFrame ``userId int, movieId int, rating float[, timestamp long]``.
 
     Raises:
-        DataError: the path is missing, unreadable, or lacks a column / has a non-numeric one.
+        DataError: the path is missing, unreadable, lacks a column / has a non-numeric one,
+            or (CSV) has a malformed row, naming file and line (``ratings.csv:19000001: ...``).
     """
     from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
@@ -190,13 +198,137 @@ def read_ratings(spark: SparkSession, path: str | Path) -> DataFrame:
         raise DataError(f"ratings not found: {path}")
     try:
         if path.suffix == ".csv":
-            schema = "userId INT, movieId INT, rating FLOAT, timestamp LONG"
-            df = spark.read.csv(str(path), header=True, schema=schema, mode="FAILFAST")
-            return df
+            return _read_ratings_csv(spark, path)
         df = spark.read.parquet(str(path))
     except (PySparkException, Py4JJavaError) as exc:
         raise DataError(f"cannot read {path}: {_first_line(exc)}") from None
     return _check_columns(df, str(path))
+
+
+_CSV_FORMAT = "ml-25m"  # the layout and rating grid of every CSV release
+_CSV_HEADER = ",".join(RATINGS_COLUMNS) + ",timestamp"
+_CSV_SCHEMA = "userId INT, movieId INT, rating FLOAT, timestamp LONG, _corrupt STRING"
+_CSV_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"}
+
+
+def _bad_csv_row() -> Any:
+    """Column expression: true for a parsed CSV row that is malformed or invalid.
+
+    Spark's PERMISSIVE parser fills ``_corrupt`` for a row with the wrong field count or a
+    value that does not parse as its type; the rest is ``null`` ids/timestamp, negative
+    ids, and a rating that is NaN, off ``[lo, hi]`` or off the grid (``r·2`` not whole for
+    half stars, ``r`` not whole for whole stars).
+    """
+    from pyspark.sql import functions as F
+
+    from movierec.data.releases import release_format
+
+    fmt = release_format(_CSV_FORMAT)
+    lo, hi = fmt.rating_scale
+    steps = 2.0 if fmt.half_stars else 1.0
+    r = F.col("rating").cast("double")
+    bad = F.col("_corrupt").isNotNull() | F.isnan(r) | (r < lo) | (r > hi)
+    bad = bad | (r * steps != F.round(r * steps))
+    for name in (*RATINGS_COLUMNS, "timestamp"):
+        bad = bad | F.col(name).isNull()
+    return bad | (F.col("userId") < 0) | (F.col("movieId") < 0)
+
+
+def _read_ratings_csv(spark: SparkSession, path: Path) -> DataFrame:
+    """Validated ratings of an ml-25m-style ``ratings.csv`` (see :func:`read_ratings`)."""
+    from pyspark.sql import functions as F
+
+    with path.open("rb") as fh:
+        header = fh.readline().decode("utf-8", "replace").strip()
+    if header != _CSV_HEADER:
+        raise DataError(f"{path}:1: header must be {_CSV_HEADER}, got {header[:80]!r}")
+    raw = spark.read.csv(str(path), schema=_CSV_SCHEMA, header=True, **_CSV_OPTIONS)
+    if not raw.where(_bad_csv_row()).isEmpty():
+        raise _locate_bad_csv_row(spark, path)
+    # cached: transform reads its input several times, and a CSV parse costs more than a scan
+    return raw.select(*RATINGS_COLUMNS, F.col("timestamp")).cache()
+
+
+def _locate_bad_csv_row(spark: SparkSession, path: Path) -> DataError:
+    """The first malformed row of ``path`` as a one-line error with its physical line number.
+
+    Runs only when :func:`_read_ratings_csv` found a bad row. One pass on the JVM over the
+    file as text lines, each parsed with ``from_csv`` (the reader's own parser and
+    options) and tagged with its split (``input_file_block_start()``) and
+    ``monotonically_increasing_id()`` (partition id in the upper 31 bits, record number
+    within the partition in the lower 33). Per ``(split, partition)``: the line count, the
+    first id, and the first bad ``(id, line)``. A split's rows are consecutive ids within
+    its partition, and splits in offset order are the file in order, so the line number of
+    a row is ``1 + Σ lines of earlier splits + (id − first id of its split)``: exact, with
+    blank lines counted as in an editor. The first line of split 0 (the header) and blank
+    lines (which the CSV reader skips) are not candidates.
+    """
+    from pyspark.sql import functions as F
+
+    part = F.spark_partition_id().cast("long")
+    rows = spark.read.text(str(path)).select(
+        F.col("value"),
+        F.from_csv(F.col("value"), _CSV_SCHEMA, _CSV_OPTIONS).alias("row"),
+        F.expr("input_file_block_start()").alias("block"),
+        part.alias("part"),
+        F.monotonically_increasing_id().alias("mid"),
+    )
+    rows = rows.select("value", "row.*", "block", "part", "mid")
+    header = (F.col("block") == 0) & (F.col("mid") == F.shiftleft(F.col("part"), 33))
+    candidate = ~header & (F.trim(F.col("value")) != "") & _bad_csv_row()
+    per_split = (
+        rows.groupBy("block", "part")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.min("mid").alias("first"),
+            F.min(F.when(candidate, F.struct(F.col("mid"), F.col("value")))).alias("bad"),
+        )
+        .collect()
+    )
+    offset = 0
+    for split in sorted(per_split, key=lambda s: (s["block"], s["first"])):
+        if split["bad"] is not None:
+            line = offset + int(split["bad"]["mid"]) - int(split["first"]) + 1
+            return DataError(_describe_bad_csv_line(path, line, split["bad"]["value"]))
+        offset += int(split["n"])
+    return DataError(f"malformed row in {path} (the line could not be located)")
+
+
+def _describe_bad_csv_line(path: Path, line: int, text: str) -> str:
+    """``malformed row at <path>:<line>: <why>``, worded as the local loader words it."""
+    import csv
+
+    from movierec.data.releases import release_format
+
+    fields = next(csv.reader([text]), [])
+    where = f"{path}:{line}"
+    if len(fields) != 4:
+        return f"malformed row at {where}: Expected 4 columns, got {len(fields)}"
+    kinds = (("userId", "int32", 2**31), ("movieId", "int32", 2**31),
+             ("rating", "float", None), ("timestamp", "int64", 2**63))  # fmt: skip
+    values: list[float] = []
+    for (name, kind, bound), value in zip(kinds, fields, strict=True):
+        if value == "":
+            return f"malformed row at {where}: {name} is empty"
+        try:
+            number = float(value) if bound is None else int(value)
+        except ValueError:
+            return f"malformed row at {where}: column {name}: not a valid {kind}: {value!r}"
+        if bound is not None and not -bound <= number < bound:
+            return f"malformed row at {where}: column {name}: {value} is out of {kind} range"
+        if name in RATINGS_COLUMNS and name != "rating" and number < 0:
+            return f"negative id at {where}"
+        values.append(number)
+    fmt = release_format(_CSV_FORMAT)
+    lo, hi = fmt.rating_scale
+    scaled = values[2] * (2.0 if fmt.half_stars else 1.0)
+    if lo <= values[2] <= hi and scaled == round(scaled):  # e.g. " 2": Python parses it
+        return f"malformed row at {where}: Spark cannot parse {text[:80]!r}"
+    steps = "half stars" if fmt.half_stars else "whole stars"
+    return (
+        f"invalid rating at {where}: {values[2]:g} is not {lo:g}-{hi:g} in {steps} "
+        f"({fmt.name} format)"
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -599,6 +731,7 @@ def run(
     """Parquet/CSV ratings → transform → ALS → (RMSE on ``test_path``) → top-``n`` for all."""
     ratings = read_ratings(spark, ratings_path)
     clean, summary = transform(ratings, min_user_ratings, min_item_ratings)
+    ratings.unpersist()  # a CSV's cache (clean is cached on its own)
     model = train_als(clean, params)
     rmse, n_test = None, 0
     if test_path is not None:
