@@ -339,3 +339,38 @@ def test_ctrl_c_while_fetching(layout, synth_zip, synth_sums, http_server, monke
         download(layout, url, checksums=synth_sums, force=True)
     assert snapshot(layout.dataset_dir) == before
     assert leftovers(layout.raw_dir) == []
+
+
+def _ml1m_folder(root: Path, rating: str = "5") -> Path:
+    folder = root / "ml-1m"
+    folder.mkdir(parents=True)
+    (folder / "ratings.dat").write_text(f"1::1::{rating}::978300760\n", encoding="latin-1")
+    (folder / "movies.dat").write_text("1::Toy Story (1995)::Animation\n", encoding="latin-1")
+    (folder / "users.dat").write_text("1::F::1::10::48067\n", encoding="latin-1")
+    return folder
+
+
+def test_unpinned_release_is_pinned_on_first_install_then_enforced(tmp_path: Path) -> None:
+    """ml-1m's digests are not in the registry: the first install pins them locally, and a
+    later source with different content is refused, keeping the installed folder."""
+    layout = Layout(tmp_path / "home", "ml-1m")
+    assert all(v is None for v in get_dataset("ml-1m").checksums.values())
+    good = _ml1m_folder(tmp_path / "a")
+    target = download(layout, str(good))
+    pins = dl.read_pins(layout, get_dataset("ml-1m"))
+    assert pins == {n: sha256_file(good / n) for n in ("ratings.dat", "movies.dat", "users.dat")}
+    assert download(layout, str(good)) == target  # same content: accepted again
+    before = snapshot(target)
+    other = _ml1m_folder(tmp_path / "b", rating="4")
+    with pytest.raises(ChecksumError, match="ratings.dat"):
+        download(layout, str(other), force=True)
+    assert snapshot(target) == before
+    assert dl.read_pins(layout, get_dataset("ml-1m")) == pins  # never overwritten
+
+
+def test_corrupt_pin_file_is_a_clear_error(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "home", "ml-1m")
+    layout.raw_dir.mkdir(parents=True)
+    (layout.raw_dir / dl.PINS_FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(DataError, match="checksum pin file"):
+        download(layout, str(_ml1m_folder(tmp_path / "a")))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import logging
 import os
 import re
@@ -112,6 +113,60 @@ def is_valid_dataset(
     return True
 
 
+# ---------------------------------------------------------------------------- local pins
+PINS_FILE = "checksums.json"
+"""Trust-on-first-use digests, under ``data/raw/``: ``{dataset: {file: sha256}}``."""
+
+
+def _pins_path(layout: Layout) -> Path:
+    return layout.raw_dir / PINS_FILE
+
+
+def read_pins(layout: Layout, spec: DatasetSpec) -> dict[str, str]:
+    """The SHA-256 digests pinned locally for ``spec``'s files (empty when none)."""
+    path = _pins_path(layout)
+    if not path.is_file():
+        return {}
+    try:
+        pins = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is not a valid checksum pin file ({exc}); delete it") from None
+    got = pins.get(spec.name, {}) if isinstance(pins, dict) else {}
+    return {str(k): str(v) for k, v in got.items()} if isinstance(got, dict) else {}
+
+
+def effective_checksums(layout: Layout, spec: DatasetSpec) -> dict[str, str | None]:
+    """The registry's digests, with files it leaves unpinned (``None``: the large releases,
+    whose digests were not published where this project could fetch them) filled from the
+    local pins."""
+    pins = read_pins(layout, spec)
+    return {name: digest or pins.get(name) for name, digest in spec.checksums.items()}
+
+
+def pin_unpinned(layout: Layout, spec: DatasetSpec, folder: Path) -> dict[str, str]:
+    """Record, once, the SHA-256 of every file the registry leaves unpinned.
+
+    Trust on first use: the first verified install of a release fixes its content; every
+    later install (a re-download, another ``--source``) must then match it or fail with
+    :class:`~movierec.errors.ChecksumError`, keeping the previous folder. Returns the newly
+    pinned digests (already pinned files are never overwritten).
+    """
+    pinned = read_pins(layout, spec)
+    new = {
+        name: sha256_file(folder / name)
+        for name, digest in spec.checksums.items()
+        if digest is None and name not in pinned and (folder / name).is_file()
+    }
+    if new:
+        path = _pins_path(layout)
+        pins = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        pins[spec.name] = {**pinned, **new}
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        log.info("pinned sha256 of %s in %s", ", ".join(sorted(new)), path)
+    return new
+
+
 # ---------------------------------------------------------------------------- entry point
 def download(
     layout: Layout,
@@ -134,6 +189,8 @@ def download(
         retries: extra attempts after a transient network failure (0 = try once).
         progress: show a rich progress bar; ``None`` = only when stderr is a terminal.
         checksums: file -> SHA-256 overriding the registry's (synthetic data in tests).
+            Without it, files the registry leaves unpinned are checked against the digests
+            pinned locally by the first install (:func:`pin_unpinned`), and pinned then.
         force: fetch again even if the folder is already valid.
         backoff: first retry delay in seconds, doubled at each retry.
 
@@ -152,6 +209,9 @@ def download(
     if retries < 0 or timeout <= 0:
         raise ConfigError("download needs retries >= 0 and timeout > 0")
     target = layout.dataset_dir
+    pin = checksums is None
+    if pin:
+        checksums = effective_checksums(layout, spec)
     if not force and target.is_dir():
         try:
             verify_dataset(target, spec, checksums)
@@ -159,6 +219,8 @@ def download(
             log.warning("existing %s is not valid (%s); fetching it again", target, exc)
         else:
             log.info("%s already present and verified; nothing to download", target)
+            if pin:
+                pin_unpinned(layout, spec, target)
             return target
 
     kind, where = _resolve_source(source, spec)
@@ -168,6 +230,8 @@ def download(
         root = _find_release_root(Path(where), spec)
         if root.resolve() == target.resolve():
             verify_dataset(root, spec, checksums)
+            if pin:
+                pin_unpinned(layout, spec, target)
             return target
         _install_folder(root, target, spec, checksums)
     elif kind == "zip":
@@ -187,6 +251,8 @@ def download(
             _install_zip(part, target, spec, checksums, label=where)
         finally:
             part.unlink(missing_ok=True)
+    if pin:
+        pin_unpinned(layout, spec, target)
     log.info("%s ready in %s", spec.name, target)
     return target
 
