@@ -1247,46 +1247,6 @@ class ItemKNN(Recommender):
         out_scores[:, :k] = scores
         return out_ids, out_scores
 
-    def _recommend_rows(
-        self,
-        rows: np.ndarray,
-        n: int,
-        exclude_seen: bool,
-        excluded: np.ndarray | None,
-        batch_size: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Global mode: the top-``n`` straight from the sparse sums
-        (:func:`~movierec.models._knn_global.item_topk_recommend`), with no dense
-        ``(batch, n_items)`` block; the same lists as the base class on :meth:`score`."""
-        if not self._global():
-            return super()._recommend_rows(rows, n, exclude_seen, excluded, batch_size)
-        from movierec.models._knn_global import item_topk_recommend
-
-        st = self._push()
-        n_items = self.data_.n_items
-        blocked = np.zeros(n_items, dtype=bool) if excluded is None else excluded
-        k = min(int(n), n_items)
-        out_ids = np.full((rows.size, n), -1, dtype=np.int64)
-        out_scores = np.full((rows.size, n), -np.inf, dtype=np.float32)
-        rows = np.asarray(rows, dtype=np.int64)
-        cols, scores = item_topk_recommend(  # memory is O(b·n): no need for batches
-            rows,
-            self._train_r(),
-            self._offsets(rows)[0],
-            self._offsets(rows[:0])[1],
-            (st.indptr, st.indices, st.data),
-            blocked,
-            exclude_seen,
-            k,
-            int(self.min_k),
-            float(self.rank_damping),
-            float(self.rank_offset),
-            self.center != "none",
-        )
-        out_ids[:, :k] = np.where(cols >= 0, self.data_.items.ids[np.maximum(cols, 0)], -1)
-        out_scores[:, :k] = scores
-        return out_ids, out_scores
-
     def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
         self._check_fitted()
