@@ -57,8 +57,18 @@ from movierec.models.registry import available_models, make_model
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "models.json"
-OURS_RATING = ["baseline", "user-knn", "item-knn", "svd", "svdpp", "als"]
-OURS_RANKING = ["popularity", "item-knn", "svd", "ials", "bpr", "ease", "hybrid"]
+OURS_RATING = ["baseline", "user-knn", "item-knn", "svd", "svdpp", "als", "autorec", "blend"]
+OURS_RANKING = [
+    "popularity",
+    "item-knn",
+    "svd",
+    "ials",
+    "bpr",
+    "ease",
+    "edlae",
+    "hybrid",
+    "rank-blend",
+]
 SAME_SETTINGS = {
     "svd": ({"factors": 100, "epochs": 20}, {"n_factors": 100, "n_epochs": 20}),
     "svdpp": ({"factors": 20, "epochs": 20}, {"n_factors": 20, "n_epochs": 20}),
@@ -277,7 +287,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.skip_5fold:
         models = available_models()
         t0 = time.perf_counter()
-        board = evaluate("ml100k-5fold", models, data_dir=data, write=False)
+        board = evaluate("ml100k-5fold", models, data_dir=data, write=False, jobs=0)
         seconds = time.perf_counter() - t0
         summary = board.sorted_summary()
         per_model = summary.set_index("model")["fit_s"].mul(5).round(2).to_dict()
