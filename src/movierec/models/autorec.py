@@ -10,7 +10,14 @@ import scipy.sparse as sp
 
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
-from movierec.models.mf import check_float, check_int, fold_in_columns, similar_by_factors
+from movierec.models.mf import (
+    check_float,
+    check_int,
+    explain_by_factors,
+    explain_from_history,
+    fold_in_columns,
+    similar_by_factors,
+)
 
 __all__ = ["AutoRec", "AutoRecParams", "loss_and_grad"]
 
@@ -287,11 +294,27 @@ class AutoRec(Recommender):
         scores[self.cold_items_] = self.mean_
         return scores.astype(np.float32)
 
-    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine similarity of the movies' centred hidden codes ``h_i − mean_j h_j``
-        (sigmoid codes are all positive; cold movies excluded)."""
-        self._check_fitted()
+    def _centred_codes(self) -> np.ndarray:
+        """``h_i − mean_j h_j`` over warm movies (sigmoid codes are all positive), cold
+        movies zero: ``(n_items, hidden)`` float64."""
         warm = ~self.cold_items_
         codes = self.codes_.astype(np.float64) - self.codes_[warm].mean(axis=0)
         codes[~warm] = 0.0
-        return similar_by_factors(self, codes, item_ids, n)
+        return codes
+
+    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine similarity of the movies' centred hidden codes."""
+        self._check_fitted()
+        return similar_by_factors(self, self._centred_codes(), item_ids, n)
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        """For each movie, the liked movie of the user whose centred hidden code is closest
+        (the autoencoder predicts from codes, so movies with close codes are predicted
+        alike)."""
+        self._check_fitted()
+        return explain_by_factors(self, self._centred_codes(), user_id, item_ids)
+
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """:meth:`explain` for a new user given as ``{movieId: rating}``."""
+        cols, values = fold_in_columns(self, ratings)
+        return explain_from_history(self, self._centred_codes(), cols, values, item_ids)
