@@ -147,6 +147,7 @@ class AutoRec(Recommender):
 
     name: ClassVar[str] = "autorec"
     predicts_ratings: ClassVar[bool] = True
+    score_is_rating: ClassVar[bool] = True
 
     codes_: np.ndarray
     decoder_: np.ndarray
@@ -266,11 +267,6 @@ class AutoRec(Recommender):
         est[self.cold_items_[cols]] = self.mean_
         lo, hi = self.data_.rating_scale
         return np.clip(est, lo, hi)
-
-    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
-        """:meth:`fold_in` clipped to the rating scale (the score is the unclipped rating)."""
-        lo, hi = self.data_.rating_scale
-        return np.clip(self.fold_in(ratings), lo, hi)
 
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
         """Scores for a new user from ``{movieId: rating}`` with the movie codes fixed.

@@ -51,6 +51,9 @@ class Recommender(ABC):
 
     name: ClassVar[str] = "base"
     predicts_ratings: ClassVar[bool] = False
+    score_is_rating: ClassVar[bool] = False
+    """``score`` (and ``fold_in``) give the unclipped predicted rating: ``predict`` is their
+    clipped value at the pair, and :meth:`fold_in_ratings` comes for free."""
 
     data_: Interactions
     items_catalog_: ItemCatalog | None
@@ -191,7 +194,11 @@ class Recommender(ABC):
     def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
         """Predicted ratings (clipped to the scale), shape ``(n_items,)``, for a new user's
         ``{movieId: rating}``: what :meth:`predict` would give had they been in training
-        (rating-prediction models that support :meth:`fold_in`)."""
+        (rating-prediction models that support :meth:`fold_in`; :meth:`fold_in` clipped
+        when :attr:`score_is_rating`)."""
+        if self.score_is_rating:
+            lo, hi = self.data_.rating_scale
+            return np.clip(self.fold_in(ratings), lo, hi)
         raise NotSupportedError(
             f"model {self.name!r} cannot predict ratings for new users without retraining"
         )

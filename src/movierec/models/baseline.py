@@ -184,6 +184,7 @@ class BaselineOnly(_ItemOnlyReasons):
 
     name = "baseline"
     predicts_ratings = True
+    score_is_rating = True
 
     def __init__(self, reg_u: float = 5.78, reg_i: float = 2.19, n_epochs: int = 10) -> None:
         self.reg_u = reg_u
@@ -219,10 +220,6 @@ class BaselineOnly(_ItemOnlyReasons):
         self._check_fitted()
         est = self.mu_ + self.user_bias_[np.asarray(user_rows)] + self.item_bias_[item_cols]
         return self._clip(est).astype(np.float32)
-
-    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
-        """:meth:`fold_in` (already the clipped predicted rating)."""
-        return self.fold_in(ratings)
 
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
         """New user's bias from one ALS half-step with item biases fixed."""

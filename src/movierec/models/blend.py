@@ -19,11 +19,9 @@ import scipy.sparse as sp
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import fitcache
-from movierec.models.autorec import AutoRec
 from movierec.models.base import Recommender
-from movierec.models.baseline import BaselineOnly, fold_ratings
+from movierec.models.baseline import fold_ratings
 from movierec.models.hybrid import zscore
-from movierec.models.mf import _BiasedMF
 from movierec.models.parts import restore_parts, store_parts
 from movierec.models.registry import ENSEMBLES
 
@@ -39,8 +37,6 @@ __all__ = [
 ]
 
 _SELF = ENSEMBLES  # not allowed as parts
-# parts whose score() is their unclipped predicted rating (predict = clip(score))
-_SCORE_IS_RATING = (_BiasedMF, BaselineOnly, AutoRec)
 
 # Defaults (see benchmarks/tune_blend.py and benchmarks/results/tune_blend.json).
 DEFAULT_RATING_BASES: dict[str, dict[str, Any]] = {
@@ -266,6 +262,7 @@ class RatingBlend(Recommender):
 
     name: ClassVar[str] = "blend"
     predicts_ratings: ClassVar[bool] = True
+    score_is_rating = True  # the blended rating, already clipped
 
     def __init__(
         self,
@@ -394,7 +391,7 @@ class RatingBlend(Recommender):
             for label, m in parts.items():
                 if label not in bases:
                     cols_.append(_finite_z(m.score(block)).ravel())
-                elif isinstance(m, _SCORE_IS_RATING):
+                elif m.score_is_rating:
                     cols_.append(np.clip(m.score(block).astype(np.float64), lo, hi).ravel())
                 else:
                     cols_.append(np.asarray(m.predict(r, c), dtype=np.float64))
@@ -433,10 +430,6 @@ class RatingBlend(Recommender):
             design = fwls_features(design, meta)
         lo, hi = self.data_.rating_scale
         return np.clip(self._apply(design), lo, hi).astype(np.float32)
-
-    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
-        """:meth:`fold_in` (already the clipped blended rating)."""
-        return self.fold_in(ratings)
 
     def blend_weights(self) -> dict[str, float]:
         """Effective weight ``v_j`` of each part at the mean meta-features (for reports)."""

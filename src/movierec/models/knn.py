@@ -671,7 +671,26 @@ def _unique_batches(user_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ====================================================================== UserKNN
-class UserKNN(Recommender):
+class _KNNFoldIn(Recommender):
+    """New users for both kNN models, from their ``_fold(ratings, β, γ)``: the damped ranking
+    score (:meth:`fold_in`) or the plain rating formula (:meth:`fold_in_ratings`)."""
+
+    rank_damping: float
+    rank_offset: float
+
+    def _fold(self, ratings: Mapping[int, float], beta: float, gamma: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
+        return self._fold(ratings, self.rank_damping, self.rank_offset)
+
+    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
+        """The rating formula (β = γ = 0) for a new user, clipped to the rating scale."""
+        lo, hi = self.data_.rating_scale
+        return np.clip(self._fold(ratings, 0.0, 0.0), lo, hi)
+
+
+class UserKNN(_KNNFoldIn):
     """User-user collaborative filtering (Herlocker et al. 1999), the seed's model.
 
     With mean-centring (Surprise ``KNNWithMeans``, user-based)::
@@ -847,17 +866,9 @@ class UserKNN(Recommender):
         self._new_user_cache = (self.nb_indptr_, key, nb)
         return nb
 
-    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
+    def _fold(self, ratings: Mapping[int, float], beta: float, gamma: float) -> np.ndarray:
         """Similarities of the new user to every training user who shares a rated movie,
         then the same kernel."""
-        return self._fold(ratings, self.rank_damping, self.rank_offset)
-
-    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
-        """The rating formula (β = γ = 0) for a new user, clipped to the rating scale."""
-        lo, hi = self.data_.rating_scale
-        return np.clip(self._fold(ratings, 0.0, 0.0), lo, hi)
-
-    def _fold(self, ratings: Mapping[int, float], beta: float, gamma: float) -> np.ndarray:
         self._check_fitted()
         cols, vals = fold_ratings(self.data_, ratings)
         if cols.size == 0:
@@ -934,7 +945,7 @@ class UserKNN(Recommender):
 
 
 # ====================================================================== ItemKNN
-class ItemKNN(Recommender):
+class ItemKNN(_KNNFoldIn):
     """Item-item collaborative filtering (Sarwar et al. 2001; Koren 2010 §2.2).
 
     ``center="baseline"`` (Surprise ``KNNBaseline``, Koren 2010 eq. 3)::
@@ -1261,16 +1272,8 @@ class ItemKNN(Recommender):
         lo, hi = self.data_.rating_scale
         return np.clip(out, lo, hi)
 
-    def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
-        """A new user needs no retraining: their bias from one ALS half-step, then the kernel."""
-        return self._fold(ratings, self.rank_damping, self.rank_offset)
-
-    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
-        """The rating formula (β = γ = 0) for a new user, clipped to the rating scale."""
-        lo, hi = self.data_.rating_scale
-        return np.clip(self._fold(ratings, 0.0, 0.0), lo, hi)
-
     def _fold(self, ratings: Mapping[int, float], beta: float, gamma: float) -> np.ndarray:
+        """A new user needs no retraining: their bias from one ALS half-step, then the kernel."""
         self._check_fitted()
         cols, vals = fold_ratings(self.data_, ratings)
         order = np.argsort(cols)

@@ -179,6 +179,7 @@ class _BiasedMF(Recommender):
     """
 
     predicts_ratings: ClassVar[bool] = True
+    score_is_rating: ClassVar[bool] = True
 
     mu_: float
     user_bias_: np.ndarray
@@ -225,11 +226,6 @@ class _BiasedMF(Recommender):
     def _fold_in_offset(self, cols: np.ndarray) -> np.ndarray:
         """Extra user-vector term fixed by the rated items (SVD++'s implicit part)."""
         return np.zeros(self.item_factors_.shape[1])
-
-    def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
-        """:meth:`fold_in` clipped to the rating scale (the score is the unclipped rating)."""
-        lo, hi = self.data_.rating_scale
-        return np.clip(self.fold_in(ratings), lo, hi)
 
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
         """Scores for a new user: ridge fit of ``(p, b_u)`` with item parameters fixed.
