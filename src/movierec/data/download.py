@@ -122,8 +122,8 @@ def _pins_path(layout: Layout) -> Path:
     return layout.raw_dir / PINS_FILE
 
 
-def read_pins(layout: Layout, spec: DatasetSpec) -> dict[str, str]:
-    """The SHA-256 digests pinned locally for ``spec``'s files (empty when none)."""
+def _all_pins(layout: Layout) -> dict[str, dict[str, str]]:
+    """The whole pin file, ``{dataset: {file: sha256}}`` (empty when there is none)."""
     path = _pins_path(layout)
     if not path.is_file():
         return {}
@@ -131,8 +131,18 @@ def read_pins(layout: Layout, spec: DatasetSpec) -> dict[str, str]:
         pins = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DataError(f"{path} is not a valid checksum pin file ({exc}); delete it") from None
-    got = pins.get(spec.name, {}) if isinstance(pins, dict) else {}
-    return {str(k): str(v) for k, v in got.items()} if isinstance(got, dict) else {}
+    if not isinstance(pins, dict):
+        return {}
+    return {
+        str(name): {str(k): str(v) for k, v in files.items()}
+        for name, files in pins.items()
+        if isinstance(files, dict)
+    }
+
+
+def read_pins(layout: Layout, spec: DatasetSpec) -> dict[str, str]:
+    """The SHA-256 digests pinned locally for ``spec``'s files (empty when none)."""
+    return _all_pins(layout).get(spec.name, {})
 
 
 def effective_checksums(layout: Layout, spec: DatasetSpec) -> dict[str, str | None]:
@@ -151,7 +161,8 @@ def pin_unpinned(layout: Layout, spec: DatasetSpec, folder: Path) -> dict[str, s
     :class:`~movierec.errors.ChecksumError`, keeping the previous folder. Returns the newly
     pinned digests (already pinned files are never overwritten).
     """
-    pinned = read_pins(layout, spec)
+    pins = _all_pins(layout)
+    pinned = pins.get(spec.name, {})
     new = {
         name: sha256_file(folder / name)
         for name, digest in spec.checksums.items()
@@ -159,7 +170,6 @@ def pin_unpinned(layout: Layout, spec: DatasetSpec, folder: Path) -> dict[str, s
     }
     if new:
         path = _pins_path(layout)
-        pins = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         pins[spec.name] = {**pinned, **new}
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n", encoding="utf-8")
