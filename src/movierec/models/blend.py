@@ -169,12 +169,19 @@ def fwls_features(preds: np.ndarray, meta: np.ndarray) -> np.ndarray:
     return np.column_stack([preds, inter, meta])
 
 
-def support_features(data: Interactions, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Meta-features ``[log(1 + n_u), log(1 + n_i)]`` (training ratings of the user / movie)."""
+def support_features(
+    data: Interactions, rows: np.ndarray, cols: np.ndarray, n_u: np.ndarray | None = None
+) -> np.ndarray:
+    """Meta-features ``[log(1 + n_u), log(1 + n_i)]`` (training ratings of the user / movie).
+
+    ``n_u`` (aligned with ``cols``) replaces the users' training counts, e.g. for a new
+    user folded in (``rows`` is then unused).
+    """
     m = data.matrix
-    n_u = np.diff(m.indptr)
+    if n_u is None:
+        n_u = np.diff(m.indptr)[rows]
     n_i = np.bincount(m.indices, minlength=m.shape[1])
-    return np.column_stack([np.log1p(n_u[rows]), np.log1p(n_i[cols])]).astype(np.float64)
+    return np.column_stack([np.log1p(n_u), np.log1p(n_i[cols])]).astype(np.float64)
 
 
 def gather_scores(model: Recommender, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -425,9 +432,9 @@ class RatingBlend(Recommender):
             ]
         )
         if self.meta:
-            n_i = np.bincount(self.data_.matrix.indices, minlength=n_items)
-            meta = np.column_stack([np.full(n_items, np.log1p(cols.size)), np.log1p(n_i)])
-            design = fwls_features(design, meta)
+            all_cols = np.arange(n_items)
+            n_u = np.full(n_items, cols.size)
+            design = fwls_features(design, support_features(self.data_, all_cols, all_cols, n_u))
         lo, hi = self.data_.rating_scale
         return np.clip(self._apply(design), lo, hi).astype(np.float32)
 
