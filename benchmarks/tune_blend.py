@@ -6,6 +6,13 @@ only (:func:`movierec.evaluation.tuning.validation_fold`: the protocol's stratif
 item split applied again with seed 43); the chosen models are then fitted on the full
 training part and scored once on the test part.
 
+The ranking blend was built in three steps: (1) :func:`tune_ranking`, the weight grid with
+EASE in the first slot; (2) EASE swapped for EDLAE at the same weight (measured with
+``movierec evaluate``, see :class:`~movierec.models.blend.RankBlend`); (3)
+:func:`tune_local_ease_part`, a time-local EASE part added with the other weights fixed, its
+window, ``λ``, overlap and weight chosen by the mean validation NDCG@10 over three carves
+(seeds 43, 44, 45) and then scored once on the test part.
+
 Rating (``ml100k-u1``, ``ml100k-5fold``): the rating blend learns its weights on a holdout
 carved out of each training part inside ``fit``; the script reports RMSE and fit time of
 the blend, its variants (plain linear stacking, no ranking signals) and its best base.
@@ -13,7 +20,7 @@ the blend, its variants (plain linear stacking, no ranking signals) and its best
 Usage::
 
     .venv/bin/python benchmarks/tune_blend.py [--data /work/shared/data/ml-100k]
-        [--skip-5fold]
+        [--skip-5fold] [--skip-ranking] [--skip-local-ease] [--skip-rating]
 
 Writes ``benchmarks/results/tune_blend.json`` (figures only).
 """
@@ -34,7 +41,14 @@ from movierec.evaluation.runner import run_fold
 from movierec.evaluation.splits import Fold, load_protocol
 from movierec.evaluation.tuning import validation_fold
 from movierec.models.base import top_k
-from movierec.models.blend import RankBlend, RatingBlend, _finite_z
+from movierec.models.blend import (
+    DEFAULT_RANK_PARTS,
+    DEFAULT_RANK_WEIGHTS,
+    RankBlend,
+    RatingBlend,
+    _finite_z,
+    build_parts,
+)
 from movierec.models.registry import make_model
 
 RESULTS = Path(__file__).parent / "results" / "tune_blend.json"
@@ -147,6 +161,71 @@ def tune_ranking(data: Path) -> dict[str, Any]:
     return out
 
 
+LOCAL_GRID = {
+    "window": (5, 8, 10, 15, 20),
+    "reg": (10.0, 15.0, 25.0, 50.0, 100.0, 200.0),
+    "overlap": (False, True),
+}
+LOCAL_WEIGHTS = (0.15, 0.25, 0.35, 0.5)
+
+
+def _z_rows(model: Any, fold: Fold, users: np.ndarray) -> np.ndarray:
+    return _finite_z(model.fit(fold.train).score(fold.train.users.index(users)))
+
+
+def tune_local_ease_part(data: Path) -> dict[str, Any]:
+    """Step 3: grid for the ``local-ease`` part of the rank blend (others fixed)."""
+    fold = load_protocol("stratified-75-25", data).folds[0]
+    carves = [validation_fold(fold, seed=s, kind="ranking") for s in (42, 43, 44)]
+    others = {k: v for k, v in DEFAULT_RANK_PARTS.items() if k != "local-ease"}
+    base, users = [], []
+    for val, _ in carves:
+        u = test_users(val)
+        users.append(u)
+        parts = build_parts(others)
+        base.append(sum(DEFAULT_RANK_WEIGHTS[k] * _z_rows(m, val, u) for k, m in parts.items()))
+    base_val = [
+        ndcg_of_scores(val, u, b)[0] for (val, _), u, b in zip(carves, users, base, strict=True)
+    ]
+    print(f"rank-blend without local-ease: validation NDCG@10 {np.mean(base_val):.4f}")
+    trials = []
+    for window, reg, overlap in itertools.product(*LOCAL_GRID.values()):
+        params = {"window": window, "reg": reg, "overlap": overlap}
+        z = [
+            _z_rows(make_model("local-ease", **params), val, u)
+            for (val, _), u in zip(carves, users, strict=True)
+        ]
+        for w in LOCAL_WEIGHTS:
+            ndcg = [
+                ndcg_of_scores(val, u, b + w * zz)[0]
+                for (val, _), u, b, zz in zip(carves, users, base, z, strict=True)
+            ]
+            trials.append({"params": params, "weight": w, "ndcg@10": ndcg, "mean": np.mean(ndcg)})
+    trials.sort(key=lambda t: -t["mean"])
+    best = trials[0]
+    print(f"local-ease part best on validation: {best}")
+    test = {}
+    for name, model in {
+        "rank-blend (shipped, with local-ease)": RankBlend(),
+        "rank-blend without local-ease": RankBlend(
+            parts=others, weights={k: DEFAULT_RANK_WEIGHTS[k] for k in others}
+        ),
+    }.items():
+        res = run_fold(model, fold, None, K, curves=False).result
+        test[name] = {m: res.metrics[m] for m in ("NDCG@10", "Precision@10", "MAP@10")}
+        print(f"stratified-75-25 {name:40s} {test[name]}")
+    shipped = DEFAULT_RANK_PARTS["local-ease"], DEFAULT_RANK_WEIGHTS["local-ease"]
+    return {
+        "validation": [how for _, how in carves],
+        "grid": {**LOCAL_GRID, "weight": LOCAL_WEIGHTS},
+        "validation_without_part": {"ndcg@10": base_val, "mean": float(np.mean(base_val))},
+        "best": best,
+        "shipped_matches_best": shipped == (best["params"], best["weight"]),
+        "top_trials": trials[:15],
+        "test_stratified_75_25": test,
+    }
+
+
 OLD_BASES = {"svdpp": {}, "svd": {}, "als": {}, "item-knn": {}, "user-knn": {}, "baseline": {}}
 RATING_VARIANTS: dict[str, dict[str, Any]] = {
     "blend": {},
@@ -244,12 +323,15 @@ def main() -> None:
     ap.add_argument("--skip-5fold", action="store_true")
     ap.add_argument("--skip-rating", action="store_true")
     ap.add_argument("--skip-ranking", action="store_true")
+    ap.add_argument("--skip-local-ease", action="store_true")
     args = ap.parse_args()
     data = Path(args.data)
     started = time.perf_counter()
     result: dict[str, Any] = {}
     if not args.skip_ranking:
         result["ranking"] = tune_ranking(data)
+    if not args.skip_local_ease:
+        result["ranking_local_ease"] = tune_local_ease_part(data)
     if not args.skip_rating:
         protocols = ["ml100k-u1"] + ([] if args.skip_5fold else ["ml100k-5fold"])
         result["rating_validation"] = rating_selection(data)

@@ -79,6 +79,11 @@ SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "reg": ("float", 1e-4, 0.1, True),
     },
     "ease": {"reg": ("float", 10.0, 2000.0, True), "binarize": ("cat", [True, False])},
+    "local-ease": {
+        "window": ("int", 4, 48, 2),
+        "reg": ("float", 5.0, 2000.0, True),
+        "overlap": ("cat", [True, False]),
+    },
     "content": {
         "genre_weight": ("float", 0.0, 2.0, False),
         "year_weight": ("float", 0.0, 2.0, False),

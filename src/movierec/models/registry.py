@@ -22,6 +22,7 @@ MODELS: dict[str, str] = {
     "ease": "movierec.models.ease:EASE",
     "autorec": "movierec.models.autorec:AutoRec",
     "edlae": "movierec.models.edlae:EDLAE",
+    "local-ease": "movierec.models.local_ease:LocalEASE",
     "content": "movierec.models.content:ContentBased",
     "hybrid": "movierec.models.hybrid:Hybrid",
     "rp3beta": "movierec.models.graph:RP3beta",
