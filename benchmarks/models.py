@@ -66,6 +66,7 @@ OURS_RANKING = [
     "bpr",
     "ease",
     "edlae",
+    "local-ease",
     "hybrid",
     "rank-blend",
 ]
