@@ -89,7 +89,13 @@ class EASE(Recommender):
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
         self.check_memory(data.n_items)
         X = self._matrix(data)
-        G = (X.T @ X).toarray()
+        self._fit_gram((X.T @ X).toarray(), data)
+
+    def _fit_gram(self, G: np.ndarray, data: Interactions) -> None:
+        """EASE's closed form from a dense Gram matrix ``G`` (overwritten)::
+
+        P = (G + λI)⁻¹,   B = −P · diag(1 / diag(P)),   diag(B) = 0
+        """
         G[np.diag_indices_from(G)] += float(self.reg)
         P = np.linalg.inv(G)
         del G

@@ -106,10 +106,4 @@ class LocalEASE(EASE):
             Xs = window_blocks(data, window, offset)
             G += (Xs.T @ Xs).toarray()
         G /= len(offsets)
-        G[np.diag_indices_from(G)] += float(self.reg)
-        P = np.linalg.inv(G)
-        del G
-        B = P / (-np.diag(P))[None, :]
-        B[np.diag_indices_from(B)] = 0.0
-        self.weights_ = B.astype(np.float32)
-        self.cold_items_ = np.bincount(data.matrix.indices, minlength=data.n_items) == 0
+        self._fit_gram(G, data)
