@@ -13,6 +13,7 @@ from movierec.models.base import Recommender, load_model
 from movierec.models.blend import (
     RankBlend,
     RatingBlend,
+    _finite_z,
     build_parts,
     carve_holdout,
     fwls_features,
@@ -20,6 +21,7 @@ from movierec.models.blend import (
 )
 from movierec.models.graph import RP3beta, rp3beta_weights
 from movierec.models.hybrid import zscore
+from movierec.models.parts import restore_parts
 from movierec.models.registry import make_model
 from tests.models.contract import RecommenderContract, load_u1, synthetic_interactions, u1_rmse
 from tests.models.test_implicit_mf import liked_only_interactions
@@ -210,6 +212,57 @@ def test_rank_blend_formula_by_hand() -> None:
     np.testing.assert_allclose(model.score(rows), want, atol=1e-5)
 
 
+def test_rank_blend_explains_by_its_largest_term() -> None:
+    """Each reason is the reason of the part with the largest w·z term, tagged with its
+    share; a part that cannot explain (rp3beta) is passed over for the next one."""
+    data = liked_only_interactions()
+    weights = {"rp3": 3.0, "ease": 1.0, "pop": 0.5}
+    model = RankBlend(
+        parts={
+            "rp3": {"model": "rp3beta", "k": 10},
+            "ease": {"reg": 10.0},
+            "pop": {"model": "popularity"},
+        },
+        weights=weights,
+    ).fit(data)
+    rows = np.arange(data.n_users)
+    parts = {
+        "ease": make_model("ease", reg=10.0).fit(data),
+        "pop": make_model("popularity").fit(data),
+    }
+    checked = set()
+    for u in rows[:12]:
+        user = int(data.users.ids[u])
+        ids, _ = model.recommend(np.array([user]), n=4)
+        reasons = model.explain(user, ids[0])
+        cols = data.items.index(ids[0])
+        terms = {
+            k: weights[k] * _finite_z(m.score(np.array([u])))[0, cols] for k, m in parts.items()
+        }
+        own = {k: m.explain(user, ids[0]) for k, m in parts.items()}
+        for r, reason in enumerate(reasons):
+            best = max(terms, key=lambda k: terms[k][r])
+            assert reason.startswith(own[best][r] + f" — {best}, ")
+            checked.add(best)
+    assert checked == {"ease", "pop"}  # both branches seen
+    folded = model.explain_ratings({int(data.items.ids[0]): 5.0}, data.items.ids[[1, 2]])
+    assert len(folded) == 2 and all(" of the blended score" in r for r in folded)
+
+
+def test_rating_blend_explains_by_its_strongest_positive_part() -> None:
+    data = synthetic_interactions()
+    model = fast_blend().fit(data)
+    w = {label: float(model.weights_[j]) for j, label in enumerate(model.labels_)}
+    parts = restore_parts(model, model._build)
+    user = int(data.users.ids[0])
+    ids, _ = model.recommend(np.array([user]), n=3)
+    best = max((k for k in w if w[k] > 0), key=lambda k: w[k])  # every fast part explains
+    want = [f"{r} — {best}, the blend's strongest part" for r in parts[best].explain(user, ids[0])]
+    assert [r.split(" (weight")[0] for r in model.explain(user, ids[0])] == want
+    new_user = model.explain_ratings({int(data.items.ids[0]): 5.0}, ids[0])
+    assert len(new_user) == 3 and all(f" — {best}, " in r for r in new_user)
+
+
 def test_rp3beta_weights_brute_force() -> None:
     data = synthetic_interactions()
     x = (data.matrix.toarray() > 0).astype(float)
@@ -266,7 +319,6 @@ def test_blend_fold_in_equals_the_design_of_its_folded_parts() -> None:
     ratings = {int(data.items.ids[i]): float(r) for i, r in ((0, 5.0), (4, 2.0), (9, 4.0))}
     got = blend.fold_in(ratings)
     from movierec.models.blend import _finite_z
-    from movierec.models.parts import restore_parts
 
     parts = restore_parts(blend, blend._build)
     cols = [parts[label].fold_in_ratings(ratings) for label in FAST_BASES]
