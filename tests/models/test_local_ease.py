@@ -105,6 +105,11 @@ def test_needs_timestamps(tied: pd.DataFrame) -> None:
         LocalEASE().fit(data)
 
 
+def test_memory_check_names_the_model() -> None:
+    with pytest.raises(ConfigError, match=r"^local-ease: 100000 movies need"):
+        LocalEASE.check_memory(100_000, available=16 * 2**30)
+
+
 def test_registered_with_tuned_defaults() -> None:
     model = make_model("local-ease")
     assert isinstance(model, LocalEASE)

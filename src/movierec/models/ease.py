@@ -68,14 +68,14 @@ class EASE(Recommender):
         if not isinstance(self.binarize, bool):
             raise ConfigError(f"{self.name}: binarize must be true or false")
 
-    @staticmethod
-    def check_memory(n_items: int, available: int | None = None) -> None:
+    @classmethod
+    def check_memory(cls, n_items: int, available: int | None = None) -> None:
         """Raise :class:`ConfigError` if the dense ``n_items²`` fit would not fit in memory."""
         need = _PEAK_MATRICES * 8 * int(n_items) ** 2
         have = available_memory() if available is None else int(available)
         if need > have:
             raise ConfigError(
-                f"ease: {n_items} movies need ~{need / 2**30:.1f} GiB for the dense "
+                f"{cls.name}: {n_items} movies need ~{need / 2**30:.1f} GiB for the dense "
                 f"{n_items}×{n_items} item-item matrices but only {have / 2**30:.1f} GiB is "
                 "available; filter rare movies first or use 'ials' / 'item-knn'"
             )
