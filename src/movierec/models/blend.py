@@ -10,7 +10,7 @@ convention as two functions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -74,6 +74,22 @@ DEFAULT_RANK_WEIGHTS: dict[str, float] = {
     "popularity": 0.1,
     "local-ease": 0.35,
 }
+
+
+Reasons = Callable[[Recommender], list[str]]
+"""A part's reasons for the movies being explained (raises NotSupportedError if it has none)."""
+
+
+def _new_user_reasons(ratings: Mapping[int, float], item_ids: Any) -> Reasons:
+    """:data:`Reasons` of a part for a new user: its ``explain_ratings`` hook."""
+
+    def reasons(model: Recommender) -> list[str]:
+        hook = getattr(model, "explain_ratings", None)
+        if hook is None:
+            raise NotSupportedError(f"{model.name} cannot explain for new users")
+        return list(hook(ratings, item_ids))
+
+    return reasons
 
 
 # ---------------------------------------------------------------------- nested models
@@ -457,15 +473,9 @@ class RatingBlend(Recommender):
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}``."""
 
-        def reasons(model: Recommender) -> list[str]:
-            hook = getattr(model, "explain_ratings", None)
-            if hook is None:
-                raise NotSupportedError(f"{model.name} cannot explain for new users")
-            return list(hook(ratings, item_ids))
+        return self._reasons(_new_user_reasons(ratings, item_ids))
 
-        return self._reasons(reasons)
-
-    def _reasons(self, reasons_of: Any) -> list[str]:
+    def _reasons(self, reasons_of: Reasons) -> list[str]:
         parts = restore_parts(self, self._build)
         v = {label: float(self.weights_[j]) for j, label in enumerate(self.labels_)}
         for label in sorted((k for k in parts if v.get(k, 0.0) > 0), key=lambda k: -v[k]):
@@ -599,20 +609,14 @@ class RankBlend(Recommender):
         parts = restore_parts(self, self._build)
         scores = {label: m.fold_in(ratings)[None, :] for label, m in parts.items()}
 
-        def reasons(model: Recommender) -> list[str]:
-            hook = getattr(model, "explain_ratings", None)
-            if hook is None:
-                raise NotSupportedError(f"{model.name} cannot explain for new users")
-            return list(hook(ratings, item_ids))
-
-        return self._reasons(parts, scores, item_ids, reasons)
+        return self._reasons(parts, scores, item_ids, _new_user_reasons(ratings, item_ids))
 
     def _reasons(
         self,
         parts: Mapping[str, Recommender],
         scores: Mapping[str, np.ndarray],
         item_ids: Any,
-        reasons_of: Any,
+        reasons_of: Reasons,
     ) -> list[str]:
         """Reasons for ``item_ids`` from one user's score rows ``scores[label]`` (1, n_items);
         ``reasons_of(part)`` returns that part's reasons or raises NotSupportedError."""
