@@ -63,7 +63,7 @@ def tied() -> pd.DataFrame:
 @pytest.mark.parametrize(("window", "offset"), [(2, 0), (3, 0), (4, 2), (5, 2), (50, 0)])
 def test_window_blocks_match_loop(tied: pd.DataFrame, window: int, offset: int) -> None:
     data = Interactions.from_frame(tied)
-    Xs = window_blocks(data, window, offset)
+    Xs = window_blocks(data, window, (offset,))
     got = [frozenset(data.items.ids[Xs[r].indices].tolist()) for r in range(Xs.shape[0])]
     assert sorted(map(sorted, got)) == sorted(map(sorted, _blocks_by_loop(tied, window, offset)))
     assert Xs.nnz == data.nnz  # every rating in exactly one block
@@ -124,9 +124,9 @@ def test_real_ml100k_block_counts(ml100k_dir: Path) -> None:
     data = Interactions.from_frame(frame)
     n_u = frame.groupby("userId").size().to_numpy()
     for window, offset in [(8, 0), (20, 10)]:
-        Xs = window_blocks(data, window, offset)
+        Xs = window_blocks(data, window, (offset,))
         assert Xs.shape == (int(np.sum((n_u + offset + window - 1) // window)), 1682)
         assert Xs.nnz == 100_000
-    first = window_blocks(data, 8, 0)[0]  # user 1's first 8 ratings in time order
+    first = window_blocks(data, 8)[0]  # user 1's first 8 ratings in time order
     user1 = frame[frame["userId"] == 1].sort_values(["timestamp", "movieId"], kind="stable")
     assert sorted(data.items.ids[first.indices]) == sorted(user1["movieId"].head(8))

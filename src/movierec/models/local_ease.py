@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -10,18 +11,19 @@ import scipy.sparse as sp
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.ease import EASE
-from movierec.models.mf import check_float
+from movierec.models.mf import check_float, check_int
 
 __all__ = ["LocalEASE", "window_blocks"]
 
 
-def window_blocks(data: Interactions, window: int, offset: int = 0) -> sp.csr_matrix:
+def window_blocks(data: Interactions, window: int, offsets: Sequence[int] = (0,)) -> sp.csr_matrix:
     """Each user's ratings, in time order, cut into blocks of ``window`` consecutive ratings.
 
-    Returns the binary pseudo-user matrix ``Xₛ`` of shape ``(n_blocks, n_items)``: block
-    ``b`` of user ``u`` holds the ratings at positions ``p`` (0-based, by timestamp, ties by
-    column) with ``(p + offset) // window == b``. Every rating is in exactly one block, so
-    ``diag(XₛᵀXₛ) = diag(XᵀX)`` (the movies' rating counts).
+    Returns the binary pseudo-user matrix ``Xₛ`` of shape ``(n_blocks, n_items)``: for each
+    ``offset``, block ``b`` of user ``u`` holds the ratings at positions ``p`` (0-based, by
+    timestamp, ties by column) with ``(p + offset) // window == b``; the blocks of all
+    offsets are stacked (one time sort serves them all). With one offset every rating is in
+    exactly one block, so ``diag(XₛᵀXₛ) = diag(XᵀX)`` (the movies' rating counts).
 
     Raises:
         ConfigError: ``data`` has no timestamps.
@@ -31,14 +33,18 @@ def window_blocks(data: Interactions, window: int, offset: int = 0) -> sp.csr_ma
     m = data.matrix
     per_user = np.diff(m.indptr)
     rows = np.repeat(np.arange(data.n_users, dtype=np.int64), per_user)
-    order = np.lexsort((m.indices, data.timestamps.data, rows))
-    pos = np.arange(m.nnz, dtype=np.int64) - m.indptr[rows] + int(offset)  # rows stay sorted
-    n_blocks = (per_user + int(offset) + window - 1) // window
-    first = np.zeros(data.n_users + 1, dtype=np.int64)
-    np.cumsum(n_blocks, out=first[1:])
-    block = first[rows] + pos // window
+    cols = m.indices[np.lexsort((m.indices, data.timestamps.data, rows))]  # rows stay sorted
+    pos = np.arange(m.nnz, dtype=np.int64) - m.indptr[rows]
+    blocks, start = [], 0
+    for offset in offsets:
+        n_blocks = (per_user + int(offset) + window - 1) // window
+        first = np.zeros(data.n_users + 1, dtype=np.int64)
+        np.cumsum(n_blocks, out=first[1:])
+        blocks.append(start + first[rows] + (pos + int(offset)) // window)
+        start += int(first[-1])
     return sp.csr_matrix(
-        (np.ones(m.nnz), (block, m.indices[order])), shape=(int(first[-1]), data.n_items)
+        (np.ones(m.nnz * len(offsets)), (np.concatenate(blocks), np.tile(cols, len(offsets)))),
+        shape=(start, data.n_items),
     )
 
 
@@ -90,20 +96,13 @@ class LocalEASE(EASE):
 
     def _validate(self) -> None:
         check_float(self.name, "reg", self.reg, strict=True)
-        if isinstance(self.window, bool) or not isinstance(self.window, int | np.integer):
-            raise ConfigError(f"{self.name}: window must be an integer >= 2, got {self.window!r}")
-        if self.window < 2:
-            raise ConfigError(f"{self.name}: window must be an integer >= 2, got {self.window!r}")
+        check_int(self.name, "window", self.window, minimum=2)
         if not isinstance(self.overlap, bool):
             raise ConfigError(f"{self.name}: overlap must be true or false")
 
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
         self.check_memory(data.n_items)
         window = int(self.window)
-        offsets = [0, window // 2] if self.overlap else [0]
-        G = np.zeros((data.n_items, data.n_items))
-        for offset in offsets:
-            Xs = window_blocks(data, window, offset)
-            G += (Xs.T @ Xs).toarray()
-        G /= len(offsets)
-        self._fit_gram(G, data)
+        offsets = (0, window // 2) if self.overlap else (0,)
+        Xs = window_blocks(data, window, offsets)
+        self._fit_gram((Xs.T @ Xs).toarray() / len(offsets), data)
