@@ -34,8 +34,8 @@ from movierec.data.ingest import ingest
 from movierec.data.transform import transform, write_clean
 from movierec.interactions import Interactions
 from movierec.models.knn import UserKNN
-from movierec.pipeline import recommend, train
-from movierec.recommend import recommend_all
+from movierec.recommend import recommend_all, recommend_for_user
+from movierec.training import fit_model, load_trained
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -60,8 +60,8 @@ def time_steps(source: Path) -> dict[str, float]:
             write_clean(result.frame, layout)
 
         _, t["transform"] = timed(_transform)
-        _, t["train"] = timed(train, layout, "user-knn")
-        _, t["recommend"] = timed(recommend, layout, 1, 5)
+        _, t["train"] = timed(fit_model, layout, "user-knn")
+        _, t["recommend"] = timed(lambda: recommend_for_user(load_trained(layout), 1, 5))
         return t
 
 
@@ -115,14 +115,16 @@ def prefect_overhead(source: Path) -> dict[str, float]:
     Run 1 starts Prefect's ephemeral server; run 2 (fresh home, server up) executes every
     task; run 3 repeats run 2's parameters, so convert and transform are cache hits.
     """
-    from movierec.flows import PipelineParams, run_pipeline
+    from movierec.config import PipelineConfig
+    from movierec.flows import run_pipeline
+
+    def config(home: Path) -> PipelineConfig:
+        return PipelineConfig.from_settings(home=home, source=str(source), store_n=0)
 
     with tempfile.TemporaryDirectory() as tmp:
         first_home, second_home = Path(tmp) / "a", Path(tmp) / "b"
-        _, cold = timed(
-            run_pipeline, PipelineParams(home=str(first_home), source=str(source), store_n=0)
-        )
-        params = PipelineParams(home=str(second_home), source=str(source), store_n=0)
+        _, cold = timed(run_pipeline, config(first_home))
+        params = config(second_home)
         _, warm = timed(run_pipeline, params)
         _, cached = timed(run_pipeline, params)
     return {

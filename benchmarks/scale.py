@@ -121,7 +121,7 @@ def cmd_pipeline(size: str, workdir: Path, model_name: str, anchor: bool) -> dic
     from movierec.interactions import Interactions, ItemCatalog
     from movierec.models.registry import make_model
     from movierec.recommend import recommend_all
-    from movierec.store.writer import write_run
+    from movierec.store.writer import RunMeta, write_run
 
     threads = os.cpu_count() or 2
     params: dict[str, Any] = (
@@ -147,7 +147,8 @@ def cmd_pipeline(size: str, workdir: Path, model_name: str, anchor: bool) -> dic
     with stage("recommend", stages, sampler):
         recs = recommend_all(model, n=10, batch_size=1024)
     with stage("store", stages, sampler):
-        write_run(f"sqlite:///{db}", model, recs, params={"n": 10, "benchmark": "scale"})
+        meta = RunMeta.of(model, n=10, benchmark="scale")
+        write_run(f"sqlite:///{db}", meta, recs, catalog=model.items_catalog_)
     figures: dict[str, Any] = {
         "size": size,
         "model": model_name,

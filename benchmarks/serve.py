@@ -44,13 +44,12 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from movierec.api.explain import explain_frame
 from movierec.data.convert import read_u_data, read_u_item
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
 from movierec.models.registry import make_model
 from movierec.recommend import recommend_all
-from movierec.store import write_run
+from movierec.store import RunMeta, write_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
@@ -75,7 +74,8 @@ def time_writes(url: str, frame: pd.DataFrame, model: Recommender, repeat: int) 
     beside the anchor: ``pandas.DataFrame.to_sql`` of the same rows in one transaction."""
     from sqlalchemy import create_engine
 
-    write_run(url, model, frame.head(10))  # create the schema and the movie table once
+    meta, catalog = RunMeta.of(model, n=10), model.items_catalog_
+    write_run(url, meta, frame.head(10), catalog=catalog)  # the schema and movies, once
     best = anchor = float("inf")
     engine = create_engine(url)
     rows = frame.rename(columns={"userId": "user_id", "movieId": "movie_id"})
@@ -83,7 +83,7 @@ def time_writes(url: str, frame: pd.DataFrame, model: Recommender, repeat: int) 
         rows.head(0).to_sql("anchor_recommendations", engine, index=False, if_exists="replace")
         for _ in range(repeat):
             t0 = time.perf_counter()
-            write_run(url, model, frame)
+            write_run(url, meta, frame, catalog=catalog)
             best = min(best, time.perf_counter() - t0)
             t0 = time.perf_counter()
             with engine.begin() as conn:
@@ -294,7 +294,7 @@ def bench_model(
     proc = None
     try:
         t0 = time.perf_counter()
-        frame = explain_frame(model, recommend_all(model, n=10), use_model=not args.fast_explain)
+        frame = recommend_all(model, n=10)
         explain_s = time.perf_counter() - t0
         print(f"top-10 + explanations for all users in {explain_s:.2f} s")
         sqlite_url = f"sqlite:///{home / 'db' / 'movierec.db'}"
@@ -377,9 +377,6 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--repeat", type=int, default=3, help="store writes to time")
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument(
-        "--fast-explain", action="store_true", help="co-rating explanations, not the model's"
-    )
     args = p.parse_args()
     tool = args.tool
     if tool == "auto":

@@ -163,12 +163,26 @@ def test_recommend_json_for_user_1(real_home: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.realdata
-def test_recommend_table(real_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_recommend_table(
+    real_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person's table: rank, title, year, genres, predicted rating and why; the raw ranking
+    score and the movie id only with --verbose."""
+    monkeypatch.setenv("COLUMNS", "250")
     code, out, _ = run_cli(["recommend", "-u", "1", "-n", "3", "--home", str(real_home)], capsys)
     assert code == 0
     assert "Top 3 movies for user 1" in out
-    for col in ("rank", "movieId", "title", "year", "genres", "score"):
-        assert col in out
+    header = next(line for line in out.splitlines() if "rank" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == [
+        "rank", "title", "year", "genres", "predicted", "why"
+    ]  # fmt: skip
+    code, out, _ = run_cli(
+        ["recommend", "-u", "1", "-n", "3", "--verbose", "--home", str(real_home)], capsys
+    )
+    header = next(line for line in out.splitlines() if "rank" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == [
+        "rank", "movieId", "title", "year", "genres", "predicted", "score", "why"
+    ]  # fmt: skip
 
 
 @pytest.mark.realdata

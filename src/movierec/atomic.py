@@ -23,8 +23,19 @@ class DiskFullError(MovieRecError):
     exit_code = 28
 
 
+_PENDING: set[Path] = set()
+"""Temporary paths being written now (removed by :func:`discard_pending` on a hard stop)."""
+
+
 def _tmp_sibling(target: Path) -> Path:
     return target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def discard_pending() -> None:
+    """Remove every temporary path still being written (before the process stops at once:
+    the targets keep their previous version)."""
+    for path in list(_PENDING):
+        _remove(path)
 
 
 @contextmanager
@@ -36,6 +47,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(target)
+    _PENDING.add(tmp)
     try:
         yield tmp
         if tmp.is_dir() and target.is_dir():
@@ -55,6 +67,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         _remove(tmp)
         raise
+    finally:
+        _PENDING.discard(tmp)
 
 
 def _remove(path: Path) -> None:

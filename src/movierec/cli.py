@@ -20,8 +20,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from movierec import __version__
-from movierec.config import Layout, get_settings
+from movierec import __version__, steps
+from movierec.config import Layout, PipelineConfig
+from movierec.engines import ENGINES
 from movierec.errors import ConfigError, MovieRecError
 from movierec.runlog import logged_step
 
@@ -76,13 +77,23 @@ DbUrlOpt = Annotated[
 ]
 
 
+_DEFAULT = {
+    name: field.default
+    for name, field in PipelineConfig.model_fields.items()
+    if name in ("user", "n", "store_n", "engine", "spark_master")
+}
+"""Defaults of the options that have no ``MOVIEREC_*`` setting (they live in the config)."""
+
+
+def _config(**options: Any) -> PipelineConfig:
+    """The one config of this command: ``MOVIEREC_*`` settings with the given options
+    (those not ``None``) laid over them."""
+    return PipelineConfig.from_settings(**options)
+
+
 def _layout(home: Path | None, dataset: str | None = None) -> Layout:
     """The artifact layout of ``--home`` for ``--dataset`` (unknown names: ConfigError)."""
-    from movierec.data.datasets import get_dataset
-
-    settings = get_settings()
-    name = get_dataset(dataset or settings.dataset).name
-    return Layout((home or settings.home).expanduser(), name)
+    return _config(home=home, dataset=dataset).layout
 
 
 @contextmanager
@@ -112,23 +123,30 @@ def parse_params(items: list[str] | None) -> dict[str, Any]:
     return params
 
 
-def _print_recommendations(recs: list[Any], user: int, as_json: bool) -> None:
-    """A table (rank, movieId, title, year, genres, predicted rating, score) or JSON."""
+def _print_recommendations(
+    recs: list[Any], user: int, as_json: bool, verbose: bool = False
+) -> None:
+    """A table a person can read (rank, title, year, genres, predicted rating, why) or JSON.
+
+    ``verbose`` adds the movie id and the model's raw ranking score.
+    """
     if as_json:
         typer.echo(json.dumps({"userId": user, "recommendations": [r.to_dict() for r in recs]}))
         return
     table = Table(title=f"Top {len(recs)} movies for user {user}")
     with_rating = any(r.predicted_rating is not None for r in recs)
-    columns = ["rank", "movieId", "title", "year", "genres"]
-    columns += ["predicted", "score"] if with_rating else ["score"]
+    columns = ["rank", *(["movieId"] if verbose else []), "title", "year", "genres"]
+    columns += ["predicted"] if with_rating else []
+    columns += [*(["score"] if verbose else []), "why"]
     for col in columns:
-        table.add_column(col, justify="left" if col in ("title", "genres") else "right")
+        left = col in ("title", "genres", "why")
+        table.add_column(col, justify="left" if left else "right", overflow="fold")
     for r in recs:
-        row = [str(r.rank), str(r.movie_id), r.title, "" if r.year is None else str(r.year)]
-        row.append(r.genres.replace("|", ", "))
+        row = [str(r.rank), *([str(r.movie_id)] if verbose else []), r.title]
+        row += ["" if r.year is None else str(r.year), r.genres.replace("|", ", ")]
         if with_rating:
-            row.append("" if r.predicted_rating is None else f"{r.predicted_rating:.2f}★")
-        row.append(f"{r.score:.3f}")
+            row.append("" if r.predicted_rating is None else f"{r.predicted_rating:.1f}★")
+        row += [*([f"{r.score:.4g}"] if verbose else []), r.explanation]
         table.add_row(*row)
     out.print(table)
 
@@ -136,38 +154,27 @@ def _print_recommendations(recs: list[Any], user: int, as_json: bool) -> None:
 @app.command()
 def download(home: HomeOpt = None, source: SourceOpt = None, dataset: DatasetOpt = None) -> None:
     """Fetch and verify a MovieLens release into data/raw/<dataset>/ (default ml-100k)."""
-    from movierec.data.download import download as run
-
-    layout, settings = _layout(home, dataset), get_settings()
-    with logged_step(layout.log_path, "download"):
-        path = run(
-            layout,
-            source or settings.source,
-            timeout=settings.download_timeout,
-            retries=settings.download_retries,
-        )
+    cfg = _config(home=home, source=source, dataset=dataset)
+    with logged_step(cfg.layout.log_path, "download"):
+        path = steps.download(cfg)
     typer.echo(f"dataset ready in {path}")
 
 
 @app.command()
 def convert(home: HomeOpt = None, dataset: DatasetOpt = None) -> None:
     """Convert the release files into data/raw/ratings.csv and movies.csv."""
-    from movierec.data.convert import convert as run
-
-    layout = _layout(home, dataset)
-    with _step(layout, "convert"):
-        ratings, movies = run(layout)
+    cfg = _config(home=home, dataset=dataset)
+    with _step(cfg.layout, "convert"):
+        ratings, movies = steps.convert(cfg)
     typer.echo(f"wrote {ratings} and {movies}")
 
 
 @app.command()
 def ingest(home: HomeOpt = None, dataset: DatasetOpt = None) -> None:
     """Load and validate ratings.csv + movies.csv, and report what is there."""
-    from movierec.data.ingest import ingest as run
-
-    layout = _layout(home, dataset)
-    with _step(layout, "ingest"):
-        result = run(layout)
+    cfg = _config(home=home, dataset=dataset)
+    with _step(cfg.layout, "ingest"):
+        result = steps.ingest(cfg)
     typer.echo(str(result))
 
 
@@ -179,24 +186,15 @@ def transform(
     dataset: DatasetOpt = None,
 ) -> None:
     """Filter sparse users and movies into data/processed/ratings_clean.csv."""
-    from movierec.data.ingest import ingest as run_ingest
-    from movierec.data.transform import transform as run
-    from movierec.data.transform import write_clean
-
-    layout, settings = _layout(home, dataset), get_settings()
-    with _step(layout, "transform"):
-        result = run(
-            run_ingest(layout).ratings,
-            min_user_ratings=_pick(min_user_ratings, settings.min_user_ratings),
-            min_item_ratings=_pick(min_item_ratings, settings.min_item_ratings),
-        )
-        path = write_clean(result.frame, layout)
-    typer.echo(str(result.summary))
-    typer.echo(f"wrote {path}")
-
-
-def _pick(value: int | None, default: int) -> int:
-    return default if value is None else value
+    cfg = _config(
+        home=home,
+        dataset=dataset,
+        min_user_ratings=min_user_ratings,
+        min_item_ratings=min_item_ratings,
+    )
+    with _step(cfg.layout, "transform"):
+        result = steps.transform(cfg)
+    typer.echo(str(result))
 
 
 @app.command()
@@ -204,12 +202,9 @@ def train(
     home: HomeOpt = None, model: ModelOpt = None, param: ParamOpt = None, dataset: DatasetOpt = None
 ) -> None:
     """Train a model on the cleaned ratings and save it to models/recommender.npz."""
-    from movierec.pipeline import train as run
-
-    layout, settings = _layout(home, dataset), get_settings()
-    name = model or settings.model
-    with _step(layout, "train", model=name):
-        result = run(layout, name, parse_params(param))
+    cfg = _config(home=home, dataset=dataset, model=model, model_params=parse_params(param))
+    with _step(cfg.layout, "train", model=cfg.model):
+        result = steps.train(cfg)
     typer.echo(str(result))
 
 
@@ -218,38 +213,32 @@ def store(
     home: HomeOpt = None,
     dataset: DatasetOpt = None,
     db_url: DbUrlOpt = None,
-    n: Annotated[int, typer.Option("-n", "--n", help="Movies per user.")] = 10,
-    model_explanations: Annotated[
-        bool, typer.Option("--model-explanations", help="Use the model's own explanations.")
-    ] = False,
+    n: Annotated[int, typer.Option("-n", "--n", help="Movies per user.")] = _DEFAULT["store_n"],
 ) -> None:
-    """Write every user's top-N into the recommendation store as one (current) run."""
-    from movierec.pipeline import store as run
-
-    layout, settings = _layout(home, dataset), get_settings()
-    with _step(layout, "store"):
-        run_id = run(layout, db_url or settings.db_url, n, model_explanations=model_explanations)
-    typer.echo(f"stored run {run_id} (top-{n} for every user)")
+    """Write every user's explained top-N into the recommendation store as one (current) run."""
+    cfg = _config(home=home, dataset=dataset, db_url=db_url, store_n=n)
+    with _step(cfg.layout, "store"):
+        result = steps.store(cfg)
+    typer.echo(str(result))
 
 
 @app.command()
 def recommend(
     user: Annotated[int, typer.Option("--user", "-u", help="MovieLens userId.")],
-    n: Annotated[int, typer.Option("-n", "--n", help="How many movies.")] = 5,
+    n: Annotated[int, typer.Option("-n", "--n", help="How many movies.")] = _DEFAULT["n"],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    explain: Annotated[bool, typer.Option("--explain", help="Add why each was chosen.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Also show movie ids and raw ranking scores.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", hidden=True, help="(Reasons are always shown.)")
+    ] = False,
     home: HomeOpt = None,
     dataset: DatasetOpt = None,
 ) -> None:
-    """Top-N unseen movies for a user, from the trained model."""
-    from movierec.pipeline import recommend as run
-
-    layout = _layout(home, dataset)
-    recs = run(layout, user, n)
-    _print_recommendations(recs, user, as_json)
-    if explain and not as_json:
-        for r in recs:
-            typer.echo(f"{r.rank:>3}. {r.title}: {r.explanation}")
+    """Top-N unseen movies for a user from the trained model, each with its reason."""
+    cfg = _config(home=home, dataset=dataset, user=user, n=n)
+    _print_recommendations(steps.recommend(cfg), user, as_json, verbose)
 
 
 @app.command()
@@ -314,8 +303,10 @@ def pipeline(
     home: HomeOpt = None,
     source: SourceOpt = None,
     dataset: DatasetOpt = None,
-    user: Annotated[int, typer.Option("--user", "-u", help="User to recommend for.")] = 1,
-    n: Annotated[int, typer.Option("-n", "--n", help="How many movies.")] = 5,
+    user: Annotated[int, typer.Option("--user", "-u", help="User to recommend for.")] = _DEFAULT[
+        "user"
+    ],
+    n: Annotated[int, typer.Option("-n", "--n", help="How many movies.")] = _DEFAULT["n"],
     model: ModelOpt = None,
     param: ParamOpt = None,
     min_user_ratings: MinUserOpt = None,
@@ -329,67 +320,45 @@ def pipeline(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     store_n: Annotated[
         int, typer.Option("--store-n", help="Movies per user written to the store (0: skip).")
-    ] = 10,
+    ] = _DEFAULT["store_n"],
     db_url: DbUrlOpt = None,
     engine: Annotated[
         str,
-        typer.Option("--engine", help="local (Prefect flow) or spark (ALS on Spark)."),
-    ] = "local",
+        typer.Option("--engine", help="local (this process) or spark (ALS on Spark)."),
+    ] = _DEFAULT["engine"],
     spark_master: Annotated[
         str, typer.Option("--spark-master", help="Spark master URL (--engine spark).")
-    ] = "local[*]",
+    ] = _DEFAULT["spark_master"],
 ) -> None:
     """Run download -> convert -> ingest -> transform -> train -> store -> recommend (Prefect).
 
-    With --engine spark, download/convert/ingest run locally; transform, ALS (hold-out RMSE),
-    top-N for every user run on Spark; -p sets ALS parameters (rank, reg, iterations,
-    implicit, alpha, ...).
+    With --engine spark, transform, ALS (hold-out RMSE) and top-N for every user run on
+    Spark; -p sets ALS parameters (rank, reg, iterations, implicit, alpha, ...).
     """
-    from movierec.flows import PipelineParams, run_pipeline, serve_pipeline
+    from movierec.flows import run_pipeline, serve_pipeline
 
-    layout, settings = _layout(home, dataset), get_settings()
-    if engine not in ("local", "spark"):
-        raise ConfigError(f"unknown --engine {engine!r}; choose local or spark")
-    if engine == "spark":
-        if cron:
-            raise ConfigError("--cron is not supported with --engine spark")
-        from movierec.spark.pipeline import run_spark_pipeline
-
-        with logged_step(layout.log_path, "pipeline", engine="spark"):
-            result = run_spark_pipeline(
-                layout,
-                source=source or settings.source,
-                spark_master=spark_master,
-                user=user,
-                n=n,
-                params=parse_params(param),
-                min_user_ratings=_pick(min_user_ratings, settings.min_user_ratings),
-                min_item_ratings=_pick(min_item_ratings, settings.min_item_ratings),
-                store_n=store_n,
-                db_url=db_url or settings.db_url,
-                download_timeout=settings.download_timeout,
-                download_retries=settings.download_retries,
-            )
-        typer.echo(result.summary)
-        _print_recommendations(result.recommendations, user, as_json)
-        return
-    params = PipelineParams(
-        home=str(layout.home),
-        source=source or settings.source,
-        dataset=layout.dataset,
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown --engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    cfg = _config(
+        home=home,
+        source=source,
+        dataset=dataset,
         user=user,
         n=n,
-        model=model or settings.model,
+        model=model,
         model_params=parse_params(param),
-        min_user_ratings=_pick(min_user_ratings, settings.min_user_ratings),
-        min_item_ratings=_pick(min_item_ratings, settings.min_item_ratings),
+        min_user_ratings=min_user_ratings,
+        min_item_ratings=min_item_ratings,
         store_n=store_n,
-        db_url=db_url or settings.db_url,
+        db_url=db_url,
+        engine=engine,
+        spark_master=spark_master,
     )
     if cron:
-        serve_pipeline(params, cron)
+        serve_pipeline(cfg, cron)
         return
-    result = run_pipeline(params)
+    with logged_step(cfg.layout.log_path, "pipeline", engine=engine):
+        result = run_pipeline(cfg)
     typer.echo(result.summary)
     _print_recommendations(result.recommendations, user, as_json)
 
@@ -554,7 +523,13 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: run the app, turning user errors into one-line messages."""
+    """Console-script entry point: run the app, turning user errors into one-line messages.
+
+    Ctrl-C stops any command at once with one line and exit code 130 (:mod:`movierec.interrupt`).
+    """
+    from movierec import interrupt
+
+    restore = interrupt.install()
     try:
         app(args=argv, standalone_mode=False)
     except MovieRecError as exc:
@@ -566,8 +541,10 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        typer.echo("error: interrupted; the previous artifacts were kept", err=True)
-        sys.exit(130)
+        typer.echo(interrupt.MESSAGE, err=True)
+        sys.exit(interrupt.EXIT_CODE)
     except OSError as exc:
         typer.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
         sys.exit(1)
+    finally:
+        restore()

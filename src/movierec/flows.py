@@ -1,21 +1,30 @@
-"""The Prefect 3 flow: the pipeline's step functions run as tasks.
+"""The Prefect 3 flow: the pipeline's steps (:mod:`movierec.steps`) run as tasks.
 
-* ``download`` is the only task with retries (network I/O);
-* ``convert`` and ``transform`` are cached on the fingerprint (SHA-256) of their input files
-  and their parameters, so an unchanged rerun skips them; a missing output forces a rerun;
-* every user's top-N is written to the store as one run (SQLite by default);
-* the recommendations are published as a Prefect table artifact.
+Every task is a one-line wrapper around a step function of one :class:`PipelineConfig`:
 
-Runs without a Prefect server configured (Prefect's ephemeral mode):
-``movierec pipeline`` or ``python -m movierec.flows``. ``movierec pipeline --cron "0 3 * * *"``
-serves the flow on a schedule with ``flow.serve``.
+* ``download`` is the only task with retries (and only on transient network errors);
+* ``convert`` and ``transform`` are cached on the SHA-256 of their input files and their
+  parameters, so an unchanged rerun skips them; a missing or overwritten output forces a
+  rerun;
+* ``train`` is skipped when the saved model is what training would produce now;
+* every user's top-N is written to the store as one run, and the chosen user's
+  recommendations are published as a Prefect table artifact.
+
+The config is the flow's one parameter; its database URL is a secret, stored masked in
+Prefect's flow-run record. A :class:`~movierec.errors.MovieRecError` (bad input, no
+network, ...) ends the run with the same one-line error as the plain step: its traceback
+is kept out of the terminal (:func:`quiet_expected_errors`) but stays in Prefect's run
+record and ``logs/runs.jsonl``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,31 +33,13 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from prefect import flow, task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.context import TaskRunContext  # noqa: E402
 
-from movierec import __version__  # noqa: E402
-from movierec.config import Layout  # noqa: E402
-from movierec.pipeline import trained_model_is_current  # noqa: E402
+from movierec import __version__, steps  # noqa: E402
+from movierec.config import PipelineConfig  # noqa: E402
+from movierec.errors import ConfigError, MovieRecError  # noqa: E402
 from movierec.recommend import Recommendation  # noqa: E402
-
-
-@dataclass
-class PipelineParams:
-    """Every option of every step, as flow parameters."""
-
-    home: str = "."
-    source: str | None = None
-    dataset: str = "ml-100k"
-    user: int = 1
-    n: int = 5
-    model: str = "user-knn"
-    model_params: dict[str, Any] = field(default_factory=dict)
-    min_user_ratings: int = 5
-    min_item_ratings: int = 20
-    download_timeout: float = 60.0
-    download_retries: int = 2
-    store_n: int = 10
-    db_url: str | None = None
 
 
 @dataclass
@@ -74,23 +65,20 @@ def file_digest(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
-def _convert_inputs(layout: Layout) -> list[Path]:
+def _convert_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     from movierec.data.datasets import get_dataset
 
-    d = layout.dataset_dir
-    return [d / name for name in get_dataset(layout.dataset).required_files]
-
-
-def _convert_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    layout = Layout(Path(parameters["home"]), parameters.get("dataset", "ml-100k"))
-    return f"convert-{__version__}-" + file_digest(_convert_inputs(layout))
+    cfg: PipelineConfig = parameters["cfg"]
+    folder = cfg.layout.dataset_dir
+    inputs = [folder / name for name in get_dataset(cfg.dataset).required_files]
+    return f"convert-{__version__}-{cfg.dataset}-" + file_digest(inputs)
 
 
 def _transform_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    layout = Layout(Path(parameters["home"]))
-    digest = file_digest([layout.ratings_csv, layout.movies_csv])
-    thresholds = f"{parameters['min_user_ratings']}-{parameters['min_item_ratings']}"
-    return f"transform-{__version__}-{digest}-{thresholds}"
+    cfg: PipelineConfig = parameters["cfg"]
+    digest = file_digest([cfg.layout.ratings_csv, cfg.layout.movies_csv])
+    thresholds = f"{cfg.min_user_ratings}-{cfg.min_item_ratings}"
+    return f"transform-{__version__}-{cfg.engine}-{digest}-{thresholds}"
 
 
 def _retry_download(task: Any, task_run: Any, state: Any) -> bool:
@@ -106,64 +94,43 @@ def _retry_download(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(name="download", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_download)
-def download_task(home: str, source: str | None, timeout: float, dataset: str = "ml-100k") -> str:
-    from movierec.data.download import download
-
-    return str(download(Layout(Path(home), dataset), source, timeout=timeout, retries=0))
+@task(name="download", retry_delay_seconds=[2, 10], retry_condition_fn=_retry_download)
+def download_task(cfg: PipelineConfig) -> str:
+    return str(steps.download(cfg, retries=0))
 
 
 @task(name="convert", cache_key_fn=_convert_key, persist_result=True)
-def convert_task(home: str, dataset: str = "ml-100k") -> dict[str, Any]:
-    from movierec.data.convert import convert
-
-    outputs = list(convert(Layout(Path(home), dataset)))
+def convert_task(cfg: PipelineConfig) -> dict[str, Any]:
+    outputs = list(steps.convert(cfg))
     return {"summary": f"wrote {', '.join(map(str, outputs))}", "digest": file_digest(outputs)}
 
 
-@task(name="ingest")
-def ingest_task(home: str, dataset: str = "ml-100k") -> str:
-    from movierec.data.ingest import ingest
-
-    return str(ingest(Layout(Path(home), dataset)))
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest_task(cfg: PipelineConfig) -> str:
+    return str(steps.ingest(cfg))
 
 
 @task(name="transform", cache_key_fn=_transform_key, persist_result=True)
-def transform_task(
-    home: str, min_user_ratings: int, min_item_ratings: int, dataset: str = "ml-100k"
-) -> dict[str, Any]:
-    from movierec.data.ingest import ingest
-    from movierec.data.transform import transform, write_clean
-
-    layout = Layout(Path(home), dataset)
-    result = transform(ingest(layout).ratings, min_user_ratings, min_item_ratings)
-    path = write_clean(result.frame, layout)
-    return {"summary": str(result.summary), "digest": file_digest([path])}
+def transform_task(cfg: PipelineConfig) -> dict[str, Any]:
+    out = steps.transform(cfg)
+    return {"summary": out.summary, "digest": file_digest([out.path])}
 
 
-@task(name="train")
-def train_task(
-    home: str, model: str, model_params: dict[str, Any], dataset: str = "ml-100k"
-) -> str:
-    from movierec.pipeline import train
-
-    return str(train(Layout(Path(home), dataset), model, model_params))
+@task(name="train", cache_policy=NO_CACHE)
+def train_task(cfg: PipelineConfig) -> str:
+    return str(steps.train(cfg))
 
 
-@task(name="store")
-def store_task(home: str, db_url: str | None, n: int, dataset: str = "ml-100k") -> int:
-    from movierec.pipeline import store
-
-    return store(Layout(Path(home), dataset), db_url, n)
+@task(name="store", cache_policy=NO_CACHE)
+def store_task(cfg: PipelineConfig) -> str:
+    return str(steps.store(cfg))
 
 
-@task(name="recommend")
-def recommend_task(home: str, user: int, n: int, dataset: str = "ml-100k") -> list[Recommendation]:
-    from movierec.pipeline import recommend
-
-    recs = recommend(Layout(Path(home), dataset), user, n)
+@task(name="recommend", cache_policy=NO_CACHE)
+def recommend_task(cfg: PipelineConfig) -> list[Recommendation]:
+    recs = steps.recommend(cfg)
     create_table_artifact(
-        key=f"recommendations-user-{user}",
+        key=f"recommendations-user-{cfg.user}",
         table=[
             {
                 "rank": r.rank,
@@ -171,16 +138,16 @@ def recommend_task(home: str, user: int, n: int, dataset: str = "ml-100k") -> li
                 "title": r.title,
                 "year": r.year,
                 "genres": r.genres,
-                "score": round(r.score, 4),
+                "reason": r.explanation,
             }
             for r in recs
-        ],
-        description=f"Top-{n} movies for user {user}",
+        ],  # fmt: skip
+        description=f"Top-{cfg.n} movies for user {cfg.user}",
     )
     return recs
 
 
-def _run_cached(task_fn: Any, outputs: list[Path], **kwargs: Any) -> tuple[str, bool]:
+def _run_cached(task_fn: Any, outputs: list[Path], cfg: PipelineConfig) -> tuple[str, bool]:
     """Run a cached task; return ``(summary, skipped)``.
 
     A cached result counts only if the task's outputs on disk are still byte-for-byte what
@@ -188,83 +155,115 @@ def _run_cached(task_fn: Any, outputs: list[Path], **kwargs: Any) -> tuple[str, 
     output (e.g. by a run with other thresholds) forces the task to run again.
     """
     refresh = not all(p.is_file() for p in outputs)
-    state = task_fn.with_options(refresh_cache=refresh)(return_state=True, **kwargs)
+    state = task_fn.with_options(refresh_cache=refresh)(cfg, return_state=True)
     result = state.result()
     stale = not isinstance(result, dict) or result.get("digest") != file_digest(outputs)
     if state.name == "Cached" and stale:
-        state = task_fn.with_options(refresh_cache=True)(return_state=True, **kwargs)
+        state = task_fn.with_options(refresh_cache=True)(cfg, return_state=True)
         result = state.result()
     return result["summary"], state.name == "Cached"
 
 
 @flow(name="movierec-pipeline", log_prints=False)
-def movierec_pipeline(
-    home: str = ".",
-    source: str | None = None,
-    dataset: str = "ml-100k",
-    user: int = 1,
-    n: int = 5,
-    model: str = "user-knn",
-    model_params: dict[str, Any] | None = None,
-    min_user_ratings: int = 5,
-    min_item_ratings: int = 20,
-    download_timeout: float = 60.0,
-    download_retries: int = 2,
-    store_n: int = 10,
-    db_url: str | None = None,
-) -> PipelineResult:
+def movierec_pipeline(cfg: PipelineConfig) -> PipelineResult:
     """download -> convert -> ingest -> transform -> train -> store -> recommend."""
-    layout = Layout(Path(home), dataset)
+    steps.check(cfg)
+    layout = cfg.layout
     cached: list[str] = []
-    download_task.with_options(retries=download_retries)(
-        home, source, download_timeout, dataset=dataset
-    )
-    _, hit = _run_cached(
-        convert_task, [layout.ratings_csv, layout.movies_csv], home=home, dataset=dataset
-    )
+    download_task.with_options(retries=cfg.download_retries)(cfg)
+    _, hit = _run_cached(convert_task, [layout.ratings_csv, layout.movies_csv], cfg)
     cached += ["convert"] if hit else []
-    ingest_summary = ingest_task(home, dataset)
-    transform_summary, hit = _run_cached(
-        transform_task,
-        [layout.clean_ratings_csv],
-        home=home,
-        min_user_ratings=min_user_ratings,
-        min_item_ratings=min_item_ratings,
-        dataset=dataset,
-    )
+    lines = [ingest_task(cfg)]
+    clean = layout.clean_ratings_csv if cfg.engine == "local" else layout.clean_ratings_parquet
+    summary, hit = _run_cached(transform_task, [clean], cfg)
+    lines.append(summary)
     cached += ["transform"] if hit else []
-    if trained_model_is_current(layout, model, model_params):
+    if steps.is_trained(cfg):
         cached.append("train")
-        train_summary = f"model {layout.model_path} is current ({model}); training skipped"
+        lines.append(f"model of {cfg.model} is current; training skipped")
     else:
-        train_summary = train_task(home, model, model_params or {}, dataset)
-    lines = [ingest_summary, transform_summary, train_summary]
-    if store_n > 0:
-        run_id = store_task(home, db_url, store_n, dataset)
-        lines.append(f"stored run {run_id}: top-{store_n} for every user")
-    recs = recommend_task(home, user, n, dataset)
+        lines.append(train_task(cfg))
+    if cfg.store_n > 0:
+        lines.append(store_task(cfg))
+    recs = recommend_task(cfg)
     summary = "\n".join(lines)
     if cached:
         summary += f"\n(cached, skipped: {', '.join(cached)})"
     return PipelineResult(summary=summary, recommendations=recs, cached_steps=cached)
 
 
-def run_pipeline(params: PipelineParams) -> PipelineResult:
-    """Run the flow once with ``params``."""
-    return movierec_pipeline(**asdict(params))
+def _expected_names() -> tuple[str, ...]:
+    """Class names of every :class:`MovieRecError` (as Prefect prints them in states)."""
+    names, todo = [], [MovieRecError]
+    while todo:
+        cls = todo.pop()
+        names.append(cls.__name__)
+        todo += cls.__subclasses__()
+    return tuple(names)
 
 
-def serve_pipeline(params: PipelineParams, cron: str) -> None:
+class _ExpectedErrorFilter(logging.Filter):
+    """Drops the log records about an expected error (the CLI prints it in one line): those
+    carrying a :class:`MovieRecError`, and Prefect's "Finished in state Failed(...)" lines
+    naming one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names = _expected_names()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, MovieRecError):
+            return False
+        if record.name.startswith("prefect") and "Failed(" in str(record.msg):
+            text = record.getMessage()
+            return not any(f"{name}:" in text or f"{name}(" in text for name in self.names)
+        return True
+
+
+@contextmanager
+def quiet_expected_errors() -> Iterator[None]:
+    """Keep expected errors off the terminal while a flow runs.
+
+    The filter sits on every terminal handler (the root logger's and Prefect's console
+    handlers); Prefect's API log handler (the run record) still receives everything.
+    """
+    from prefect.logging.handlers import APILogHandler
+
+    filt = _ExpectedErrorFilter()
+    names = [n for n in list(logging.root.manager.loggerDict) if n.startswith("prefect")]
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in names)]
+    handlers = {
+        h for lg in loggers for h in getattr(lg, "handlers", []) if not isinstance(h, APILogHandler)
+    }
+    for h in handlers:
+        h.addFilter(filt)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(filt)
+
+
+def run_pipeline(cfg: PipelineConfig) -> PipelineResult:
+    """Run the flow once with ``cfg`` (expected errors re-raised, without console noise).
+
+    The config is checked first, so a bad model or parameter fails before Prefect starts.
+    """
+    steps.check(cfg)
+    with quiet_expected_errors():
+        return movierec_pipeline(cfg)
+
+
+def serve_pipeline(cfg: PipelineConfig, cron: str) -> None:
     """Serve the flow on a cron schedule (blocks until interrupted)."""
-    from movierec.errors import ConfigError
-
     try:
         from prefect.client.schemas.schedules import CronSchedule
 
         CronSchedule(cron=cron)
     except Exception as exc:
         raise ConfigError(f"invalid --cron expression {cron!r}: {exc}") from None
-    movierec_pipeline.serve(name="movierec-pipeline", cron=cron, parameters=asdict(params))
+    movierec_pipeline.serve(name="movierec-pipeline", cron=cron, parameters={"cfg": cfg})
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,6 @@
-"""Top-N recommendations with titles and explanations, for one user, a new user, or everyone.
+"""The top-N service: ranked, explained movies for a known user, for a new user from a few
+ratings, and for everyone in batches. The CLI, the Python API, the HTTP API, the store
+writer and the Spark engine all go through :class:`TopN`, so they rank and explain alike.
 
 Everything here speaks external MovieLens ids; models are any fitted
 :class:`~movierec.models.base.Recommender`.
@@ -7,20 +9,25 @@ Everything here speaks external MovieLens ids; models are any fitted
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from movierec.errors import ConfigError, DataError, NotSupportedError
+from movierec.explain import CoRatings, Explainer
 from movierec.interactions import ItemCatalog
 from movierec.models.base import Recommender, top_k
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """One ranked movie for one user."""
+    """One ranked movie for one user.
+
+    ``score`` is the model's raw ranking score (comparable only within one list);
+    ``predicted_rating`` is on the rating scale, for models that predict ratings.
+    """
 
     rank: int
     movie_id: int
@@ -46,6 +53,22 @@ class Recommendation:
         }
 
 
+@dataclass(frozen=True)
+class NewUserResult:
+    """Recommendations for someone outside the training data.
+
+    Attributes:
+        recommendations: best first.
+        method: ``"fold-in"`` (the model's own), ``"item-neighbourhood"`` (co-rating cosine,
+            for models without fold-in) or ``"popularity"`` (no rated movie is known).
+        ignored: rated movie ids the model was not trained on (they cannot inform it).
+    """
+
+    recommendations: list[Recommendation]
+    method: str
+    ignored: list[int] = field(default_factory=list)
+
+
 def check_n(n: int) -> int:
     """``n`` as an int, or :class:`ConfigError` if it is not a positive integer."""
     if int(n) < 1:
@@ -53,13 +76,14 @@ def check_n(n: int) -> int:
     return int(n)
 
 
-def _describe(
+def describe(
     movie_ids: np.ndarray,
     scores: np.ndarray,
     explanations: list[str],
     catalog: ItemCatalog | None,
     predicted: np.ndarray | None = None,
 ) -> list[Recommendation]:
+    """:class:`Recommendation` rows (rank from 1) with titles, years and genres."""
     out: list[Recommendation] = []
     rated = [None] * len(movie_ids) if predicted is None else [float(x) for x in predicted]
     rows = zip(movie_ids, scores, explanations, rated, strict=True)
@@ -74,100 +98,124 @@ def _describe(
     return out
 
 
-def _explain(model: Recommender, user_id: int | None, movie_ids: np.ndarray) -> list[str]:
-    """The model's own explanations, or a generic (still true) one if it cannot explain."""
-    if user_id is not None:
-        try:
-            reasons = model.explain(user_id, movie_ids)
-            if len(reasons) == len(movie_ids):
-                return [str(r) for r in reasons]
-        except NotSupportedError:
-            pass
-    return [
-        f"ranked #{i} of the catalogue for you by the {model.name} model"
-        for i in range(1, len(movie_ids) + 1)
-    ]
+class TopN:
+    """Top-N over one fitted model (build once, ask many times).
 
-
-def recommend_for_user(
-    model: Recommender,
-    user_id: int,
-    n: int = 10,
-    catalog: ItemCatalog | None = None,
-    explain: bool = True,
-) -> list[Recommendation]:
-    """Top-``n`` unseen movies for a known user (external ``user_id``), best first.
-
-    Raises:
-        UnknownIdError: the user is not in the model's training data.
-        ConfigError: ``n`` < 1.
+    Args:
+        model: a fitted model.
+        catalog: titles/genres; defaults to the model's catalogue.
+        co: co-rating statistics of the model's training data (built on first use).
     """
-    n = check_n(n)
-    ids, scores = model.recommend([user_id], n=n, exclude_seen=True)
-    keep = ids[0] >= 0
-    movie_ids, movie_scores = ids[0][keep], scores[0][keep]
-    reasons = _explain(model, user_id, movie_ids) if explain else [""] * len(movie_ids)
-    predicted = None
-    if model.predicts_ratings and movie_ids.size:
-        predicted = model.predict_ids(np.full(movie_ids.size, user_id), movie_ids)
-    return _describe(movie_ids, movie_scores, reasons, catalog or model.items_catalog_, predicted)
 
+    def __init__(
+        self, model: Recommender, catalog: ItemCatalog | None = None, co: CoRatings | None = None
+    ) -> None:
+        model._check_fitted()
+        self.model = model
+        self.catalog = catalog if catalog is not None else model.items_catalog_
+        self.explainer = Explainer(model, self.catalog, co)
 
-def recommend_for_ratings(
-    model: Recommender,
-    ratings: Mapping[int, float],
-    n: int = 10,
-    catalog: ItemCatalog | None = None,
-) -> list[Recommendation]:
-    """Top-``n`` movies for someone not in the training data, from ``{movieId: rating}``.
+    # ------------------------------------------------------------------ known users
+    def ranked(self, user_id: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The model's top-``n`` unseen movies of a training user: ``(movie_ids, scores)``."""
+        ids, scores = self.model.recommend([user_id], n=check_n(n), exclude_seen=True)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
 
-    Uses the model's ``fold_in`` (no retraining); rated movies are excluded.
-    """
-    n = check_n(n)
-    if not ratings:
-        raise DataError("at least one rating is needed to recommend for a new user")
-    items = model.data_.items
-    known = items.contains(list(ratings))
-    if not np.all(known):
-        bad = [m for m, k in zip(ratings, known, strict=True) if not k]
-        raise DataError(f"unknown movie id(s) in ratings: {', '.join(map(str, bad[:5]))}")
-    scores = np.array(model.fold_in(ratings), dtype=np.float32, copy=True).reshape(1, -1)
-    scores[np.isnan(scores)] = -np.inf
-    scores[0, items.index(list(ratings))] = -np.inf
-    top = top_k(scores, min(n, items.ids.size))[0]
-    top_scores = scores[0, top]
-    keep = np.isfinite(top_scores)
-    movie_ids = items.ids[top][keep]
-    reasons = _explain_new(model, ratings, movie_ids)
-    return _describe(movie_ids, top_scores[keep], reasons, catalog or model.items_catalog_)
+    def for_user(self, user_id: int, n: int = 10, explain: bool = True) -> list[Recommendation]:
+        """Top-``n`` unseen movies for a known user (external ``user_id``), best first.
 
+        Raises:
+            UnknownIdError: the user is not in the model's training data.
+            ConfigError: ``n`` < 1.
+        """
+        movie_ids, scores = self.ranked(user_id, n)
+        reasons = self.explainer.for_user(user_id, movie_ids) if explain else [""] * movie_ids.size
+        predicted = None
+        if self.model.predicts_ratings and movie_ids.size:
+            predicted = self.model.predict_ids(np.full(movie_ids.size, user_id), movie_ids)
+        return describe(movie_ids, scores, reasons, self.catalog, predicted)
 
-def _explain_new(
-    model: Recommender, ratings: Mapping[int, float], movie_ids: np.ndarray
-) -> list[str]:
-    explain_ratings = getattr(model, "explain_ratings", None)
-    if explain_ratings is not None:
+    # ------------------------------------------------------------------ new users
+    def new_user_scores(self, ratings: Mapping[int, float]) -> tuple[np.ndarray, str, list[int]]:
+        """Scores over the model's items for ``{movieId: rating}``, without retraining.
+
+        Returns:
+            ``(scores, method, ignored)``: float32 shape ``(n_items,)`` with ``-inf`` for the
+            rated movies, the method used (see :class:`NewUserResult`), and the rated movie
+            ids outside the training data (which cannot inform the scores).
+        """
+        if not ratings:
+            raise DataError("at least one rating is needed to recommend for a new user")
+        items = self.model.data_.items
+        known_mask = items.contains(list(ratings))
+        ignored = [int(m) for m, k in zip(ratings, known_mask, strict=True) if not k]
+        known = {
+            int(m): float(r) for (m, r), k in zip(ratings.items(), known_mask, strict=True) if k
+        }
+        if not known:
+            scores = np.log1p(self.explainer.co.n_raters).astype(np.float32)
+            return scores, "popularity", ignored
+        cols = items.index(list(known))
         try:
-            reasons = explain_ratings(ratings, movie_ids)
-            if len(reasons) == len(movie_ids):
-                return [str(r) for r in reasons]
+            scores = np.array(self.model.fold_in(known), dtype=np.float32, copy=True)
+            method = "fold-in"
         except NotSupportedError:
-            pass
-    return _explain(model, None, movie_ids)
+            values = np.fromiter(known.values(), dtype=np.float32, count=len(known))
+            scores = self.explainer.co.neighbourhood_scores(cols, values)
+            method = "item-neighbourhood"
+        scores = scores.reshape(-1)
+        scores[np.isnan(scores)] = -np.inf
+        scores[cols] = -np.inf
+        return scores, method, ignored
+
+    def for_ratings(self, ratings: Mapping[int, float], n: int = 10) -> NewUserResult:
+        """Top-``n`` movies for someone not in the training data, from ``{movieId: rating}``.
+
+        Uses the model's ``fold_in`` (no retraining), else item-neighbourhood scoring; rated
+        movies are never recommended; movies the model was not trained on are ignored (and
+        listed in :attr:`NewUserResult.ignored`).
+        """
+        n = check_n(n)
+        scores, method, ignored = self.new_user_scores(ratings)
+        top = top_k(scores[None, :], min(n, scores.size))[0]
+        top = top[np.isfinite(scores[top])]
+        movie_ids = self.model.data_.items.ids[top]
+        reasons = self.explainer.for_ratings(ratings, movie_ids)
+        predicted = None
+        if method == "fold-in" and self.model.predicts_ratings:
+            try:
+                predicted = self.model.fold_in_ratings(
+                    {m: r for m, r in ratings.items() if int(m) not in ignored}
+                )[top]
+            except NotSupportedError:
+                predicted = None
+        recs = describe(movie_ids, scores[top], reasons, self.catalog, predicted)
+        return NewUserResult(recs, method, ignored)
+
+    # ------------------------------------------------------------------ everyone
+    def for_all(
+        self,
+        n: int = 10,
+        user_ids: Any | None = None,
+        batch_size: int = 2048,
+        explain: bool = True,
+    ) -> pd.DataFrame:
+        """Top-``n`` for every training user (or ``user_ids``), in batches.
+
+        Returns:
+            Long frame ``userId, rank, movieId, score[, explanation]`` (external ids; rank
+            from 1), ``n`` rows per user unless fewer unseen movies exist.
+        """
+        frame = ranked_frame(self.model, n, user_ids, batch_size)
+        return self.explainer.frame(frame) if explain else frame
 
 
-def recommend_all(
-    model: Recommender,
-    n: int = 10,
-    user_ids: Any | None = None,
-    batch_size: int = 2048,
+def ranked_frame(
+    model: Recommender, n: int = 10, user_ids: Any | None = None, batch_size: int = 2048
 ) -> pd.DataFrame:
-    """Top-``n`` for every user (or ``user_ids``) in batches.
-
-    Returns:
-        Long frame ``userId, rank, movieId, score`` (external ids; rank starts at 1),
-        ``n`` rows per user unless fewer unseen movies exist.
-    """
+    """Top-``n`` of every user (or ``user_ids``) as a long frame ``userId, rank, movieId,
+    score`` without explanations (see :meth:`TopN.for_all`)."""
     n = check_n(n)
     users = model.data_.users.ids if user_ids is None else np.asarray(user_ids, dtype=np.int64)
     ids, scores = model.recommend(users, n=n, exclude_seen=True, batch_size=batch_size)
@@ -181,3 +229,36 @@ def recommend_all(
         }
     )
     return frame[frame["movieId"] >= 0].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------- one-call helpers
+def recommend_for_user(
+    model: Recommender,
+    user_id: int,
+    n: int = 10,
+    catalog: ItemCatalog | None = None,
+    explain: bool = True,
+) -> list[Recommendation]:
+    """:meth:`TopN.for_user` in one call."""
+    return TopN(model, catalog).for_user(user_id, n, explain)
+
+
+def recommend_for_ratings(
+    model: Recommender,
+    ratings: Mapping[int, float],
+    n: int = 10,
+    catalog: ItemCatalog | None = None,
+) -> list[Recommendation]:
+    """:meth:`TopN.for_ratings` in one call (the recommendations only)."""
+    return TopN(model, catalog).for_ratings(ratings, n).recommendations
+
+
+def recommend_all(
+    model: Recommender,
+    n: int = 10,
+    user_ids: Any | None = None,
+    batch_size: int = 2048,
+    explain: bool = True,
+) -> pd.DataFrame:
+    """:meth:`TopN.for_all` in one call."""
+    return TopN(model).for_all(n, user_ids, batch_size, explain)

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from movierec.api.app import create_app
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
-from movierec.store import recommendations_frame, write_run
-from tests.store.toy import ItemCosine, ScoreOnly, load_ml100k, synthetic
+from movierec.store import recommendations_frame
+from tests.store.toy import ItemCosine, ScoreOnly, load_ml100k, synthetic, write_model_run
 
 LEADERBOARD = {
     "protocol": "ml100k-u1",
@@ -70,7 +70,7 @@ def store_top10(url: str, model: Recommender, metrics: dict | None = None) -> in
     users = model.data_.users.ids
     ids, scores = model.recommend(users, n=10)
     frame = recommendations_frame(users, ids, scores)
-    return write_run(url, model, frame, metrics or {"protocol": "ml100k-u1"})
+    return write_model_run(url, model, frame, metrics or {"protocol": "ml100k-u1"})
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from movierec.api.app import create_app
 from movierec.api.service import Serving
 from movierec.errors import StoreError
-from movierec.store import make_engine, recommendations_frame, write_run
-from tests.store.toy import ItemCosine, synthetic
+from movierec.store import make_engine, recommendations_frame
+from tests.store.toy import ItemCosine, synthetic, write_model_run
 
 pytestmark = pytest.mark.realdata
 
@@ -179,7 +179,7 @@ def test_stored_user_unknown_to_the_live_model(tmp_path, cosine_model) -> None:
     frame = recommendations_frame(
         [5000], np.array([[50, 181]]), np.array([[2.0, 1.0]]), [["a", ""]]
     )
-    write_run(url, other, frame)
+    write_model_run(url, other, frame)
     with TestClient(create_app(home=tmp_path, model=cosine_model, db_url=url)) as client:
         body = client.get("/users/5000/recommendations").json()
         assert body["source"] == "store" and body["model"] == "test-item-cosine"
@@ -189,7 +189,7 @@ def test_stored_user_unknown_to_the_live_model(tmp_path, cosine_model) -> None:
         ]
         assert [r["explanation"] for r in body["recommendations"]] == [
             "a",
-            "recommended by the test-item-cosine model (run 1)",
+            "recommended by the test-item-cosine model",
         ]
 
 
@@ -333,7 +333,7 @@ def test_runs_and_leaderboard(stored: TestClient, live: TestClient) -> None:
 # ---------------------------------------------------------------------- start-up errors
 def test_incompatible_store_fails_fast(tmp_path, toy_model) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    write_run(url, toy_model, recommendations_frame([1], np.array([[2]]), np.array([[1.0]])))
+    write_model_run(url, toy_model, recommendations_frame([1], np.array([[2]]), np.array([[1.0]])))
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE schema_version SET version = 99"))

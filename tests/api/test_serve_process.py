@@ -18,8 +18,8 @@ import pytest
 
 from movierec.models.registry import make_model
 from movierec.recommend import recommend_all
-from movierec.store import write_run
 from tests.api.conftest import free_port
+from tests.store.toy import write_model_run
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -32,7 +32,7 @@ def served_home(ml100k, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = make_model("user-knn").fit(*ml100k)
     model.save(home / "models" / "recommender.npz")
     url = f"sqlite:///{home / 'db' / 'movierec.db'}"
-    write_run(url, model, recommend_all(model, n=10), {"protocol": "ml100k-u1"})
+    write_model_run(url, model, recommend_all(model, n=10), {"protocol": "ml100k-u1"})
     return home
 
 

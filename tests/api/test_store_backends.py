@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from movierec.api.app import app_from_env, create_app
-from movierec.api.explain import explain_frame
+from movierec.explain import Explainer
 from movierec.recommend import recommend_all
-from movierec.store import make_engine, write_run
-from tests.store.toy import pg_reachable, pg_schema_url
+from movierec.store import make_engine
+from tests.store.toy import pg_reachable, pg_schema_url, write_model_run
 
 pytestmark = pytest.mark.realdata
 
@@ -30,18 +30,13 @@ def backend_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield url
 
 
-def test_explain_frame_fills_every_row_truthfully(cosine_model, bare_model) -> None:
-    frame = recommend_all(cosine_model, n=3, user_ids=[1, 2])
-    frame.loc[0, "explanation"] = "kept"
-    out = explain_frame(cosine_model, frame)
-    assert len(out) == 6 and out.loc[0, "explanation"] == "kept"
-    assert all(out["explanation"].iloc[1:].str.startswith("similar to movie "))
-    assert (
-        "explanation" not in frame.columns
-        or frame.loc[1, "explanation"] != out.loc[1, "explanation"]
-    )
+def test_explainer_frame_fills_every_row_truthfully(cosine_model, bare_model) -> None:
+    frame = recommend_all(cosine_model, n=3, user_ids=[1, 2], explain=False)
+    out = Explainer(cosine_model).frame(frame)
+    assert "explanation" not in frame.columns
+    assert len(out) == 6 and all(out["explanation"].str.startswith("similar to movie "))
     # a model without explain(): co-rating reasons, each naming one of the user's 4-5★ movies
-    bare = explain_frame(bare_model, recommend_all(bare_model, n=5, user_ids=[1]))
+    bare = recommend_all(bare_model, n=5, user_ids=[1])
     liked = set(
         bare_model.data_.to_frame().query("userId == 1 and rating >= 4")["movieId"].tolist()
     )
@@ -52,8 +47,8 @@ def test_explain_frame_fills_every_row_truthfully(cosine_model, bare_model) -> N
 
 
 def test_api_serves_stored_runs_from_both_backends(backend_url: str, cosine_model, tmp_path):
-    frame = explain_frame(cosine_model, recommend_all(cosine_model, n=10), use_model=True)
-    run_id = write_run(backend_url, cosine_model, frame, {"protocol": "ml100k-u1"})
+    frame = recommend_all(cosine_model, n=10)
+    run_id = write_model_run(backend_url, cosine_model, frame, {"protocol": "ml100k-u1"})
     app = create_app(home=tmp_path, model=cosine_model, db_url=backend_url)
     with TestClient(app) as client:
         body = client.get("/users/42/recommendations").json()
@@ -69,7 +64,7 @@ def test_api_serves_stored_runs_from_both_backends(backend_url: str, cosine_mode
 
 def test_broken_store_degrades_to_the_live_model(tmp_path, cosine_model) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    write_run(url, cosine_model, recommend_all(cosine_model, n=10))
+    write_model_run(url, cosine_model, recommend_all(cosine_model, n=10))
     with TestClient(create_app(home=tmp_path, model=cosine_model, db_url=url)) as client:
         assert client.get("/users/3/recommendations").json()["source"] == "store"
         engine = make_engine(url)
@@ -93,7 +88,7 @@ def test_store_appearing_after_start_is_picked_up(tmp_path, cosine_model, monkey
     with TestClient(app) as client:
         assert client.get("/users/3/recommendations").json()["source"] == "live"
         assert not (tmp_path / "later.db").exists()  # reading never creates the store
-        write_run(url, cosine_model, recommend_all(cosine_model, n=10))
+        write_model_run(url, cosine_model, recommend_all(cosine_model, n=10))
         assert client.get("/users/3/recommendations").json()["source"] == "store"
 
 
@@ -120,14 +115,17 @@ def test_app_factory_for_uvicorn_workers_reads_the_environment(
 
 
 def test_store_step_writes_an_explained_current_run(tmp_path, cosine_model, monkeypatch) -> None:
-    from movierec.store import runs_table, store_step
+    from movierec import steps
+    from movierec.config import PipelineConfig
+    from movierec.store import runs_table
 
     monkeypatch.delenv("MOVIEREC_DB_URL", raising=False)
-    run_id = store_step(cosine_model, home=tmp_path, n=5, metrics={"protocol": "ml100k-u1"})
+    cfg = PipelineConfig.from_settings(home=tmp_path, store_n=5)
+    result = steps.store(cfg, model=cosine_model)
     url = f"sqlite:///{tmp_path / 'db' / 'movierec.db'}"
     (run,) = runs_table(url)
-    assert (run.id, run.is_current, run.n_recommendations) == (run_id, True, 943 * 5)
-    assert run.params == {"shrink": 0.0, "n": 5} and run.metrics == {"protocol": "ml100k-u1"}
+    assert (run.id, run.is_current, run.n_recommendations) == (result.run_id, True, 943 * 5)
+    assert run.params == {"shrink": 0.0, "n": 5} and run.metrics == {}
     with TestClient(create_app(home=tmp_path, model=cosine_model)) as client:
         body = client.get("/users/1/recommendations", params={"n": 5}).json()
         assert body["source"] == "store"

@@ -25,9 +25,9 @@ from movierec.store import (
     resolve_db_url,
     runs_table,
     user_recommendations,
-    write_run,
 )
 from movierec.store import writer as writer_mod
+from tests.store.toy import write_model_run
 
 
 def top_n(model: Recommender, n: int = 5) -> pd.DataFrame:
@@ -74,7 +74,7 @@ def test_resolve_db_url(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
 def test_write_run_stores_everything_and_marks_it_current(db_url: str, toy_model) -> None:
     recs = top_n(toy_model, 5)
     assert len(recs) == 60 * 5
-    run_id = write_run(db_url, toy_model, recs, {"ndcg@10": np.float32(0.25), "bad": np.nan})
+    run_id = write_model_run(db_url, toy_model, recs, {"ndcg@10": np.float32(0.25), "bad": np.nan})
     engine = make_engine(db_url)
     try:
         assert check_schema(engine)
@@ -104,8 +104,8 @@ def test_write_run_stores_everything_and_marks_it_current(db_url: str, toy_model
 
 
 def test_second_run_becomes_current_and_models_are_separate(db_url: str, toy_model) -> None:
-    first = write_run(db_url, toy_model, top_n(toy_model, 3))
-    second = write_run(db_url, toy_model, top_n(toy_model, 4), params={"n": 4})
+    first = write_model_run(db_url, toy_model, top_n(toy_model, 3))
+    second = write_model_run(db_url, toy_model, top_n(toy_model, 4), params={"n": 4})
     runs = runs_table(db_url)
     assert [r.id for r in runs] == [second, first]
     assert [r.is_current for r in runs] == [True, False]
@@ -119,7 +119,7 @@ def test_second_run_becomes_current_and_models_are_separate(db_url: str, toy_mod
             assert current_run(db, "no-such-model") is None
             assert user_recommendations(db, 1, 10, model="no-such-model") is None
             # not current but complete: readable when asked for by model
-            third = write_run(engine, toy_model, top_n(toy_model, 2), make_current=False)
+            third = write_model_run(engine, toy_model, top_n(toy_model, 2), make_current=False)
             assert current_run(db).id == second  # type: ignore[union-attr]
             assert current_run(db, "test-item-cosine").id == third  # type: ignore[union-attr]
             with pytest.raises(UnknownIdError, match="unknown run id: 999"):
@@ -131,7 +131,7 @@ def test_second_run_becomes_current_and_models_are_separate(db_url: str, toy_mod
 def test_failed_write_is_rolled_back_and_previous_run_stays_current(
     db_url: str, toy_model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    good = write_run(db_url, toy_model, top_n(toy_model, 3))
+    good = write_model_run(db_url, toy_model, top_n(toy_model, 3))
     original = writer_mod._bulk_load
 
     def explode(conn, run_id, recs):  # type: ignore[no-untyped-def]
@@ -140,7 +140,7 @@ def test_failed_write_is_rolled_back_and_previous_run_stays_current(
 
     monkeypatch.setattr(writer_mod, "_bulk_load", explode)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        write_run(db_url, toy_model, top_n(toy_model, 5))
+        write_model_run(db_url, toy_model, top_n(toy_model, 5))
     runs = runs_table(db_url)
     assert [(r.status, r.is_current) for r in runs] == [("failed", False), ("complete", True)]
     engine = make_engine(db_url)
@@ -158,10 +158,10 @@ def test_failed_write_is_rolled_back_and_previous_run_stays_current(
 
 def test_bad_frames_are_refused_before_writing(db_url: str, toy_model) -> None:
     with pytest.raises(StoreError, match="lacks column"):
-        write_run(db_url, toy_model, pd.DataFrame({"userId": [1]}))
+        write_model_run(db_url, toy_model, pd.DataFrame({"userId": [1]}))
     dup = pd.DataFrame({"userId": [1, 1], "rank": [1, 1], "movieId": [2, 3], "score": [1, 0]})
     with pytest.raises(StoreError, match="duplicate"):
-        write_run(db_url, toy_model, dup)
+        write_model_run(db_url, toy_model, dup)
     assert runs_table(db_url) == []
 
 
@@ -169,7 +169,7 @@ def test_reader_sees_only_complete_runs_while_a_run_is_written(
     db_url: str, toy_model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second connection queries while the writer holds a loaded but uncommitted run."""
-    old = write_run(db_url, toy_model, top_n(toy_model, 3))
+    old = write_model_run(db_url, toy_model, top_n(toy_model, 3))
     loaded, release = threading.Event(), threading.Event()
     original = writer_mod._bulk_load
 
@@ -181,7 +181,9 @@ def test_reader_sees_only_complete_runs_while_a_run_is_written(
     monkeypatch.setattr(writer_mod, "_bulk_load", slow)
     result: dict[str, int] = {}
     writer = threading.Thread(
-        target=lambda: result.setdefault("id", write_run(db_url, toy_model, top_n(toy_model, 6)))
+        target=lambda: result.setdefault(
+            "id", write_model_run(db_url, toy_model, top_n(toy_model, 6))
+        )
     )
     writer.start()
     engine = make_engine(db_url)
@@ -209,12 +211,12 @@ def test_reader_sees_only_complete_runs_while_a_run_is_written(
 
 
 def test_concurrent_writers_leave_exactly_one_current_run(db_url: str, toy_model) -> None:
-    write_run(db_url, toy_model, top_n(toy_model, 1))  # schema exists before the race
+    write_model_run(db_url, toy_model, top_n(toy_model, 1))  # schema exists before the race
     errors: list[BaseException] = []
 
     def write() -> None:
         try:
-            write_run(db_url, toy_model, top_n(toy_model, 2))
+            write_model_run(db_url, toy_model, top_n(toy_model, 2))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -231,7 +233,7 @@ def test_concurrent_writers_leave_exactly_one_current_run(db_url: str, toy_model
 
 # ---------------------------------------------------------------------- schema versions
 def test_schema_version_mismatch_gives_clear_errors(db_url: str, toy_model) -> None:
-    write_run(db_url, toy_model, top_n(toy_model, 1))
+    write_model_run(db_url, toy_model, top_n(toy_model, 1))
     engine = make_engine(db_url)
     try:
         with engine.begin() as conn:
@@ -241,7 +243,7 @@ def test_schema_version_mismatch_gives_clear_errors(db_url: str, toy_model) -> N
         with engine.begin() as conn:
             conn.execute(text("UPDATE schema_version SET version = 0"))
         with pytest.raises(StoreError, match="older than .*cannot be migrated"):
-            write_run(engine, toy_model, top_n(toy_model, 1))
+            write_model_run(engine, toy_model, top_n(toy_model, 1))
         with engine.begin() as conn:
             conn.execute(text("DROP TABLE schema_version"))
         with pytest.raises(StoreError, match="no schema_version"):
@@ -253,7 +255,7 @@ def test_schema_version_mismatch_gives_clear_errors(db_url: str, toy_model) -> N
 def test_unreachable_database_is_a_store_error(toy_model) -> None:
     url = "postgresql+psycopg://nobody@127.0.0.1:1/nowhere?connect_timeout=2"
     with pytest.raises(StoreError, match="nobody@127.0.0.1:1"):
-        write_run(url, toy_model, top_n(toy_model, 1))
+        write_model_run(url, toy_model, top_n(toy_model, 1))
 
 
 def test_looking_at_a_missing_sqlite_store_creates_nothing(tmp_path) -> None:
@@ -265,8 +267,8 @@ def test_looking_at_a_missing_sqlite_store_creates_nothing(tmp_path) -> None:
 # ---------------------------------------------------------------------- export
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_export_run(db_url: str, toy_model, tmp_path, fmt: str) -> None:
-    write_run(db_url, toy_model, top_n(toy_model, 2))
-    second = write_run(db_url, toy_model, top_n(toy_model, 3))
+    write_model_run(db_url, toy_model, top_n(toy_model, 2))
+    second = write_model_run(db_url, toy_model, top_n(toy_model, 3))
     out, n = export_run(db_url, second, tmp_path / f"recs.{fmt}")
     frame = pd.read_csv(out) if fmt == "csv" else pd.read_parquet(out)
     assert n == len(frame) == 180
@@ -285,9 +287,9 @@ def test_all_ml100k_users_top10_written_under_a_second(db_url: str, ml100k_model
     ids, scores = ml100k_model.recommend(users, n=10)
     recs = recommendations_frame(users, ids, scores, [["because"] * 10] * users.size)
     assert len(recs) == 9430
-    write_run(db_url, ml100k_model, recs.head(10))  # schema + catalogue already exist
+    write_model_run(db_url, ml100k_model, recs.head(10))  # schema + catalogue already exist
     t0 = time.perf_counter()
-    run_id = write_run(db_url, ml100k_model, recs)
+    run_id = write_model_run(db_url, ml100k_model, recs)
     seconds = time.perf_counter() - t0
     assert seconds < 1.0, f"writing 9430 recommendations took {seconds:.3f} s"
     engine = make_engine(db_url)

@@ -174,3 +174,21 @@ def pg_schema_url(url: str = PG_URL) -> Iterator[str]:
     finally:
         with psycopg.connect(**params, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def write_model_run(
+    url: Any,
+    model: Recommender,
+    frame: pd.DataFrame,
+    metrics: Mapping[str, Any] | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    make_current: bool = True,
+) -> int:
+    """:func:`movierec.store.write_run` for a fitted model: its meta and its catalogue."""
+    from movierec.store import RunMeta, write_run
+
+    meta = RunMeta.of(model, **dict(params or {}))
+    return write_run(
+        url, meta, frame, metrics, catalog=model.items_catalog_, make_current=make_current
+    )

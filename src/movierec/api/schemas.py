@@ -94,7 +94,14 @@ class NewUserRequest(BaseModel):
 
 class NewUserRecommendations(BaseModel):
     model: str
-    method: str = Field(description="how the scores were computed, e.g. 'fold-in'")
+    method: str = Field(
+        description="how the scores were computed: 'fold-in' (the model's own), "
+        "'item-neighbourhood' (co-rating cosine) or 'popularity' (no rated movie is known)"
+    )
+    ignored: list[int] = Field(
+        default_factory=list,
+        description="rated movies without training ratings: they cannot inform the model",
+    )
     recommendations: list[RecommendedMovie]
 
 

@@ -24,8 +24,6 @@ from sqlalchemy.orm import Session
 
 from movierec import __version__
 from movierec.api import schemas
-from movierec.api.corating import CoRatings
-from movierec.api.explain import Explainer
 from movierec.errors import (
     DataError,
     MovieRecError,
@@ -33,8 +31,10 @@ from movierec.errors import (
     StoreError,
     UnknownIdError,
 )
+from movierec.explain import CoRatings, generic_reason
 from movierec.interactions import ItemCatalog
-from movierec.models.base import Recommender, top_k
+from movierec.models.base import Recommender
+from movierec.recommend import TopN
 from movierec.store import queries
 from movierec.store.engine import check_schema, safe_url
 
@@ -133,7 +133,8 @@ class Serving:
             with Session(engine) as db:
                 catalog = queries.load_movies(db)
         self._build_movies(catalog)
-        self.explainer = Explainer(model, catalog, self.co)
+        self.top_n = TopN(model, catalog, self.co)
+        self.explainer = self.top_n.explainer
         self._runs: dict[int, queries.RunInfo] = {}
 
     def warm_up(self) -> None:
@@ -257,10 +258,6 @@ class Serving:
     def _user_ratings(self, user_id: int) -> tuple[np.ndarray, np.ndarray]:
         return self.explainer.user_ratings(user_id)
 
-    def explain_user(self, user_id: int, rec_ids: np.ndarray) -> list[str]:
-        """The model's own reasons for a known user, else co-rating/genre reasons."""
-        return self.explainer.for_user(user_id, rec_ids)
-
     def _recommended(
         self, ids: np.ndarray, scores: np.ndarray | Sequence[float], reasons: list[str]
     ) -> list[schemas.RecommendedMovie]:
@@ -273,10 +270,8 @@ class Serving:
 
     def live_recommendations(self, user_id: int, n: int) -> schemas.UserRecommendations:
         """Top-``n`` unseen movies for a training user, computed now by the model."""
-        ids, scores = self.model.recommend([user_id], n=n, exclude_seen=True)
-        keep = ids[0] >= 0
-        rec_ids, rec_scores = ids[0][keep], scores[0][keep]
-        reasons = self.explain_user(user_id, rec_ids)
+        rec_ids, rec_scores = self.top_n.ranked(user_id, n)
+        reasons = self.explainer.for_user(user_id, rec_ids)
         return schemas.UserRecommendations(
             user_id=user_id,
             source="live",
@@ -343,12 +338,12 @@ class Serving:
         run = self._run(db, run_id)
         ids = np.array([r.movie_id for r in rows], dtype=np.int64)
         reasons = [r.explanation for r in rows]
-        if not all(reasons):
-            if user_id in self.data.users:
-                generic = self.explainer.from_ratings(*self._user_ratings(user_id), ids)
+        if not all(reasons):  # a run stored without explanations
+            if user_id in self.data.users and run.model == self.model.name:
+                fill = self.explainer.for_user(user_id, ids)
             else:
-                generic = [f"recommended by the {run.model} model (run {run_id})"] * len(rows)
-            reasons = [r or g for r, g in zip(reasons, generic, strict=True)]
+                fill = [generic_reason(run.model)] * len(rows)
+            reasons = [r or g for r, g in zip(reasons, fill, strict=True)]
         return schemas.UserRecommendations(
             user_id=user_id,
             source="store",
@@ -391,11 +386,11 @@ class Serving:
                 ["body", "ratings", int(bad[0]), "rating"],
                 f"rating {vals[bad[0]]:g} is outside the rating scale {lo:g}-{hi:g}",
             )
-        unknown = np.flatnonzero(~self.data.items.contains(ids))
+        unknown = np.flatnonzero([int(m) not in self.movies for m in ids])
         if unknown.size:
             raise FieldError(
                 ["body", "ratings", int(unknown[0]), "movieId"],
-                f"unknown movie id {ids[unknown[0]]} (not in the training data)",
+                f"unknown movie id {ids[unknown[0]]} (not in the catalogue)",
             )
         _, first, counts = np.unique(ids, return_index=True, return_counts=True)
         if np.any(counts > 1):
@@ -408,45 +403,23 @@ class Serving:
     def new_user_recommendations(
         self, ratings: Sequence[schemas.RatingIn], n: int
     ) -> schemas.NewUserRecommendations:
-        """Top-``n`` for someone outside the training data, from their ratings, no retraining.
-
-        Uses the model's ``fold_in``; a model without it is replaced by item-based
-        neighbourhood scoring over co-rating cosine similarities
-        (:meth:`CoRatings.neighbourhood_scores`). Rated movies are never recommended.
-        """
+        """Top-``n`` for someone outside the training data, from their ratings, no retraining
+        (:meth:`TopN.for_ratings`: the model's fold-in, else item-neighbourhood scoring).
+        Rated movies are never recommended; rated movies without training ratings cannot
+        inform the model and are listed in ``ignored``."""
         ids, vals = self._check_ratings(ratings)
-        cols = self.data.items.index(ids)
-        try:
-            scores = self.model.fold_in(dict(zip(ids.tolist(), vals.tolist(), strict=True)))
-            method = "fold-in"
-        except NotSupportedError:
-            scores = self.co.neighbourhood_scores(cols, vals)
-            method = "item-neighbourhood"
-        scores = np.array(scores, dtype=np.float32, copy=True).reshape(1, -1)
-        scores[np.isnan(scores)] = -np.inf
-        scores[0, cols] = -np.inf
-        top = top_k(scores, n)[0]
-        top = top[np.isfinite(scores[0, top])]
-        rec_ids = self.data.items.ids[top]
-        reasons = self._explain_new(ids, vals, cols, rec_ids)
+        result = self.top_n.for_ratings(dict(zip(ids.tolist(), vals.tolist(), strict=True)), n)
+        recs = result.recommendations
         return schemas.NewUserRecommendations(
             model=self.model.name,
-            method=method,
-            recommendations=self._recommended(rec_ids, scores[0, top], reasons),
+            method=result.method,
+            ignored=result.ignored,
+            recommendations=self._recommended(
+                np.array([r.movie_id for r in recs], dtype=np.int64),
+                [r.score for r in recs],
+                [r.explanation for r in recs],
+            ),
         )
-
-    def _explain_new(
-        self, ids: np.ndarray, vals: np.ndarray, cols: np.ndarray, rec_ids: np.ndarray
-    ) -> list[str]:
-        hook = getattr(self.model, "explain_ratings", None)
-        if hook is not None:
-            try:
-                reasons = hook(dict(zip(ids.tolist(), vals.tolist(), strict=True)), rec_ids)
-                if len(reasons) == len(rec_ids) and all(reasons):
-                    return [str(r) for r in reasons]
-            except NotSupportedError:
-                pass
-        return self.explainer.from_ratings(cols, vals.astype(np.float32), rec_ids)
 
     # ------------------------------------------------------------------ runs & reports
     def health(self, db: Session | None) -> schemas.Health:

@@ -225,7 +225,7 @@ def convert(layout: Layout) -> tuple[Path, Path]:
     The output paths are the same for every dataset (:class:`~movierec.config.Layout`), so
     converting another dataset in the same home overwrites the previous CSVs; a model trained
     on the old data is then refused by the fingerprint check of
-    :func:`movierec.pipeline.load_trained` until it is retrained. Use one ``--home`` per
+    :func:`movierec.training.load_trained` until it is retrained. Use one ``--home`` per
     dataset to keep several side by side.
 
     Both files are parsed and validated before either is written; each write is atomic, so

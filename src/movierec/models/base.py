@@ -75,6 +75,15 @@ class Recommender(ABC):
     def _validate(self) -> None:  # noqa: B027 - optional hook
         """Check hyperparameters; raise :class:`ConfigError` naming the bad one."""
 
+    def validate(self) -> Self:
+        """Check the hyperparameters now (``fit`` does too); return ``self``.
+
+        Raises:
+            ConfigError: naming the first invalid hyperparameter.
+        """
+        self._validate()
+        return self
+
     # ------------------------------------------------------------------ fitting
     def fit(self, data: Interactions, items: ItemCatalog | None = None) -> Self:
         """Learn from ``data`` (and optional movie metadata); return ``self``."""

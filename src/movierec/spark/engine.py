@@ -57,7 +57,7 @@ appender.console.layout.pattern = %d{{HH:mm:ss}} %p %c{{1}}: %m%n
 
 # ---------------------------------------------------------------------------- session
 @contextmanager
-def _quiet_pandas() -> Iterator[None]:
+def quiet_pandas() -> Iterator[None]:
     """Silence pyspark's warnings about pandas 3 around Arrow conversions (they work)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas")
@@ -345,7 +345,7 @@ def from_pandas(spark: SparkSession, ratings: pd.DataFrame) -> DataFrame:
         {"userId": "int32", "movieId": "int32", "rating": "float32"}
         | ({"timestamp": "int64"} if "timestamp" in cols else {})
     )
-    with _quiet_pandas():
+    with quiet_pandas():
         df = spark.createDataFrame(frame)
     return _check_columns(df, "ratings frame")
 
@@ -514,7 +514,7 @@ def evaluate_rmse(model: ALSModel, test: DataFrame) -> tuple[float, int]:
 def predict(model: ALSModel, pairs: pd.DataFrame) -> pd.DataFrame:
     """Predictions for a pandas frame of ``userId, movieId`` (warm pairs only) as pandas."""
     spark = model.userFactors.sparkSession
-    with _quiet_pandas():
+    with quiet_pandas():
         df = spark.createDataFrame(pairs[["userId", "movieId"]].astype("int32"))
         return model.transform(df).toPandas()
 
@@ -523,7 +523,7 @@ def factors(model: ALSModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     """``(user_ids, U, item_ids, V)``: ids sorted ascending, factors float32 ``(n, k)``."""
     out = []
     for frame in (model.userFactors, model.itemFactors):
-        with _quiet_pandas():
+        with quiet_pandas():
             pdf = pd.DataFrame(frame.toPandas()).sort_values("id")
         ids = pdf["id"].to_numpy(np.int64)
         mat = np.stack(pdf["features"].to_numpy()).astype(np.float32) if len(pdf) else (
@@ -563,7 +563,7 @@ def recommend_all(
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be an integer >= 1, got {n!r}")
     spark = model.userFactors.sparkSession
-    with _quiet_pandas():
+    with quiet_pandas():
         item_pdf = pd.DataFrame(model.itemFactors.toPandas()).sort_values("id")
     item_ids = item_pdf["id"].to_numpy(np.int64)
     V = np.stack(item_pdf["features"].to_numpy()).astype(np.float32)
@@ -583,7 +583,7 @@ def recommend_all(
                 yield _top_n(pdf.iloc[start : start + batch_size], ids, items, k)
 
     schema = "userId int, rank int, movieId int, score float"
-    with _quiet_pandas():
+    with quiet_pandas():
         out = pd.DataFrame(users.mapInPandas(rank_batches, schema=schema).toPandas())
     bc.unpersist()
     return out.sort_values(["userId", "rank"], kind="stable").reset_index(drop=True)
@@ -667,27 +667,6 @@ class SparkRun:
         return "spark-ials" if self.params.implicit else "spark-als"
 
 
-@dataclass
-class _Fingerprinted:
-    value: str
-
-    def fingerprint(self) -> str:
-        return self.value
-
-
-@dataclass
-class _StoredModel:
-    """The few attributes :func:`movierec.store.writer.write_run` reads from a model."""
-
-    name: str
-    params: dict[str, Any]
-    data_: _Fingerprinted
-    items_catalog_: Any = None
-
-    def get_params(self) -> dict[str, Any]:
-        return self.params
-
-
 def write_store(
     db: Any, result: SparkRun, catalog: Any = None, metrics: dict[str, Any] | None = None
 ) -> int:
@@ -702,20 +681,15 @@ def write_store(
     Returns:
         The new run id (current, as for a local run).
     """
-    from movierec.store.writer import write_run
+    from movierec.store.writer import RunMeta, write_run
 
-    stored = _StoredModel(
-        result.model_name, dict(result.params.__dict__), _Fingerprinted(result.data_fingerprint)
-    )
     figures = dict(metrics or {})
     if result.rmse is not None:
         figures |= {"rmse": result.rmse, "n_test": result.n_test}
     n = int(result.recommendations["rank"].max()) if len(result.recommendations) else 0
-    model: Any = stored  # duck-typed: name, get_params(), data_.fingerprint(), items_catalog_
-    return write_run(
-        db, model, result.recommendations, figures, catalog=catalog,
-        params={"engine": "spark", "n": n},
-    )  # fmt: skip
+    params = {**result.params.__dict__, "engine": "spark", "n": n}
+    meta = RunMeta(result.model_name, params, result.data_fingerprint)
+    return write_run(db, meta, result.recommendations, figures, catalog=catalog)
 
 
 def run(

@@ -22,12 +22,12 @@ from movierec.store.queries import (
     user_recommendations,
 )
 from movierec.store.schema import SCHEMA_VERSION
-from movierec.store.step import store_step
-from movierec.store.writer import recommendations_frame, write_run
+from movierec.store.writer import RunMeta, recommendations_frame, write_run
 
 __all__ = [
     "SCHEMA_VERSION",
     "RunInfo",
+    "RunMeta",
     "StoredRecommendation",
     "check_schema",
     "current_run",
@@ -41,7 +41,6 @@ __all__ = [
     "resolve_db_url",
     "runs_table",
     "safe_url",
-    "store_step",
     "user_recommendations",
     "write_run",
 ]

@@ -21,6 +21,7 @@ import io
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from movierec.errors import StoreError
 from movierec.interactions import ItemCatalog
-from movierec.models.base import Recommender
 from movierec.store.engine import _short, as_engine, ensure_schema, safe_url
 from movierec.store.schema import (
     MOVIES,
@@ -46,6 +46,27 @@ from movierec.store.schema import (
 log = logging.getLogger(__name__)
 
 _PG_LOCK_KEY = 0x6D6F7669  # advisory lock serialising the is_current flip on PostgreSQL
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """What a stored run records about what produced it.
+
+    Attributes:
+        model: the model's name (``user-knn``, ``spark-als``, ...).
+        params: its hyperparameters and run options (e.g. ``n``), JSON-serialisable.
+        data_fingerprint: :meth:`Interactions.fingerprint` of the training data.
+    """
+
+    model: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    data_fingerprint: str = ""
+
+    @classmethod
+    def of(cls, model: Any, **params: Any) -> RunMeta:
+        """The meta of a fitted :class:`~movierec.models.base.Recommender`, with ``params``
+        (run options such as ``n``) laid over its hyperparameters."""
+        return cls(model.name, {**model.get_params(), **params}, model.data_.fingerprint())
 
 
 def recommendations_frame(
@@ -174,25 +195,23 @@ def _check_frame(recs: pd.DataFrame) -> None:
 
 def write_run(
     engine_or_url: Engine | str | None,
-    model: Recommender,
+    meta: RunMeta,
     recommendations: pd.DataFrame,
     metrics: Mapping[str, Any] | None = None,
     *,
     catalog: ItemCatalog | None = None,
-    params: Mapping[str, Any] | None = None,
     make_current: bool = True,
 ) -> int:
-    """Store one run of ``model``'s recommendations; return the new run id.
+    """Store one run of recommendations; return the new run id.
 
     Args:
         engine_or_url: an engine, a database URL, or ``None`` for the default store
             (``MOVIEREC_DB_URL`` or ``db/movierec.db``). The schema is created if missing.
-        model: the fitted model; its name, hyperparameters and data fingerprint are recorded.
+        meta: what produced the run (model name, parameters, data fingerprint).
         recommendations: long frame ``userId, rank, movieId, score[, explanation]`` with
             external MovieLens ids (see :func:`recommendations_frame`).
         metrics: evaluation figures to keep with the run (JSON-serialisable values).
-        catalog: movies to upsert into ``movies``; defaults to ``model.items_catalog_``.
-        params: extra run parameters merged over ``model.get_params()`` (e.g. ``n``).
+        catalog: movies to upsert into ``movies`` (titles, years, genres).
         make_current: flip ``is_current`` to this run when complete (default).
 
     Returns:
@@ -204,18 +223,17 @@ def write_run(
     """
     _check_frame(recommendations)
     engine, owned = as_engine(engine_or_url)
-    catalog = catalog if catalog is not None else getattr(model, "items_catalog_", None)
     try:
         ensure_schema(engine)
-        run_params = _json_safe({**model.get_params(), **dict(params or {})})
+        run_params = _json_safe(dict(meta.params))
         try:
             with engine.begin() as conn:
                 run_id = conn.execute(
                     insert(RUNS)
                     .values(
-                        model=model.name,
+                        model=meta.model,
                         params=run_params,
-                        data_fingerprint=model.data_.fingerprint(),
+                        data_fingerprint=meta.data_fingerprint,
                         metrics=_json_safe(dict(metrics or {})),
                         created=_dt.datetime.now(_dt.UTC),
                         status=STATUS_WRITING,

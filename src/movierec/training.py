@@ -1,10 +1,13 @@
-"""The train and recommend steps of the pipeline, shared by the CLI and the Prefect flow.
+"""Training a local model on the cleaned ratings, and loading it back.
 
-The data steps (download, convert, ingest, transform) live in :mod:`movierec.data`.
+The model file is ``models/recommender.npz`` under the working directory
+(:class:`~movierec.config.Layout`); it records the data fingerprint, so a model trained on
+other data is refused.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -12,18 +15,17 @@ from typing import Any
 
 from movierec.config import Layout
 from movierec.data.ingest import load_movies, load_ratings
-from movierec.errors import DataError
+from movierec.errors import DataError, ModelError
 from movierec.interactions import Interactions, ItemCatalog
-from movierec.models.base import Recommender, load_model
+from movierec.models.base import FORMAT_VERSION, Recommender, load_model, read_metadata
 from movierec.models.registry import make_model
-from movierec.recommend import Recommendation, check_n, recommend_for_user
 
 log = logging.getLogger("movierec")
 
 
 @dataclass
 class TrainResult:
-    """What :func:`train` produced."""
+    """What :func:`fit_model` produced."""
 
     model: Recommender
     path: str
@@ -42,6 +44,11 @@ class TrainResult:
         )
 
 
+def load_catalog(layout: Layout) -> ItemCatalog:
+    """The movie catalogue (``data/raw/movies.csv``)."""
+    return ItemCatalog.from_frame(load_movies(layout.movies_csv))
+
+
 def load_training_data(layout: Layout) -> tuple[Interactions, ItemCatalog]:
     """The cleaned ratings (``data/processed/ratings_clean.csv``) and the movie catalogue."""
     if not layout.clean_ratings_csv.is_file():
@@ -49,16 +56,11 @@ def load_training_data(layout: Layout) -> tuple[Interactions, ItemCatalog]:
             f"no cleaned ratings at {layout.clean_ratings_csv}; run 'movierec transform' first"
         )
     ratings = load_ratings(layout.clean_ratings_csv)
-    movies = load_movies(layout.movies_csv)
-    return Interactions.from_frame(ratings), ItemCatalog.from_frame(movies)
+    return Interactions.from_frame(ratings), load_catalog(layout)
 
 
-def train(
-    layout: Layout,
-    model_name: str = "user-knn",
-    params: dict[str, Any] | None = None,
-) -> TrainResult:
-    """Fit ``model_name`` on the cleaned data and save it atomically to ``models/``."""
+def fit_model(layout: Layout, model_name: str, params: dict[str, Any] | None = None) -> TrainResult:
+    """Fit ``model_name`` on the cleaned data of ``layout`` and save it atomically."""
     model = make_model(model_name, **(params or {}))
     data, catalog = load_training_data(layout)
     t0 = time.perf_counter()
@@ -81,15 +83,10 @@ def train(
 def trained_model_is_current(
     layout: Layout, model_name: str, params: dict[str, Any] | None = None
 ) -> bool:
-    """True if ``models/recommender.npz`` is ``model_name`` with the same hyperparameters,
-    trained on the current cleaned ratings by a compatible movierec: retraining would
-    reproduce it (every model is deterministic under its seed), so a resumed pipeline can
-    skip the step."""
-    import json
-
-    from movierec.errors import ModelError
-    from movierec.models.base import FORMAT_VERSION, read_metadata
-
+    """True if ``models/recommender.npz`` is the configured model with the same
+    hyperparameters, trained on the current cleaned ratings by a compatible movierec:
+    retraining would reproduce it (every model is deterministic under its seed), so a
+    resumed pipeline can skip the step."""
     if not (layout.model_path.is_file() and layout.clean_ratings_csv.is_file()):
         return False
     try:
@@ -118,37 +115,3 @@ def load_trained(layout: Layout, check_data: bool = True) -> Recommender:
     if check_data and layout.clean_ratings_csv.is_file():
         expected = Interactions.from_frame(load_ratings(layout.clean_ratings_csv)).fingerprint()
     return load_model(layout.model_path, expected_fingerprint=expected)
-
-
-def store(
-    layout: Layout,
-    db_url: str | None = None,
-    n: int = 10,
-    model: Recommender | None = None,
-    model_explanations: bool = False,
-) -> int:
-    """Write every user's top-``n`` (explained) as one run into the store; return the run id.
-
-    The run is written in one transaction and becomes current only once complete (see
-    :func:`movierec.store.writer.write_run`). By default the explanations are the fast
-    co-rating/genre reasons; ``model_explanations`` asks the model for its own.
-    """
-    from movierec.store.step import store_step
-
-    n = check_n(n)
-    model = model if model is not None else load_trained(layout)
-    return store_step(
-        model, home=layout.home, db_url=db_url, n=n, model_explanations=model_explanations
-    )
-
-
-def recommend(
-    layout: Layout,
-    user_id: int,
-    n: int = 5,
-    model: Recommender | None = None,
-) -> list[Recommendation]:
-    """Top-``n`` recommendations for ``user_id`` from the saved (or given) model."""
-    n = check_n(n)
-    model = model if model is not None else load_trained(layout)
-    return recommend_for_user(model, user_id, n=n)
