@@ -21,12 +21,23 @@ def _shared_data() -> Path:
 
 SHARED_DATA = _shared_data()
 
+STRICT = os.environ.get("MOVIEREC_STRICT_TESTS", "") not in ("", "0")
+"""``make test`` and CI set ``MOVIEREC_STRICT_TESTS=1``: a missing browser, PostgreSQL server,
+Java runtime or real-data folder then fails the tests that need it instead of skipping them."""
+
+
+def unavailable(reason: str) -> None:
+    """Skip (or, in strict mode, fail) a test whose infrastructure is missing."""
+    if STRICT:
+        pytest.fail(f"{reason} (MOVIEREC_STRICT_TESTS is set: this must be available)")
+    pytest.skip(reason)
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` (real ml-100k and ml-latest-small); skips when it is absent."""
     if not (SHARED_DATA / "ml-100k" / "u.data").is_file():
-        pytest.skip(f"real MovieLens data not found at {SHARED_DATA} (set MOVIEREC_SHARED_DATA)")
+        unavailable(f"real MovieLens data not found at {SHARED_DATA} (set MOVIEREC_SHARED_DATA)")
     return SHARED_DATA
 
 

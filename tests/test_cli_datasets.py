@@ -12,6 +12,7 @@ import pytest
 
 from movierec.cli import main
 from movierec.data.datasets import dataset_names
+from tests.conftest import unavailable
 from tests.test_cli import assert_one_line_error, run_cli
 
 STEPS_WITH_DATASET = [
@@ -119,7 +120,7 @@ def test_ml1m_format_through_the_steps(tmp_path: Path, capsys: pytest.CaptureFix
 def small_home(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     """Every step run once via the CLI on the real ml-latest-small (folder source)."""
     if not (shared_data / "ml-latest-small" / "ratings.csv").is_file():
-        pytest.skip("ml-latest-small not found in the shared data")
+        unavailable("ml-latest-small not found in the shared data")
     home = tmp_path_factory.mktemp("small")
     common = ["--home", str(home), "--dataset", "ml-latest-small"]
     _ok(["download", "--source", str(shared_data / "ml-latest-small"), *common])
@@ -221,7 +222,7 @@ def spark_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from movierec.spark.engine import java_available, spark_session
 
     if not java_available():
-        pytest.skip("Spark tests need a Java 17+ runtime")
+        unavailable("Spark tests need a Java 17+ runtime")
     from pyspark.sql import SparkSession
 
     existing = SparkSession.getActiveSession()

@@ -171,7 +171,7 @@ def test_cron_serve_is_validated_and_delegated(monkeypatch: pytest.MonkeyPatch) 
 
 def test_module_entry_point_runs_the_pipeline_command() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "movierec.flows", "--help"],
+        [sys.executable, "-m", "movierec", "pipeline", "--help"],
         capture_output=True,
         text=True,
         timeout=120,

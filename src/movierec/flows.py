@@ -265,10 +265,3 @@ def serve_pipeline(cfg: PipelineConfig, cron: str) -> None:
         raise ConfigError(f"invalid --cron expression {cron!r}: {exc}") from None
     movierec_pipeline.serve(name="movierec-pipeline", cron=cron, parameters={"cfg": cfg})
 
-
-if __name__ == "__main__":  # pragma: no cover
-    import sys
-
-    from movierec.cli import main
-
-    main(["pipeline", *sys.argv[1:]])

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import store_top10
+from tests.conftest import unavailable
 
 CHROMIUM = Path(os.environ.get("MOVIEREC_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -36,7 +37,7 @@ def home(cosine_model, ml100k_dir: Path, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def page(server_url: str) -> Iterator:  # type: ignore[type-arg]
     if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
+        unavailable(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(

@@ -13,6 +13,7 @@ from movierec.api.app import app_from_env, create_app
 from movierec.explain import Explainer
 from movierec.recommend import recommend_all
 from movierec.store import make_engine
+from tests.conftest import unavailable
 from tests.store.toy import pg_reachable, pg_schema_url, write_model_run
 
 pytestmark = pytest.mark.realdata
@@ -25,7 +26,7 @@ def backend_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         return
     reason = pg_reachable()
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
     with pg_schema_url() as url:
         yield url
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from movierec.spark.engine import java_available
+from tests.conftest import unavailable
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """``local[2]`` session bound to loopback, checkpoints under a pytest temp dir."""
     if not java_available():
-        pytest.skip("Spark tests need a Java 17+ runtime (java not on PATH, JAVA_HOME unset)")
+        unavailable("Spark tests need a Java 17+ runtime (java not on PATH, JAVA_HOME unset)")
     from movierec.spark.engine import spark_session
 
     ckpt: Path = tmp_path_factory.mktemp("spark")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from movierec.models.base import Recommender
+from tests.conftest import unavailable
 from tests.store.toy import ItemCosine, load_ml100k, pg_reachable, pg_schema_url, synthetic
 
 
@@ -19,7 +20,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     reason = pg_reachable()
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
     with pg_schema_url() as url:
         yield url
 

@@ -1,0 +1,225 @@
+"""Every ``MOVIEREC_*`` setting reaches every command that uses it.
+
+Each check sets the environment variable only (no command-line option) and observes its
+effect through the real command on real data: counts computed independently with pandas,
+the model file's metadata, the database the rows land in, the requests a local HTTP
+server receives. A command that ignored a setting fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from movierec.cli import main
+from movierec.config import Settings
+from movierec.models.base import read_metadata
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+
+USES = {
+    "home": ["download", "convert", "ingest", "transform", "train", "store", "recommend",
+             "pipeline", "db runs"],
+    "dataset": ["download", "convert", "ingest", "transform", "pipeline"],
+    "source": ["download", "pipeline"],
+    "db_url": ["store", "pipeline", "db runs", "db export"],
+    "min_user_ratings": ["transform", "pipeline"],
+    "min_item_ratings": ["transform", "pipeline"],
+    "model": ["train", "pipeline"],
+    "download_timeout": ["download", "pipeline"],
+    "download_retries": ["download", "pipeline"],
+}  # fmt: skip
+"""Which commands use which setting (each pair is checked below)."""
+
+
+def test_every_setting_is_in_the_matrix() -> None:
+    assert set(USES) == set(Settings.model_fields)
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(args)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def expected_counts(ratings: pd.DataFrame, min_user: int, min_item: int) -> tuple[int, int, int]:
+    """The transform's filters, written independently: users first, then movies, one pass."""
+    users = ratings.groupby("userId")["movieId"].transform("size") >= min_user
+    kept = ratings[users]
+    movies = kept.groupby("movieId")["userId"].transform("size") >= min_item
+    kept = kept[movies]
+    return len(kept), kept["userId"].nunique(), kept["movieId"].nunique()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(f"MOVIEREC_{name.upper()}", raising=False)
+    return monkeypatch
+
+
+def test_data_and_model_commands_read_their_settings(
+    env: pytest.MonkeyPatch,
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = tmp_path / "home"
+    db = tmp_path / "elsewhere.db"
+    env.setenv("MOVIEREC_HOME", str(home))
+    env.setenv("MOVIEREC_SOURCE", str(shared_data / "ml-100k.zip"))
+    env.setenv("MOVIEREC_MIN_USER_RATINGS", "60")
+    env.setenv("MOVIEREC_MIN_ITEM_RATINGS", "45")
+    env.setenv("MOVIEREC_MODEL", "popularity")
+    env.setenv("MOVIEREC_DB_URL", f"sqlite:///{db}")
+
+    assert run(["download"], capsys)[0] == 0  # source + home
+    assert (home / "data/raw/ml-100k/u.data").is_file()
+    assert run(["convert"], capsys)[0] == 0
+    assert (home / "data/raw/ratings.csv").is_file()
+    code, out, _ = run(["ingest"], capsys)
+    assert code == 0 and "100,000 ratings" in out
+    code, out, _ = run(["transform"], capsys)
+    assert code == 0
+    raw = pd.read_csv(
+        shared_data / "ml-100k/u.data", sep="\t", names=["userId", "movieId", "r", "t"]
+    )
+    n, users, movies = expected_counts(raw, 60, 45)
+    clean = pd.read_csv(home / "data/processed/ratings_clean.csv")
+    assert (len(clean), clean["userId"].nunique(), clean["movieId"].nunique()) == (n, users, movies)
+    assert f"{n:,}" in out
+    assert run(["train"], capsys)[0] == 0
+    assert read_metadata(home / "models/recommender.npz")["model"] == "popularity"
+    code, out, _ = run(["store", "-n", "2"], capsys)
+    assert code == 0 and db.is_file() and not (home / "db").exists()
+    code, out, _ = run(["db", "runs"], capsys)
+    assert code == 0 and "popularity" in out
+    code, out, _ = run(["db", "export", "--run", "1", "--out", str(tmp_path / "run1.csv")], capsys)
+    assert code == 0 and len(pd.read_csv(tmp_path / "run1.csv")) == users * 2
+    code, out, err = run(["recommend", "--user", str(clean["userId"].iloc[0]), "--json"], capsys)
+    assert code == 0 and len(json.loads(out)["recommendations"]) == 5
+
+
+def test_pipeline_reads_every_setting(
+    env: pytest.MonkeyPatch,
+    prefect_harness: None,
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = tmp_path / "home"
+    db = tmp_path / "elsewhere.db"
+    env.setenv("MOVIEREC_HOME", str(home))
+    env.setenv("MOVIEREC_SOURCE", str(shared_data / "ml-100k.zip"))
+    env.setenv("MOVIEREC_MIN_USER_RATINGS", "60")
+    env.setenv("MOVIEREC_MIN_ITEM_RATINGS", "45")
+    env.setenv("MOVIEREC_MODEL", "popularity")
+    env.setenv("MOVIEREC_DB_URL", f"sqlite:///{db}")
+    raw = pd.read_csv(
+        shared_data / "ml-100k/u.data", sep="\t", names=["userId", "movieId", "r", "t"]
+    )
+    n, users, _ = expected_counts(raw, 60, 45)
+    busiest = int(raw["userId"].value_counts().idxmax())  # kept by any threshold used here
+    code, out, err = run(["pipeline", "--user", str(busiest), "--json"], capsys)
+    assert code == 0, err
+    assert f"{n:,}" in out
+    assert read_metadata(home / "models/recommender.npz")["model"] == "popularity"
+    assert db.is_file() and not (home / "db").exists()
+    assert f"({users * 10:,} rows)" in out
+
+
+def test_dataset_setting_reaches_data_commands_and_pipeline(
+    env: pytest.MonkeyPatch,
+    prefect_harness: None,
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    small = shared_data / "ml-latest-small"
+    home = tmp_path / "home"
+    env.setenv("MOVIEREC_DATASET", "ml-latest-small")
+    args = ["--home", str(home)]
+    assert run(["download", "--source", str(small), *args], capsys)[0] == 0
+    assert (home / "data/raw/ml-latest-small/ratings.csv").is_file()
+    assert run(["convert", *args], capsys)[0] == 0
+    code, out, _ = run(["ingest", *args], capsys)
+    assert code == 0 and "100,836 ratings" in out and "0.5-5" in out
+    ratings = pd.read_csv(small / "ratings.csv")
+    n, users, movies = expected_counts(ratings, 5, 20)
+    code, out, _ = run(["transform", *args], capsys)
+    assert code == 0 and f"{n:,}" in out
+    code, out, _ = run(["pipeline", "--source", str(small), "--model", "popularity", *args], capsys)
+    assert code == 0 and f"{n:,}" in out and f"{movies:,}" in out
+
+
+class _SlowServer:
+    """A loopback HTTP server that answers every GET with 503 after ``delay`` seconds and
+    counts the requests."""
+
+    def __init__(self, delay: float) -> None:
+        outer = self
+        self.count = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                outer.count += 1
+                time.sleep(delay)
+                try:
+                    self.send_response(503)
+                    self.end_headers()
+                except OSError:
+                    pass
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/ml-100k.zip"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> _SlowServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def slow_server() -> Iterator[_SlowServer]:
+    with _SlowServer(delay=2.0) as server:
+        yield server
+
+
+@pytest.mark.parametrize("command", ["download", "pipeline"])
+def test_download_timeout_and_retries_reach_the_command(
+    command: str,
+    env: pytest.MonkeyPatch,
+    prefect_harness: None,
+    slow_server: _SlowServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    env.setenv("MOVIEREC_DOWNLOAD_TIMEOUT", "0.4")
+    env.setenv("MOVIEREC_DOWNLOAD_RETRIES", "1")
+    t0 = time.monotonic()
+    code, _, err = run([command, "--home", str(tmp_path), "--source", slow_server.url], capsys)
+    took = time.monotonic() - t0
+    assert code != 0
+    assert slow_server.count == 2, err  # one try + MOVIEREC_DOWNLOAD_RETRIES=1
+    # each try gave up after MOVIEREC_DOWNLOAD_TIMEOUT=0.4 s, not the server's 2 s (the
+    # retry waits its backoff: 1 s for download, 2 s for the flow's task retry)
+    assert took < 4.5, took
+    assert "timed out" in err.lower() or "timeout" in err.lower(), err
