@@ -50,8 +50,9 @@ import numpy as np
 import pandas as pd
 
 from movierec.evaluation import metrics as M
-from movierec.evaluation.data import read_items, resolve_ml100k_dir
-from movierec.evaluation.runner import evaluate, run_fold
+from movierec.evaluation.data import read_release
+from movierec.evaluation.runner import evaluate
+from movierec.evaluation.scoring import run_fold
 from movierec.evaluation.splits import Fold, load_protocol
 from movierec.models.registry import available_models, make_model
 
@@ -106,7 +107,9 @@ def surprise_rating(fold: Fold, repeats: int) -> dict[str, dict[str, Any]]:
     )
 
     train = fold.train.to_frame()[["userId", "movieId", "rating"]]
-    trainset = Dataset.load_from_df(train, Reader(rating_scale=(1, 5))).build_full_trainset()
+    trainset = Dataset.load_from_df(
+        train, Reader(rating_scale=fold.train.rating_scale)
+    ).build_full_trainset()
     testset = list(fold.test[["userId", "movieId", "rating"]].itertuples(index=False, name=None))
     algos: dict[str, Callable[[], Any]] = {
         "BaselineOnly": lambda: BaselineOnly(verbose=False),
@@ -155,7 +158,9 @@ def same_settings_ratios(fold: Fold, repeats: int) -> dict[str, dict[str, Any]]:
     from surprise import SVD, Dataset, Reader, SVDpp, accuracy
 
     train = fold.train.to_frame()[["userId", "movieId", "rating"]]
-    trainset = Dataset.load_from_df(train, Reader(rating_scale=(1, 5))).build_full_trainset()
+    trainset = Dataset.load_from_df(
+        train, Reader(rating_scale=fold.train.rating_scale)
+    ).build_full_trainset()
     testset = list(fold.test[["userId", "movieId", "rating"]].itertuples(index=False, name=None))
     cls = {"svd": SVD, "svdpp": SVDpp}
     out = {}
@@ -242,10 +247,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--tune", help="comma-separated models to tune instead of benchmarking")
     ap.add_argument("--trials", type=int, default=12)
     args = ap.parse_args(argv)
-    data = resolve_ml100k_dir(args.data_dir)
+    data = read_release("ml-100k", args.data_dir, splits=("u1",))
     if args.tune:
-        return tune_defaults(data, args.tune.split(","), args.trials)
-    catalog = read_items(data)
+        return tune_defaults(args.data_dir, args.tune.split(","), args.trials)
+    catalog = data.catalog
     u1 = load_protocol("ml100k-u1", data).folds[0]
     strat = load_protocol("stratified-75-25", data).folds[0]
 

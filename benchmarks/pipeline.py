@@ -29,8 +29,10 @@ import pandas as pd
 
 from movierec.config import Layout
 from movierec.data.convert import convert
+from movierec.data.datasets import get_dataset
 from movierec.data.download import download
 from movierec.data.ingest import ingest
+from movierec.data.ml100k import read_u_data
 from movierec.data.transform import transform, write_clean
 from movierec.interactions import Interactions
 from movierec.models.knn import UserKNN
@@ -65,15 +67,9 @@ def time_steps(source: Path) -> dict[str, float]:
         return t
 
 
-def read_split(path: Path) -> pd.DataFrame:
-    return pd.read_csv(
-        path, sep="\t", names=["userId", "movieId", "rating", "timestamp"], dtype=np.int64
-    )
-
-
 def user_knn_rmse(data_dir: Path) -> tuple[float, int, float]:
-    base = read_split(data_dir / "ml-100k" / "u1.base")
-    test = read_split(data_dir / "ml-100k" / "u1.test")
+    base = read_u_data(data_dir / "ml-100k" / "u1.base")
+    test = read_u_data(data_dir / "ml-100k" / "u1.test")
     train_data = Interactions.from_frame(base)
     model, fit_s = timed(UserKNN(k=40, shrinkage=0.0).fit, train_data)
     known = train_data.users.contains(test["userId"]) & train_data.items.contains(test["movieId"])
@@ -86,10 +82,10 @@ def user_knn_rmse(data_dir: Path) -> tuple[float, int, float]:
 def surprise_figures(data_dir: Path, clean: pd.DataFrame, k: int) -> dict[str, float]:
     from surprise import Dataset, KNNWithMeans, Reader, accuracy
 
-    reader = Reader(rating_scale=(1, 5))
+    reader = Reader(rating_scale=get_dataset("ml-100k").rating_scale)
     sim = {"name": "cosine", "user_based": True}
-    base = read_split(data_dir / "ml-100k" / "u1.base")
-    test = read_split(data_dir / "ml-100k" / "u1.test")
+    base = read_u_data(data_dir / "ml-100k" / "u1.base")
+    test = read_u_data(data_dir / "ml-100k" / "u1.test")
     trainset = Dataset.load_from_df(
         base[["userId", "movieId", "rating"]], reader
     ).build_full_trainset()

@@ -116,6 +116,7 @@ def cmd_synth(size: str, workdir: Path) -> dict[str, Any]:
 def cmd_pipeline(size: str, workdir: Path, model_name: str, anchor: bool) -> dict[str, Any]:
     import numpy as np
 
+    from movierec.data.datasets import get_dataset
     from movierec.data.releases import load_release
     from movierec.data.transform import transform
     from movierec.interactions import Interactions, ItemCatalog
@@ -137,7 +138,9 @@ def cmd_pipeline(size: str, workdir: Path, model_name: str, anchor: bool) -> dic
     with stage("transform", stages, sampler):
         result = transform(ratings, 5, 20)
         del ratings
-        data = Interactions.from_frame(result.frame, rating_scale=(0.5, 5.0))
+        data = Interactions.from_frame(
+            result.frame, rating_scale=get_dataset("ml-25m").rating_scale
+        )
         kept = movies[movies["movieId"].isin(data.items.ids)]
         catalog = ItemCatalog.from_frame(kept)
         summary = result.summary

@@ -44,7 +44,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from movierec.data.convert import read_u_data, read_u_item
+from movierec.data.releases import load_release
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
 from movierec.models.registry import make_model
@@ -63,8 +63,7 @@ def shared_data() -> Path:
 
 
 def load_ml100k(folder: Path) -> tuple[Interactions, ItemCatalog]:
-    ratings = read_u_data(folder / "u.data")
-    movies = read_u_item(folder / "u.item", folder / "u.genre")
+    ratings, movies = load_release("ml-100k", folder)
     return Interactions.from_frame(ratings), ItemCatalog.from_frame(movies)
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from movierec.evaluation import metrics as M
-from movierec.evaluation.runner import run_fold
+from movierec.evaluation.scoring import run_fold
 from movierec.evaluation.splits import Fold, load_protocol
 from movierec.evaluation.tuning import validation_fold
 from movierec.models.base import top_k
@@ -271,7 +271,9 @@ def surprise_anchor(fold: Fold) -> dict[str, dict[str, float]]:
     from surprise import Dataset, KNNBaseline, Reader, SVDpp, accuracy
 
     train = fold.train.to_frame()[["userId", "movieId", "rating"]]
-    trainset = Dataset.load_from_df(train, Reader(rating_scale=(1, 5))).build_full_trainset()
+    trainset = Dataset.load_from_df(
+        train, Reader(rating_scale=fold.train.rating_scale)
+    ).build_full_trainset()
     testset = list(fold.test[["userId", "movieId", "rating"]].itertuples(index=False, name=None))
     algos = {
         "SVDpp": lambda: SVDpp(random_state=0),

@@ -24,6 +24,10 @@ STEPS_WITH_DATASET = [
     ["recommend", "--user", "1"],
     ["store"],
     ["pipeline"],
+    ["evaluate"],
+    ["serve"],
+    ["db", "runs"],
+    ["db", "export", "--run", "1", "--out", "x.csv"],
 ]
 
 
@@ -40,7 +44,9 @@ def test_datasets_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None
     assert "1-5" in next(line for line in lines if " ml-100k " in line)
 
 
-@pytest.mark.parametrize("args", STEPS_WITH_DATASET, ids=lambda a: a[0])
+@pytest.mark.parametrize(
+    "args", STEPS_WITH_DATASET, ids=lambda a: "-".join(a[: 1 + (a[0] == "db")])
+)
 def test_unknown_dataset_is_one_line_error(
     args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

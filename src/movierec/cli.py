@@ -369,7 +369,8 @@ def evaluate(
         str,
         typer.Option(
             "--protocol",
-            help="ml100k-u1..u5, ml100k-5fold, stratified-75-25, random-kfold, temporal.",
+            help="ml100k-u1..u5, ml100k-5fold (ml-100k only); stratified-75-25, "
+            "random-kfold, temporal (every dataset).",
         ),
     ] = "ml100k-u1",
     models: Annotated[
@@ -410,7 +411,7 @@ def evaluate(
         typer.Option(
             "--data-dir",
             "--source",
-            help="Extracted ml-100k folder (or its zip); default data/raw/ml-100k under --home.",
+            help="The release's zip or extracted folder; default data/raw/<dataset> under --home.",
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of random splits and tuning.")] = 42,
@@ -421,18 +422,20 @@ def evaluate(
         ),
     ] = 0,
     home: HomeOpt = None,
+    dataset: DatasetOpt = None,
 ) -> None:
     """Evaluate models under a protocol; write reports/<protocol>/leaderboard.{md,csv,json}."""
     from movierec.evaluation.runner import evaluate as run
     from movierec.evaluation.runner import split_model_params, summary_text
 
-    layout = _layout(home)
-    with _step(layout, "evaluate", protocol=protocol, models=models):
+    layout = _layout(home, dataset)
+    with _step(layout, "evaluate", protocol=protocol, models=models, dataset=layout.dataset):
         board = run(
             protocol,
             models,
             data_dir=data_dir,
             layout=layout,
+            dataset=layout.dataset,
             k=k,
             tune=tune,
             n_trials=trials,
@@ -458,21 +461,25 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
     home: HomeOpt = None,
     db_url: DbUrlOpt = None,
+    dataset: DatasetOpt = None,
 ) -> None:
     """Serve the HTTP API (docs at /docs) and the web page (/) with uvicorn."""
+    import os
+
     from movierec.api.app import serve as run
 
-    layout = _layout(home)
+    layout = _layout(home, dataset)
+    os.environ["MOVIEREC_DATASET"] = layout.dataset  # the app and its workers read Settings
     typer.echo(f"serving on http://{host}:{port}/ (API docs at /docs); Ctrl-C stops")
     run(host, port, home=layout.home, db_url=db_url, workers=workers)
 
 
 @db_app.command("runs")
-def db_runs(home: HomeOpt = None, db_url: DbUrlOpt = None) -> None:
+def db_runs(home: HomeOpt = None, db_url: DbUrlOpt = None, dataset: DatasetOpt = None) -> None:
     """List the stored runs, newest first."""
     from movierec.store import resolve_db_url, runs_table
 
-    runs = runs_table(resolve_db_url(db_url, _layout(home).home))
+    runs = runs_table(resolve_db_url(db_url, _layout(home, dataset).home))
     table = Table(title="Stored runs")
     for col in ("id", "model", "status", "current", "users", "rows", "created", "data"):
         table.add_column(col)
@@ -499,11 +506,12 @@ def db_export(
     ] = None,
     home: HomeOpt = None,
     db_url: DbUrlOpt = None,
+    dataset: DatasetOpt = None,
 ) -> None:
     """Write one run's recommendations (with titles) to CSV or Parquet."""
     from movierec.store import export_run, resolve_db_url
 
-    url = resolve_db_url(db_url, _layout(home).home)
+    url = resolve_db_url(db_url, _layout(home, dataset).home)
     path, n = export_run(url, run, out_path, fmt)  # type: ignore[arg-type]
     typer.echo(f"wrote {n} recommendations of run {run} to {path}")
 

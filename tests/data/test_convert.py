@@ -13,7 +13,8 @@ import pytest
 from movierec.atomic import DiskFullError
 from movierec.config import Layout
 from movierec.data import _io
-from movierec.data.convert import convert, read_u_data, read_u_genre, read_u_item
+from movierec.data.convert import convert
+from movierec.data.ml100k import read_u_data, read_u_genre, read_u_item
 from movierec.data.synthetic import LATIN1_TITLE, ML100K_GENRES, UNDATED_TITLE
 from movierec.errors import DataError
 from tests.data.helpers import leftovers

@@ -96,7 +96,7 @@ def test_duplicate_pairs(tmp_path: Path):
 def test_bad_ratings_csv(tmp_path: Path, body: str, message: str):
     path = _write(tmp_path / "ratings.csv", "userId,movieId,rating,timestamp\n" + body)
     with pytest.raises(DataError, match=message):
-        load_ratings(path, rating_scale=(1.0, 5.0))
+        load_ratings(path, get_dataset("ml-100k").scale)
 
 
 def test_half_stars_accepted_on_the_default_scale(tmp_path: Path):
@@ -106,7 +106,7 @@ def test_half_stars_accepted_on_the_default_scale(tmp_path: Path):
 
 @pytest.mark.parametrize("rating", ["3.7", "4.25", "0.75"])
 def test_half_star_grid_of_the_csv_releases(tmp_path: Path, rating: str):
-    scale = get_dataset("ml-latest-small").rating_scale
+    scale = get_dataset("ml-latest-small").scale
     body = f"userId,movieId,rating,timestamp\n1,1,0.5,10\n1,2,4.5,11\n2,1,{rating},12\n"
     path = _write(tmp_path / "ratings.csv", body)
     msg = f"ratings.csv line 4: rating {rating} is not in half stars on the 0.5-5 scale"

@@ -15,10 +15,11 @@ import pandas as pd
 import pytest
 
 from movierec.config import Layout
-from movierec.data.convert import convert, read_u_data
+from movierec.data.convert import convert
 from movierec.data.datasets import get_dataset
 from movierec.data.download import download
 from movierec.data.ingest import IngestResult, ingest, load_ratings
+from movierec.data.ml100k import read_u_data
 from movierec.data.transform import TransformResult, to_interactions, transform, write_clean
 from tests.data.conftest import LoopbackServer, loopback_server
 
@@ -95,7 +96,7 @@ def test_transform_exact_counts(run: Run):
     assert (s.ratings_after, s.users_after, s.movies_after) == (94_968, 943, 939)
     fix = transform(run.ingested.ratings, 5, 20, iterate=True).summary
     assert (fix.ratings_after, fix.users_after, fix.movies_after) == (94_968, 943, 939)
-    clean = load_ratings(run.layout.clean_ratings_csv, (1.0, 5.0))
+    clean = load_ratings(run.layout.clean_ratings_csv, get_dataset("ml-100k").scale)
     assert len(clean) == 94_968
     data = to_interactions(clean)
     assert data.shape == (943, 939) and data.nnz == 94_968
@@ -121,5 +122,5 @@ def test_ml_latest_small_folder_source(shared_data: Path, tmp_path: Path):
     layout = Layout(tmp_path / "home", "ml-latest-small")
     path = download(layout, str(shared_data / "ml-latest-small"))
     assert path == tmp_path / "home" / "data" / "raw" / "ml-latest-small"
-    ratings = load_ratings(path / "ratings.csv", get_dataset("ml-latest-small").rating_scale)
+    ratings = load_ratings(path / "ratings.csv", get_dataset("ml-latest-small").scale)
     assert (len(ratings), ratings["userId"].nunique()) == (100_836, 610)

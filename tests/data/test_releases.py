@@ -12,13 +12,10 @@ import pytest
 from movierec.data.releases import (
     MOVIES_SCHEMA,
     RATINGS_SCHEMA,
-    RELEASES,
     convert_release,
-    convert_release_csv,
     load_release,
     read_parquet,
     read_ratings,
-    release_format,
     write_parquet,
     write_ratings_csv,
 )
@@ -128,13 +125,16 @@ def test_real_ml_latest_small(shared_data: Path) -> None:
 @pytest.mark.realdata
 def test_real_ml_latest_small_through_the_pipeline_steps(shared_data: Path, tmp_path: Path) -> None:
     """The ``--dataset ml-latest-small`` path: convert (here) → ingest → transform (5/20)."""
+    import shutil
+
     from movierec.config import Layout
+    from movierec.data.convert import convert
     from movierec.data.ingest import ingest
     from movierec.data.transform import transform
 
     layout = Layout(tmp_path, "ml-latest-small")
-    convert_release_csv("ml-latest-small", shared_data / "ml-latest-small",
-                        layout.ratings_csv, layout.movies_csv)  # fmt: skip
+    shutil.copytree(shared_data / "ml-latest-small", layout.dataset_dir)
+    convert(layout)
     result = ingest(layout)
     assert result.rating_scale == (0.5, 5.0) and len(result.ratings) == 100_836
     summary = transform(result.merged, 5, 20).summary
@@ -177,12 +177,19 @@ def test_ml10m_nested_folder_half_stars_no_genres(ml10m: Path) -> None:
     assert movies.set_index("movieId").loc[8219, "genres"] == ""
 
 
-def test_ml10m_movies_latin1_fallback(ml10m: Path) -> None:
+def test_ml10m_movies_are_strict_utf8(ml10m: Path) -> None:
+    """ml-10m's movies.dat is UTF-8 (accented titles decode); a Latin-1 byte is refused with
+    its line instead of being decoded into another title."""
     folder = ml10m / "ml-10M100K"
-    _write_lines(folder / "movies.dat", ["1::Misérables, Les (1995)::Drama"], "latin-1")
-    _write_lines(folder / "ratings.dat", ["1::1::4.5::838985046"])
+    title = "City of Lost Children, The (Cité des enfants perdus, La) (1995)"
+    _write_lines(folder / "movies.dat", ["1::Heat (1995)::Action", f"29::{title}::Drama"])
+    _write_lines(folder / "ratings.dat", ["1::29::4.5::838985046"])
     _, movies = load_release("ml-10m", ml10m)
-    assert movies["title"].tolist() == ["Misérables, Les (1995)"]
+    assert movies["title"].tolist() == ["Heat (1995)", title]
+    lines = ["1::Heat (1995)::Action", f"29::{title}::Drama"]
+    _write_lines(folder / "movies.dat", lines, "latin-1")
+    with pytest.raises(DataError, match=r"movies\.dat:2: not valid utf-8 text"):
+        load_release("ml-10m", ml10m)
 
 
 def test_ml25m_csv_quoting_years_and_genres(ml25m: Path) -> None:
@@ -196,21 +203,15 @@ def test_ml25m_csv_quoting_years_and_genres(ml25m: Path) -> None:
     assert by_id.loc[6, "title"] == "Heat (1995)" and by_id.loc[6, "year"] == 1995
 
 
-@pytest.mark.parametrize("name", sorted(RELEASES))
-def test_every_release_has_a_format(name: str) -> None:
-    fmt = release_format(name)
-    assert fmt.url.endswith(f"/{name}.zip")
-    assert fmt.rating_scale == ((1.0, 5.0) if name == "ml-1m" else (0.5, 5.0))
-
-
 # --------------------------------------------------------------------------- bad input
 def test_unknown_release_name() -> None:
-    with pytest.raises(ConfigError, match="unknown MovieLens release 'ml-7m'.*ml-25m"):
+    with pytest.raises(ConfigError, match="unknown dataset 'ml-7m'.*ml-25m"):
         load_release("ml-7m", ".")
 
 
 def test_missing_files(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="ratings.csv of ml-25m not found"):
+    message = "ratings.csv not found; run 'movierec download' first .the ml-25m files"
+    with pytest.raises(DataError, match=message):
         load_release("ml-25m", tmp_path)
 
 
@@ -398,16 +399,24 @@ def test_ratings_csv_round_trip(ml25m: Path, tmp_path: Path) -> None:
     assert path.read_text().splitlines()[1].startswith("1,1,3.3")
 
 
-def test_convert_release_csv_feeds_ingest(ml1m: Path, tmp_path: Path) -> None:
-    """The files written for the pipeline read back through the data helper's ingest."""
-    from movierec.data.ingest import load_movies, load_ratings
+def test_convert_feeds_ingest(ml1m: Path, tmp_path: Path) -> None:
+    """The files the convert step writes for ml-1m read back through ingest."""
+    import shutil
 
-    ratings, movies = convert_release_csv("ml-1m", ml1m, tmp_path / "r.csv", tmp_path / "m.csv")
-    back = load_ratings(tmp_path / "r.csv", (1.0, 5.0))
-    assert back[["userId", "movieId", "rating"]].to_numpy().tolist() == (
+    from movierec.config import Layout
+    from movierec.data.convert import convert
+    from movierec.data.ingest import ingest
+
+    layout = Layout(tmp_path, "ml-1m")
+    shutil.copytree(ml1m, layout.dataset_dir)
+    ratings, movies = load_release("ml-1m", ml1m)
+    convert(layout)
+    back = ingest(layout)
+    assert back.ratings[["userId", "movieId", "rating"]].to_numpy().tolist() == (
         ratings[["userId", "movieId", "rating"]].to_numpy().tolist()
     )
-    catalog = load_movies(tmp_path / "m.csv")
-    assert catalog["title"].tolist() == movies["title"].tolist()
-    assert catalog.set_index("movieId").loc[3, "year"] == 1977
-    assert "Misérables, Les (1995)" in (tmp_path / "m.csv").read_text(encoding="utf-8")
+    assert back.rating_scale == (1.0, 5.0)
+    assert back.movies["title"].tolist() == movies["title"].tolist()
+    assert back.movies.set_index("movieId").loc[3, "year"] == 1977
+    text = layout.movies_csv.read_text(encoding="utf-8")
+    assert "Misérables, Les (1995)" in text

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movierec.data.convert import read_u_data, read_u_item
+from movierec.data.ml100k import read_u_data, read_u_item
 from movierec.data.synthetic import write_ml100k_like, zip_dataset
 from tests.data.helpers import snapshot
 

@@ -14,8 +14,8 @@ import scipy.sparse as sp
 from movierec.atomic import DiskFullError
 from movierec.config import Layout
 from movierec.data import _io
-from movierec.data.convert import read_u_data
 from movierec.data.ingest import load_ratings
+from movierec.data.ml100k import read_u_data
 from movierec.data.transform import (
     load_catalog,
     to_interactions,

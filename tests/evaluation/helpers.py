@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from movierec.data.synthetic import ML100K_GENRES
 from movierec.errors import ConfigError, NotSupportedError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
 
-GENRE_FLAGS = 19
+GENRE_FLAGS = len(ML100K_GENRES)
 
 
 class UserMean(Recommender):
@@ -95,9 +96,12 @@ def synthetic_ratings(n_users: int = 60, n_items: int = 80, seed: int = 0) -> pd
 
 
 def write_ml100k(folder: Path, ratings: pd.DataFrame, n_items: int = 80, splits: int = 5) -> Path:
-    """Write u.data, u.item and u{1..splits}.base/.test (5-fold by row) into ``folder``."""
+    """Write u.data, u.item, u.genre and u{1..splits}.base/.test (5-fold by row) into
+    ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     ratings.to_csv(folder / "u.data", sep="\t", header=False, index=False)
+    genres = "".join(f"{name}|{i}\n" for i, name in enumerate(ML100K_GENRES))
+    (folder / "u.genre").write_text(genres, encoding="iso-8859-1")
     rng = np.random.default_rng(1)
     lines = []
     for i in range(1, n_items + 1):
@@ -110,4 +114,29 @@ def write_ml100k(folder: Path, ratings: pd.DataFrame, n_items: int = 80, splits:
     for s in range(1, splits + 1):
         ratings[part != s - 1].to_csv(folder / f"u{s}.base", sep="\t", header=False, index=False)
         ratings[part == s - 1].to_csv(folder / f"u{s}.test", sep="\t", header=False, index=False)
+    return folder
+
+
+def half_star_ratings(n_users: int = 60, n_items: int = 80, seed: int = 0) -> pd.DataFrame:
+    """:func:`synthetic_ratings` on the half-star grid 0.5-5 (about half the ratings x.5,
+    some 0.5), in the order of a CSV release (by user, then movie)."""
+    data = synthetic_ratings(n_users, n_items, seed)
+    rng = np.random.default_rng(seed + 1)
+    halves = np.clip(data["rating"] - 0.5 * rng.integers(0, 2, len(data)), 0.5, 5.0)
+    data["rating"] = halves.astype(float)
+    return data.sort_values(["userId", "movieId"], ignore_index=True)
+
+
+def write_csv_release(folder: Path, ratings: pd.DataFrame, n_items: int = 80) -> Path:
+    """Write ``ratings.csv`` and ``movies.csv`` laid out like ml-latest-small into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ratings.to_csv(folder / "ratings.csv", index=False, float_format="%.1f")
+    movies = pd.DataFrame(
+        {
+            "movieId": np.arange(1, n_items + 1),
+            "title": [f"Movie {i} (20{i % 10:02d})" for i in range(1, n_items + 1)],
+            "genres": ["Drama|Comedy" if i % 2 else "(no genres listed)" for i in range(n_items)],
+        }
+    )
+    movies.to_csv(folder / "movies.csv", index=False)
     return folder

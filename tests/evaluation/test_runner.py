@@ -16,13 +16,7 @@ from movierec.evaluation import tuning
 from movierec.evaluation.runner import evaluate, parse_models, split_model_params
 from movierec.evaluation.splits import load_protocol
 from movierec.models import registry
-from tests.evaluation.helpers import TEST_MODELS, synthetic_ratings, write_ml100k
-
-
-@pytest.fixture()
-def test_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, target in TEST_MODELS.items():
-        monkeypatch.setitem(registry.MODELS, name, target)
+from tests.evaluation.helpers import synthetic_ratings, write_ml100k
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from movierec.errors import ConfigError, DataError
-from movierec.evaluation.data import read_items, read_ratings_file, resolve_ml100k_dir
+from movierec.data.archive import open_release
+from movierec.data.datasets import get_dataset
+from movierec.errors import ConfigError, DataError, DownloadError
+from movierec.evaluation.data import read_release
 from movierec.evaluation.splits import (
     PROTOCOLS,
     load_protocol,
@@ -110,7 +112,7 @@ def test_temporal_global_cut() -> None:
 def test_fold_alignment_marks_cold_rows() -> None:
     train = pd.DataFrame({"userId": [1, 1, 2], "movieId": [10, 20, 10], "rating": [4.0, 3, 5]})
     test = pd.DataFrame({"userId": [1, 2, 3], "movieId": [30, 20, 10], "rating": [1.0, 2, 3]})
-    fold = make_fold("x", train, test)
+    fold = make_fold("x", train, test, (1.0, 5.0))
     assert fold.test["user_row"].tolist() == [0, 1, -1]
     assert fold.test["item_col"].tolist() == [-1, 1, 0]
     assert fold.n_cold == 2
@@ -128,8 +130,7 @@ def test_per_user_holdout_takes_a_tenth_of_each_user() -> None:
 
 def test_protocols_on_synthetic_folder(tmp_path: Path) -> None:
     folder = write_ml100k(tmp_path / "ml-100k", synthetic_ratings())
-    assert resolve_ml100k_dir(tmp_path) == folder
-    five = load_protocol("ml100k-5fold", folder)
+    five = load_protocol("ml100k-5fold", tmp_path)  # the folder or its parent
     assert [f.name for f in five.folds] == ["u1", "u2", "u3", "u4", "u5"]
     assert load_protocol("ml100k-u3", folder).folds[0].name == "u3"
     kf = load_protocol("random-kfold", folder, options={"n_folds": 3})
@@ -138,7 +139,7 @@ def test_protocols_on_synthetic_folder(tmp_path: Path) -> None:
     assert tp.options == {"time_cut": 0.9}
     st = load_protocol("stratified-75-25", folder)
     assert st.kind == "ranking" and st.options == {"seed": 42}
-    catalog = read_items(folder)
+    catalog = read_release("ml-100k", folder).catalog
     assert len(catalog) == 80 and catalog.frame.loc[3, "year"] == 1993
 
 
@@ -150,12 +151,14 @@ def test_protocol_bad_input(tmp_path: Path) -> None:
         load_protocol("ml100k-u9", folder)
     with pytest.raises(ConfigError, match="no option n_last"):
         load_protocol("random-kfold", folder, options={"n_last": 3})
-    with pytest.raises(DataError, match="no ml-100k data"):
-        resolve_ml100k_dir(tmp_path / "nowhere")
+    with pytest.raises(DataError, match="source .*nowhere does not exist"):
+        with open_release(get_dataset("ml-100k"), tmp_path / "nowhere"):
+            pass
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="not a valid zip"):
-        resolve_ml100k_dir(bad)
+    with pytest.raises(DownloadError, match="not a valid zip"):
+        with open_release(get_dataset("ml-100k"), bad):
+            pass
     assert "stratified-75-25" in PROTOCOLS
 
 
@@ -167,10 +170,11 @@ def test_real_ml100k_protocols(ml100k_dir: Path) -> None:
     st = load_protocol("stratified-75-25", ml100k_dir).folds[0]
     # figures of recommenders 1.2.1 python_stratified_split on the same file (checked side by side)
     assert (st.train.nnz, len(st.test), st.n_cold) == (75_066, 24_934, 0)
-    data = read_ratings_file(ml100k_dir / "u.data")
+    release = read_release("ml-100k", ml100k_dir)
+    data = release.ratings
     ref_train, _ = ms_reference(data, 0.75, "movieId", 42)
     assert set(python_stratified_split(data, 0.75, "item", 42)[0].index) == ref_train
-    catalog = read_items(ml100k_dir)
+    catalog = release.catalog
     assert len(catalog) == 1682
     assert catalog.title(1633).startswith("Á köldum klaka")
     assert catalog.frame.loc[1, "genres"] == "Animation|Children's|Comedy"

@@ -12,9 +12,10 @@
   exponential backoff (``backoff * 2**attempt`` seconds). An unreachable host (DNS failure,
   connection refused, connect timeout) fails at once with a one-line :class:`DownloadError`
   explaining ``--source`` / ``MOVIEREC_SOURCE``; other HTTP errors (404...) are not retried.
-- **Safe extraction**: the archive is refused as a whole if any member has an absolute path,
-  a ``..`` component or is a symlink. Only the release folder is extracted (a flat archive
-  or one with a single top-level folder is accepted too).
+- **Safe extraction** (:func:`movierec.data.archive.extract_release`): the archive is
+  refused as a whole if any member has an absolute path, a ``..`` component or is a
+  symlink. Only the release folder is extracted (a flat archive or one with a single
+  top-level folder is accepted too).
 - **Atomic**: files are extracted/copied into a temporary sibling folder, verified there,
   then renamed into place (:func:`movierec.atomic.atomic_path`). Any failure — corrupt or
   truncated zip, checksum mismatch, full disk (:class:`movierec.atomic.DiskFullError`),
@@ -34,12 +35,9 @@ import logging
 import os
 import re
 import shutil
-import stat
 import sys
 import time
 import uuid
-import zipfile
-import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -49,6 +47,7 @@ import httpx
 
 from movierec.atomic import DiskFullError, atomic_path
 from movierec.config import Layout
+from movierec.data.archive import extract_release, find_release_root
 from movierec.data.datasets import DatasetSpec, get_dataset
 from movierec.errors import ChecksumError, ConfigError, DataError, DownloadError
 
@@ -237,7 +236,7 @@ def download(
     layout.raw_dir.mkdir(parents=True, exist_ok=True)
     show = sys.stderr.isatty() if progress is None else progress
     if kind == "dir":
-        root = _find_release_root(Path(where), spec)
+        root = find_release_root(Path(where), spec)
         if root.resolve() == target.resolve():
             verify_dataset(root, spec, checksums)
             if pin:
@@ -290,15 +289,6 @@ def _resolve_source(source: str | None, spec: DatasetSpec) -> tuple[str, str]:
     raise DataError(f"source {source} does not exist (expected a .zip, a folder or a URL)")
 
 
-def _find_release_root(folder: Path, spec: DatasetSpec) -> Path:
-    """``folder`` itself if it holds the release files, else its release sub-folder."""
-    for candidate in (folder, folder / spec.archive_folder, folder / spec.name):
-        if all((candidate / name).is_file() for name in spec.required_files):
-            return candidate
-    names = ", ".join(spec.required_files)
-    raise DataError(f"folder {folder} does not contain the {spec.name} files ({names})")
-
-
 def _install_folder(
     root: Path, target: Path, spec: DatasetSpec, checksums: Checksums | None
 ) -> None:
@@ -322,79 +312,10 @@ def _install_zip(
     label: str | None = None,
 ) -> None:
     """Extract the release folder of ``zip_path`` into ``target`` atomically, then verify."""
-    label = label or str(zip_path)
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, EOFError) as exc:
-        raise DownloadError(
-            f"{label} is not a valid zip archive (truncated or corrupt download?): {exc}"
-        ) from None
-    with archive:
-        members = _safe_members(archive, spec, label)
-        try:
-            with atomic_path(target) as tmp:
-                tmp.mkdir()
-                for info, rel in members:
-                    dest = tmp.joinpath(*rel.parts)
-                    if info.is_dir():
-                        dest.mkdir(parents=True, exist_ok=True)
-                        continue
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    with archive.open(info) as src, open(dest, "wb") as out:
-                        shutil.copyfileobj(src, out, _CHUNK)
-                verify_dataset(tmp, spec, checksums)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
-            raise DownloadError(
-                f"{label} is corrupt (truncated or damaged download?): {exc}"
-            ) from None
-
-
-def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
-    name = info.filename
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return "absolute path"
-    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
-        return "'..' component"
-    if stat.S_ISLNK(info.external_attr >> 16):
-        return "symbolic link"
-    return None
-
-
-def _safe_members(
-    archive: zipfile.ZipFile, spec: DatasetSpec, label: str
-) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
-    """Members to extract with their paths relative to the release folder.
-
-    The whole archive is refused if any member is unsafe. Members under
-    ``spec.archive_folder/`` are taken; failing that, the single top-level folder, or the
-    archive root if files sit there. Other members (``__MACOSX/`` ...) are skipped.
-    """
-    infos = archive.infolist()
-    for info in infos:
-        reason = _unsafe_reason(info)
-        if reason:
-            raise DownloadError(
-                f"refusing to extract {label}: unsafe member {info.filename!r} ({reason})"
-            )
-    paths = [(info, PurePosixPath(info.filename.replace("\\", "/"))) for info in infos]
-    tops = {p.parts[0] for info, p in paths if len(p.parts) > 1 and p.parts[0] != "__MACOSX"}
-    flat = any(len(p.parts) == 1 and not info.is_dir() for info, p in paths)
-    if spec.archive_folder in tops:
-        root: str | None = spec.archive_folder
-    elif len(tops) == 1 and not flat:
-        root = next(iter(tops))
-    elif flat:
-        root = None
-    else:
-        raise DownloadError(f"{label} does not contain the folder {spec.archive_folder}/")
-    out = []
-    for info, p in paths:
-        if root is None:
-            if p.parts and p.parts[0] != "__MACOSX":
-                out.append((info, p))
-        elif len(p.parts) > 1 and p.parts[0] == root:
-            out.append((info, PurePosixPath(*p.parts[1:])))
-    return out
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        extract_release(zip_path, tmp, spec, label)
+        verify_dataset(tmp, spec, checksums)
 
 
 # ---------------------------------------------------------------------------- network

@@ -22,7 +22,7 @@ import pandas as pd
 
 from movierec.config import Layout
 from movierec.data._io import first_field_count_mismatch, first_true, require_file
-from movierec.data.datasets import get_dataset
+from movierec.data.datasets import RatingScale, get_dataset, widest_scale
 from movierec.errors import DataError
 from movierec.interactions import ITEM_COL, RATING_COL, TIME_COL, USER_COL
 
@@ -35,15 +35,7 @@ RATING_DTYPES: dict[str, type] = {
     TIME_COL: np.int64,
 }
 MOVIE_REQUIRED = (ITEM_COL, "title", "genres")
-WIDEST_SCALE = (0.5, 5.0)
 _YEAR_IN_TITLE = r".*\((\d{4})\)"
-
-
-def rating_steps(rating_scale: tuple[float, float]) -> float:
-    """Steps per star of a MovieLens scale: 2.0 (half stars) when its minimum is not a whole
-    number (``(0.5, 5.0)``: the CSV releases and ml-10m), else 1.0 (whole stars: ml-100k,
-    ml-1m). A rating ``r`` is on the grid when ``r · steps`` is a whole number."""
-    return 1.0 if float(rating_scale[0]).is_integer() else 2.0
 
 
 def _first(mask: object) -> int:
@@ -64,13 +56,13 @@ def _examples(values: pd.DataFrame | pd.Series, k: int = 3) -> str:
     return ", ".join("(" + ", ".join(str(v) for v in row) + ")" for row in rows)
 
 
-def load_ratings(path: str | Path, rating_scale: tuple[float, float] | None = None) -> pd.DataFrame:
+def load_ratings(path: str | Path, scale: RatingScale | None = None) -> pd.DataFrame:
     """Load and validate a ratings CSV (``ratings.csv`` or ``ratings_clean.csv``).
 
     Args:
         path: CSV with header ``userId,movieId,rating[,timestamp]`` (extra columns ignored).
-        rating_scale: inclusive ``(min, max)``; ``None`` accepts any MovieLens scale
-            (0.5-5).
+        scale: the dataset's rating scale (:attr:`DatasetSpec.scale`); ``None`` accepts
+            any registered release's (:func:`~movierec.data.datasets.widest_scale`).
 
     Returns:
         Frame with ``userId`` int64, ``movieId`` int64 (external ids), ``rating`` float32
@@ -78,8 +70,8 @@ def load_ratings(path: str | Path, rating_scale: tuple[float, float] | None = No
 
     Raises:
         DataError: missing file or columns, unparsable value (line named), id <= 0, rating
-            outside the scale or off its grid (:func:`rating_steps`: ``3.7`` on 0.5-5,
-            ``2.5`` on 1-5), duplicate (userId, movieId) pairs.
+            outside the scale or off its grid (``3.7`` on 0.5-5 in half stars, ``2.5`` on
+            1-5 in whole stars), duplicate (userId, movieId) pairs.
     """
     path = require_file(Path(path), "run 'movierec convert' first")
     header = _header(path)
@@ -108,7 +100,8 @@ def load_ratings(path: str | Path, rating_scale: tuple[float, float] | None = No
         raise DataError(
             f"{path.name} line {row + 2}: ids must be positive ({int(bad.sum())} bad rows)"
         )
-    lo, hi = rating_scale or WIDEST_SCALE
+    scale = scale or widest_scale()
+    lo, hi = scale.bounds
     r = frame[RATING_COL].to_numpy()
     bad = (r < lo) | (r > hi)
     if bad.any():
@@ -117,11 +110,10 @@ def load_ratings(path: str | Path, rating_scale: tuple[float, float] | None = No
             f"{path.name} line {row + 2}: rating {r[row]:g} outside the {lo:g}-{hi:g} scale "
             f"({int(bad.sum())} ratings out of range)"
         )
-    steps = rating_steps((lo, hi))
-    bad = r * steps != np.round(r * steps)
+    bad = scale.invalid(r)
     if bad.any():
         row = _first(bad)
-        grid = "half stars" if steps == 2.0 else "whole stars"
+        grid = scale.grid_name
         raise DataError(
             f"{path.name} line {row + 2}: rating {r[row]:g} is not in {grid} on the "
             f"{lo:g}-{hi:g} scale ({int(bad.sum())} rating(s) off the grid)"
@@ -255,10 +247,10 @@ def ingest(layout: Layout) -> IngestResult:
 
     The rating scale comes from the dataset registry (``layout.dataset``).
     """
-    scale = get_dataset(layout.dataset).rating_scale
+    scale = get_dataset(layout.dataset).scale
     ratings = load_ratings(layout.ratings_csv, scale)
     movies = load_movies(layout.movies_csv)
     check_known_movies(ratings, movies, where=f"{layout.ratings_csv.name}: ")
-    result = IngestResult(ratings, movies, merge(ratings, movies), scale)
+    result = IngestResult(ratings, movies, merge(ratings, movies), scale.bounds)
     log.info("ingested %s", result)
     return result

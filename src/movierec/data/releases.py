@@ -1,13 +1,15 @@
-"""Parsers for the MovieLens releases beyond ml-100k, columnar and with exact error locations.
+"""Readers of every MovieLens release, columnar and with exact error locations.
 
-Formats (GroupLens, https://grouplens.org/datasets/movielens/):
+:func:`load_release` reads any registered release (:mod:`movierec.data.datasets` holds the
+facts: files, format, encoding, rating scale); ml-100k's own formats are read by
+:mod:`movierec.data.ml100k`, the two others here (GroupLens,
+https://grouplens.org/datasets/movielens/):
 
-* ``ml-1m``: ``ratings.dat`` ``UserID::MovieID::Rating::Timestamp`` (whole stars 1–5),
-  ``movies.dat`` ``MovieID::Title::Genres`` in Latin-1, genres ``|``-joined, no header.
-* ``ml-10m`` (folder ``ml-10M100K``): the same ``::`` layout with half-star ratings 0.5–5.
-* ``ml-20m``, ``ml-25m``, ``ml-32m``, ``ml-latest``, ``ml-latest-small``: ``ratings.csv``
-  (``userId,movieId,rating,timestamp``, header, half stars 0.5–5) and ``movies.csv``
-  (``movieId,title,genres``, header, RFC-4180 quoting, UTF-8, ``(no genres listed)``).
+* ``"dat"`` (ml-1m, ml-10m): ``ratings.dat`` ``UserID::MovieID::Rating::Timestamp`` and
+  ``movies.dat`` ``MovieID::Title::Genres``, genres ``|``-joined, no header.
+* ``"csv"`` (ml-20m, ml-25m, ml-32m, ml-latest, ml-latest-small): ``ratings.csv``
+  (``userId,movieId,rating,timestamp``, header) and ``movies.csv`` (``movieId,title,genres``,
+  header, RFC-4180 quoting, ``(no genres listed)``).
 
 Ratings are read with ``pyarrow.csv`` into typed columns (``userId``/``movieId`` int32,
 ``rating`` float32, ``timestamp`` int64: 20 bytes a rating, no Python object per row). The
@@ -24,7 +26,6 @@ schema-checked on read).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from movierec.atomic import atomic_path
-from movierec.errors import ConfigError, DataError
+from movierec.data.datasets import DatasetSpec, get_dataset
+from movierec.data.ml100k import read_u_data, read_u_item
+from movierec.errors import DataError
 
-BASE_URL = "https://files.grouplens.org/datasets/movielens"
 NO_GENRES = "(no genres listed)"
 
 RATINGS_SCHEMA = pa.schema(
@@ -58,80 +60,25 @@ MOVIES_SCHEMA = pa.schema(
 _YEAR_RE = r"\((\d{4})(?:\s*[-\u2013]\s*(?:\d{4})?)?\)\s*$"
 
 
-@dataclass(frozen=True)
-class ReleaseFormat:
-    """How one MovieLens release is laid out on disk.
-
-    Attributes:
-        name: registry name (``ml-25m``).
-        layout: ``"dat"`` (``::``-separated, no header) or ``"csv"`` (comma, header).
-        folder: the folder the official zip extracts to (``ml-10M100K`` for ml-10m).
-        ratings_file / movies_file: file names inside ``folder``.
-        movies_encoding: ``"latin-1"``, ``"utf-8"``, or ``"utf-8-or-latin-1"`` (UTF-8,
-            falling back to Latin-1 if the bytes are not valid UTF-8).
-        rating_scale: ``(min, max)``.
-        half_stars: ratings move in steps of 0.5 (else whole stars).
-        url: the official zip.
-    """
-
-    name: str
-    layout: str
-    folder: str
-    ratings_file: str
-    movies_file: str
-    movies_encoding: str
-    rating_scale: tuple[float, float]
-    half_stars: bool
-    url: str
-
-
-def _dat(name: str, folder: str, scale: tuple[float, float], half: bool, enc: str) -> ReleaseFormat:
-    return ReleaseFormat(
-        name, "dat", folder, "ratings.dat", "movies.dat", enc, scale, half, f"{BASE_URL}/{name}.zip"
-    )
-
-
-def _csv(name: str) -> ReleaseFormat:
-    return ReleaseFormat(
-        name, "csv", name, "ratings.csv", "movies.csv", "utf-8", (0.5, 5.0), True,
-        f"{BASE_URL}/{name}.zip",
-    )  # fmt: skip
-
-
-RELEASES: dict[str, ReleaseFormat] = {
-    "ml-1m": _dat("ml-1m", "ml-1m", (1.0, 5.0), False, "latin-1"),
-    "ml-10m": _dat("ml-10m", "ml-10M100K", (0.5, 5.0), True, "utf-8-or-latin-1"),
-    **{n: _csv(n) for n in ("ml-20m", "ml-25m", "ml-32m", "ml-latest", "ml-latest-small")},
-}
-
-
-def release_format(name: str) -> ReleaseFormat:
-    """The :class:`ReleaseFormat` called ``name``; :class:`ConfigError` listing names otherwise."""
-    try:
-        return RELEASES[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown MovieLens release {name!r}; choose one of: {', '.join(sorted(RELEASES))}"
-        ) from None
-
-
-def release_dir(name: str, directory: str | Path) -> Path:
-    """The folder holding ``name``'s files: ``directory`` itself or ``directory/<folder>``."""
-    fmt = release_format(name)
+def release_dir(name: str | DatasetSpec, directory: str | Path) -> Path:
+    """The folder holding the release's files: ``directory`` itself or
+    ``directory/<archive folder>``."""
+    spec = get_dataset(name)
     directory = Path(directory)
-    for candidate in (directory, directory / fmt.folder):
-        if (candidate / fmt.ratings_file).is_file():
+    for candidate in (directory, directory / spec.archive_folder):
+        if (candidate / spec.ratings_file).is_file():
             return candidate
     raise DataError(
-        f"{fmt.ratings_file} of {name} not found in {directory} (nor in {directory / fmt.folder})"
+        f"{spec.ratings_file} not found; run 'movierec download' first (the {spec.name} "
+        f"files were looked for in {directory} and {directory / spec.archive_folder})"
     )
 
 
 # ---------------------------------------------------------------------------- ratings
 def _csv_options(
-    fmt: ReleaseFormat, threads: bool
+    spec: DatasetSpec, threads: bool
 ) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
-    if fmt.layout == "csv":
+    if spec.format == "csv":
         read = pacsv.ReadOptions(use_threads=threads, block_size=1 << 24)
         parse = pacsv.ParseOptions(delimiter=",", ignore_empty_lines=False)
         types = {f.name: f.type for f in RATINGS_SCHEMA}
@@ -147,17 +94,17 @@ def _csv_options(
     return read, parse, convert
 
 
-def _locate_parse_error(path: Path, fmt: ReleaseFormat, first: Exception) -> DataError:
+def _locate_parse_error(path: Path, spec: DatasetSpec, first: Exception) -> DataError:
     """Re-read ``path`` on one thread so pyarrow reports the physical row of the failure."""
-    read, parse, convert = _csv_options(fmt, threads=False)
+    read, parse, convert = _csv_options(spec, threads=False)
     try:
         pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
     except pa.ArrowInvalid as exc:
-        return _parse_error(path, str(exc), fmt)
-    return _parse_error(path, str(first), fmt)  # pragma: no cover - both passes agree
+        return _parse_error(path, str(exc), spec)
+    return _parse_error(path, str(first), spec)  # pragma: no cover - both passes agree
 
 
-def _parse_error(path: Path, message: str, fmt: ReleaseFormat) -> DataError:
+def _parse_error(path: Path, message: str, spec: DatasetSpec) -> DataError:
     """Turn pyarrow's message (``In CSV column #1: Row #7: CSV conversion error ...``) into
     ``malformed row at <path>:<line>: column <name>: <detail>``."""
     match = re.search(r"Row #(\d+): ", message)
@@ -166,14 +113,14 @@ def _parse_error(path: Path, message: str, fmt: ReleaseFormat) -> DataError:
     detail = detail.removeprefix("CSV parse error: ").strip()
     detail = re.sub(r"CSV conversion error to (\w+)", r"not a valid \1", detail)
     column = re.search(r"In CSV column #(\d+)", message)
-    if fmt.layout == "dat":
+    if spec.format == "dat":
         detail = re.sub(r"Expected 7 columns, got (\d+)", _dat_columns, detail)
         if column and int(column.group(1)) % 2:
             name = RATINGS_SCHEMA.names[int(column.group(1)) // 2]
             detail = f"stray ':' after {name}" + detail.removeprefix("not a valid null")
             column = None
     if column:
-        idx = int(column.group(1)) // (2 if fmt.layout == "dat" else 1)
+        idx = int(column.group(1)) // (2 if spec.format == "dat" else 1)
         detail = f"column {RATINGS_SCHEMA.names[min(idx, 3)]}: {detail}"
     return DataError(f"malformed row at {path}{line}: {detail}")
 
@@ -182,12 +129,13 @@ def _dat_columns(match: re.Match[str]) -> str:
     return f"expected 4 '::'-separated fields, got {(int(match.group(1)) + 1) // 2}"
 
 
-def read_ratings(path: str | Path, fmt: ReleaseFormat | str) -> pd.DataFrame:
-    """Read a ratings file of release ``fmt`` into typed columns and validate it.
+def read_ratings(path: str | Path, spec: DatasetSpec | str) -> pd.DataFrame:
+    """Read the ratings file of a ``"dat"`` or ``"csv"`` release into typed columns and
+    validate it.
 
     Args:
         path: ``ratings.csv`` or ``ratings.dat``.
-        fmt: the release format (or its name).
+        spec: the release (or its registry name).
 
     Returns:
         Frame ``userId`` (int32), ``movieId`` (int32), ``rating`` (float32), ``timestamp``
@@ -197,30 +145,30 @@ def read_ratings(path: str | Path, fmt: ReleaseFormat | str) -> pd.DataFrame:
         DataError: a malformed row, a missing value, or a rating off the release's scale,
             with the file and its line number.
     """
-    fmt = release_format(fmt) if isinstance(fmt, str) else fmt
+    spec = get_dataset(spec)
     path = Path(path)
     if not path.is_file():
         raise DataError(f"ratings file not found: {path}")
-    if fmt.layout == "csv":
+    if spec.format == "csv":
         with path.open("rb") as fh:
             header = fh.readline().decode("utf-8", "replace").strip().split(",")
         missing = [c for c in RATINGS_SCHEMA.names if c not in header]
         if missing:
             raise DataError(f"{path}:1: header lacks column(s) {', '.join(missing)}: {header}")
-    read, parse, convert = _csv_options(fmt, threads=True)
+    read, parse, convert = _csv_options(spec, threads=True)
     try:
         table = pacsv.read_csv(
             path, read_options=read, parse_options=parse, convert_options=convert
         )
     except pa.ArrowInvalid as exc:
-        raise _locate_parse_error(path, fmt, exc) from None
-    if fmt.layout == "dat":
+        raise _locate_parse_error(path, spec, exc) from None
+    if spec.format == "dat":
         table = table.select(["c0", "c2", "c4", "c6"]).rename_columns(RATINGS_SCHEMA.names)
-    first_line = 2 if fmt.layout == "csv" else 1
+    first_line = spec.header_lines + 1
     _check_nulls(table, path, first_line)
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     del table
-    _check_scale(frame["rating"].to_numpy(), fmt, path, first_line)
+    _check_scale(frame["rating"].to_numpy(), spec, path, first_line)
     return frame
 
 
@@ -234,27 +182,18 @@ def _check_nulls(table: pa.Table, path: Path, first_line: int) -> None:
             raise DataError(f"malformed row at {path}:{row + first_line}: {what}")
 
 
-def _check_scale(rating: np.ndarray, fmt: ReleaseFormat, path: Path, first_line: int) -> None:
-    lo, hi = fmt.rating_scale
-    step = 2.0 if fmt.half_stars else 1.0
-    scaled = rating * step
-    bad = (rating < lo) | (rating > hi) | (scaled != np.round(scaled))
+def _check_scale(rating: np.ndarray, spec: DatasetSpec, path: Path, first_line: int) -> None:
+    bad = spec.scale.invalid(rating)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        steps = "half stars" if fmt.half_stars else "whole stars"
         raise DataError(
             f"invalid rating at {path}:{row + first_line}: {rating[row]:g} is not "
-            f"{lo:g}-{hi:g} in {steps} ({fmt.name})"
+            f"{spec.scale.describe()} ({spec.name})"
         )
 
 
 # ---------------------------------------------------------------------------- movies
 def _decode(raw: bytes, encoding: str, path: Path) -> str:
-    if encoding == "utf-8-or-latin-1":
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return raw.decode("latin-1")
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -262,8 +201,8 @@ def _decode(raw: bytes, encoding: str, path: Path) -> str:
         raise DataError(f"{path}:{line}: not valid {encoding} text") from None
 
 
-def read_movies(path: str | Path, fmt: ReleaseFormat | str) -> pd.DataFrame:
-    """Read a movies file of release ``fmt``.
+def read_movies(path: str | Path, spec: DatasetSpec | str) -> pd.DataFrame:
+    """Read the movies file of a ``"dat"`` or ``"csv"`` release ``spec`` (or its name).
 
     Returns:
         Frame ``movieId`` (int64), ``title`` (str, as published, surrounding spaces
@@ -274,15 +213,15 @@ def read_movies(path: str | Path, fmt: ReleaseFormat | str) -> pd.DataFrame:
         DataError: a row without three fields or with a non-integer id (file and line
             named), undecodable text, or a duplicate movieId.
     """
-    fmt = release_format(fmt) if isinstance(fmt, str) else fmt
+    spec = get_dataset(spec)
     path = Path(path)
     if not path.is_file():
         raise DataError(f"movies file not found: {path}")
-    if fmt.layout == "csv":
+    if spec.format == "csv":
         frame = _read_movies_csv(path)
         first_line = 2
     else:
-        frame = _read_movies_dat(path, fmt)
+        frame = _read_movies_dat(path, spec)
         first_line = 1
     ids = pd.to_numeric(frame["movieId"], errors="coerce")
     if ids.isna().any():
@@ -326,8 +265,8 @@ def _read_movies_csv(path: Path) -> pd.DataFrame:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _read_movies_dat(path: Path, fmt: ReleaseFormat) -> pd.DataFrame:
-    text = _decode(path.read_bytes(), fmt.movies_encoding, path)
+def _read_movies_dat(path: Path, spec: DatasetSpec) -> pd.DataFrame:
+    text = _decode(path.read_bytes(), spec.encoding, path)
     lines = pd.Series(text.splitlines(), dtype=object)
     parts = lines.str.split("::", n=2, expand=True)
     if parts.shape[1] < 3 or parts[2].isna().any():
@@ -341,34 +280,40 @@ def _read_movies_dat(path: Path, fmt: ReleaseFormat) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- release
 def load_release(
-    name: str, directory: str | Path, validate: bool = True
+    name: str | DatasetSpec, directory: str | Path, validate: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Load one MovieLens release from its extracted folder.
+    """Load any registered MovieLens release from its extracted folder.
 
     Args:
-        name: a key of :data:`RELEASES` (``ml-1m``, ``ml-10m``, ``ml-20m``, ``ml-25m``,
-            ``ml-32m``, ``ml-latest``, ``ml-latest-small``).
-        directory: the extracted folder (or its parent holding ``<folder>/``).
+        name: a registry name (:func:`movierec.data.datasets.dataset_names`) or spec.
+        directory: the extracted folder (or its parent holding ``<archive folder>/``).
         validate: also check that no (userId, movieId) pair repeats and that every rated
             movie is in the movies file (O(n) when the file is sorted by user then movie, as
-            every release is; one O(n log n) sort of a 64-bit key otherwise).
+            every release but ml-100k is; one O(n log n) sort of a 64-bit key otherwise).
 
     Returns:
-        ``(ratings, movies)``: ratings ``userId, movieId, rating, timestamp`` (see
-        :func:`read_ratings`), movies ``movieId, title, year, genres`` (see
-        :func:`read_movies`); external MovieLens ids throughout.
+        ``(ratings, movies)``, external MovieLens ids throughout, rows in file order.
+        ratings: ``userId, movieId, rating, timestamp`` (:func:`read_ratings`: int32 ids;
+        ml-100k, :func:`~movierec.data.ml100k.read_u_data`: int64 ids). movies:
+        ``movieId, title, year, genres`` (:func:`read_movies`; ml-100k,
+        :func:`~movierec.data.ml100k.read_u_item`, adds ``release_date`` and ``imdb_url``).
 
     Raises:
         ConfigError: unknown release name.
         DataError: missing files or invalid content, naming file and line.
     """
-    fmt = release_format(name)
-    folder = release_dir(name, directory)
-    ratings = read_ratings(folder / fmt.ratings_file, fmt)
-    movies = read_movies(folder / fmt.movies_file, fmt)
+    spec = get_dataset(name)
+    folder = release_dir(spec, directory)
+    if spec.format == "ml100k":
+        genre = folder / spec.genre_file if spec.genre_file else None
+        ratings = read_u_data(folder / spec.ratings_file, spec.scale)
+        movies = read_u_item(folder / spec.movies_file, genre)
+    else:
+        ratings = read_ratings(folder / spec.ratings_file, spec)
+        movies = read_movies(folder / spec.movies_file, spec)
     if validate:
-        first_line = 2 if fmt.layout == "csv" else 1
-        check_ratings(ratings, movies, folder / fmt.ratings_file, first_line)
+        path = folder / spec.ratings_file
+        check_ratings(ratings, movies, path, spec.header_lines + 1)
     return ratings, movies
 
 
@@ -462,7 +407,7 @@ def _compatible(found: pa.DataType, expected: pa.DataType) -> bool:
 _HALF_STAR_TEXT = pa.array([f"{k / 2:.1f}" for k in range(11)])  # "0.0" … "5.0"
 
 
-def _rating_text(rating: np.ndarray) -> pa.Array:
+def rating_text(rating: np.ndarray) -> pa.Array:
     """Ratings as MovieLens writes them (``4.0``, ``3.5``); other values as pyarrow prints them."""
     doubled = rating.astype(np.float64) * 2.0
     code = np.rint(doubled)
@@ -485,7 +430,7 @@ def write_ratings_csv(ratings: pd.DataFrame, path: str | Path, chunk_rows: int =
                 {
                     "userId": part["userId"].to_numpy(),
                     "movieId": part["movieId"].to_numpy(),
-                    "rating": _rating_text(part["rating"].to_numpy()),
+                    "rating": rating_text(part["rating"].to_numpy()),
                     "timestamp": part["timestamp"].to_numpy(),
                 }
             )
@@ -501,22 +446,6 @@ def write_movies_csv(movies: pd.DataFrame, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         pacsv.write_csv(table, tmp, pacsv.WriteOptions(quoting_style="needed"))
     return Path(path)
-
-
-def convert_release_csv(
-    name: str, directory: str | Path, ratings_csv: str | Path, movies_csv: str | Path
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The pipeline's ``convert`` step for a non-ml-100k release.
-
-    Loads and validates release ``name`` from ``directory`` (``data/raw/<name>/``), then
-    writes ``ratings_csv`` (``userId,movieId,rating,timestamp``) and ``movies_csv``
-    (``movieId,title,year,genres``); both files are validated before either is written, and
-    each write is atomic. Returns the two frames.
-    """
-    ratings, movies = load_release(name, directory)
-    write_ratings_csv(ratings, ratings_csv)
-    write_movies_csv(movies, movies_csv)
-    return ratings, movies
 
 
 def convert_release(name: str, directory: str | Path, out_dir: str | Path) -> dict[str, Path]:

@@ -41,7 +41,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from movierec.atomic import atomic_path, write_text_atomic
-from movierec.data.releases import _rating_text
+from movierec.data.datasets import get_dataset
+from movierec.data.releases import rating_text
 from movierec.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ GENRES = (
     "Horror IMAX Musical Mystery Romance Sci-Fi Thriller War Western"
 ).split()
 RANK = 8
+FORMAT = "ml-25m"  # the release whose files and rating scale the output follows
 _T0 = 820_454_400  # 1996-01-01
 _T1 = 1_574_208_000  # 2019-11-20
 _COUNT_RE = re.compile(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:e[0-9]+)?)\s*([kmgb]?)\s*", re.I)
@@ -196,8 +198,10 @@ def _chunk_ratings(
     x = 3.25 + ub[local] + world.movie_bias[movie]
     x += np.einsum("ij,ij->i", uf[local], world.movie_factors[movie])
     x += rng.normal(0, 0.65, local.size).astype(np.float32)
-    step = np.where(halves[local], 2.0, 1.0).astype(np.float32)
-    rating = np.clip(np.rint(x * step) / step, np.where(halves[local], 0.5, 1.0), 5.0)
+    scale = get_dataset(FORMAT).scale
+    step = np.where(halves[local], 1.0 / scale.step, 1.0).astype(np.float32)
+    lowest = np.where(halves[local], scale.lo, np.ceil(scale.lo))  # whole-star users: 1
+    rating = np.clip(np.rint(x * step) / step, lowest, scale.hi)
     ts = (start[local] + rng.random(local.size) * span[local]).astype(np.int64)
     return users[local] + 1, world.movie_ids[movie], rating.astype(np.float32), ts
 
@@ -268,7 +272,7 @@ def synthesize(
                 {
                     "userId": user.astype(np.int32),
                     "movieId": movie.astype(np.int32),
-                    "rating": _rating_text(rating),
+                    "rating": rating_text(rating),
                     "timestamp": ts,
                 }
             )

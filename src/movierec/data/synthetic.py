@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from movierec.data.datasets import get_dataset
 from movierec.data.download import sha256_file
 
 ML100K_GENRES = [
@@ -37,6 +38,7 @@ UNDATED_TITLE = "Café au lait (Métisse) (1993)"
 SPECIAL_TITLES = {2: LATIN1_TITLE, 3: "unknown", 4: UNDATED_TITLE}
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 _T0 = 874_724_710  # first timestamp of the real u.data (Sep 1997)
+ENCODING = get_dataset("ml-100k").encoding  # of u.item, u.genre, u.user (ISO-8859-1)
 
 
 def _user_counts(
@@ -105,7 +107,8 @@ def write_ml100k_like(
     user_bias = rng.normal(0.0, 0.5, n_users)
     item_bias = rng.normal(0.0, 0.6, n_items)
     noise = rng.normal(0.0, 0.8, users.size)
-    ratings = np.clip(np.rint(3.5 + user_bias[users - 1] + item_bias[items - 1] + noise), 1, 5)
+    lo, hi = get_dataset("ml-100k").rating_scale
+    ratings = np.clip(np.rint(3.5 + user_bias[users - 1] + item_bias[items - 1] + noise), lo, hi)
     stamps = _T0 + rng.integers(0, 20_000_000, size=users.size)
     shuffle = rng.permutation(users.size)
     table = np.column_stack([users, items, ratings.astype(np.int64), stamps])[shuffle]
@@ -113,7 +116,7 @@ def write_ml100k_like(
 
     _write_u_item(out / "u.item", rng, n_items)
     (out / "u.genre").write_text(
-        "".join(f"{g}|{i}\n" for i, g in enumerate(ML100K_GENRES)) + "\n", encoding="latin-1"
+        "".join(f"{g}|{i}\n" for i, g in enumerate(ML100K_GENRES)) + "\n", encoding=ENCODING
     )
     ages = rng.integers(7, 74, size=n_users)
     sexes = rng.choice(["M", "F"], size=n_users)
@@ -122,7 +125,7 @@ def write_ml100k_like(
             f"{u}|{a}|{s}|other|{10000 + u:05d}\n"
             for u, a, s in zip(range(1, n_users + 1), ages, sexes, strict=True)
         ),
-        encoding="latin-1",
+        encoding=ENCODING,
     )
     (out / "u.info").write_text(f"{n_users} users\n{n_items} items\n{users.size} ratings\n")
     if splits:
@@ -156,7 +159,7 @@ def _write_u_item(path: Path, rng: np.random.Generator, n_items: int) -> None:
         if movie == 2:
             years[i] = 1994
         date = f"{days[i]:02d}-{_MONTHS[months[i]]}-{years[i]}"
-        url = "http://us.imdb.com/M/title-exact?" + quote(title, encoding="latin-1")
+        url = "http://us.imdb.com/M/title-exact?" + quote(title, encoding=ENCODING)
         row_flags = flags[i]
         if movie == 3:  # like the real movie 267
             date, url = "", ""
@@ -165,7 +168,7 @@ def _write_u_item(path: Path, rng: np.random.Generator, n_items: int) -> None:
         elif movie == 4:
             date = ""
         lines.append(f"{movie}|{title}|{date}||{url}|" + "|".join(map(str, row_flags)) + "\n")
-    path.write_bytes("".join(lines).encode("latin-1"))
+    path.write_bytes("".join(lines).encode(ENCODING))
 
 
 def zip_dataset(directory: str | Path, zip_path: str | Path, folder: str = "ml-100k") -> Path:

@@ -1,131 +1,96 @@
-"""Read the evaluation inputs straight from an extracted ml-100k folder.
+"""What the evaluation protocols split: one release, read through :mod:`movierec.data`.
 
-Evaluation protocols are defined on the *original* GroupLens files (``u.data``, the canonical
-``u1..u5.base/.test`` splits, ``u.item`` for genres), not on the cleaned pipeline output, so
-that figures compare with published ones. These readers are deliberately small and strict.
+Protocols are defined on the *original* release files (every rating in file order, the
+release's predefined splits such as ml-100k's ``u1..u5.base/.test``, the movies file for
+genres), not on the cleaned pipeline output, so that figures compare with published ones.
+The files are parsed by the same readers as the pipeline
+(:func:`movierec.data.releases.load_release`, :func:`movierec.data.ml100k.read_u_data`),
+and a source is opened by :func:`movierec.data.archive.open_release` (a zip is extracted
+safely into a temporary folder, removed as soon as the files are read).
 
-Frames returned here use external MovieLens ids and the columns
+Rating frames here use external MovieLens ids and the columns
 ``userId, movieId, rating, timestamp`` (int64, int64, float32, int64).
 """
 
 from __future__ import annotations
 
 import os
-import re
-import tempfile
-import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from movierec.data.archive import find_release_root
+from movierec.data.datasets import DatasetSpec, get_dataset
+from movierec.data.ml100k import read_u_data
+from movierec.data.releases import load_release
 from movierec.errors import DataError
 from movierec.interactions import ITEM_COL, RATING_COL, TIME_COL, USER_COL, ItemCatalog
 
-RATING_COLUMNS = [USER_COL, ITEM_COL, RATING_COL, TIME_COL]
-_GENRES = [
-    "unknown",
-    "Action",
-    "Adventure",
-    "Animation",
-    "Children's",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Film-Noir",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-]
-_YEAR = re.compile(r"\((\d{4})\)\s*$")
+RATING_DTYPES = {USER_COL: np.int64, ITEM_COL: np.int64, RATING_COL: np.float32, TIME_COL: np.int64}
 
 
-def resolve_ml100k_dir(path: str | os.PathLike[str]) -> Path:
-    """The extracted ml-100k folder for ``path``.
+@dataclass(frozen=True)
+class ReleaseData:
+    """One release in memory, as the protocols split it.
+
+    Attributes:
+        dataset: the release's registry entry (its ``scale`` is the folds' rating scale).
+        ratings: every rating, in file order (the stratified split's draws depend on it).
+        catalog: the movies file (title, year, genres).
+        splits: predefined ``(train, test)`` frames read from the release, by split name
+            (only those asked for, e.g. ``{"u1": (u1.base, u1.test)}``).
+        source: where the files were read from (for reports).
+    """
+
+    dataset: DatasetSpec
+    ratings: pd.DataFrame
+    catalog: ItemCatalog
+    splits: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]] = field(default_factory=dict)
+    source: str = ""
+
+
+def rating_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rating columns with the evaluation's dtypes (same rows, same order)."""
+    return frame[list(RATING_DTYPES)].astype(RATING_DTYPES)
+
+
+def read_release(
+    dataset: str | DatasetSpec,
+    folder: str | os.PathLike[str],
+    splits: Sequence[str] = (),
+    source: str | None = None,
+) -> ReleaseData:
+    """Read release ``dataset`` from its extracted ``folder`` (or its parent).
 
     Args:
-        path: the folder itself (holding ``u.data``), a folder containing ``ml-100k/``, or a
-            ``.zip`` laid out like the GroupLens archive (extracted to a temporary folder).
+        dataset: registry name or spec.
+        folder: the extracted release folder.
+        splits: names of predefined splits to read (keys of ``DatasetSpec.split_files``).
+        source: recorded as :attr:`ReleaseData.source` (default: ``folder``).
 
     Raises:
-        DataError: nothing usable at ``path``.
+        DataError: a missing or malformed file (named; a missing split file says which
+            split needs it), checked for every split before any is parsed.
     """
-    path = Path(path).expanduser()
-    if path.is_file() and path.suffix == ".zip":
-        tmp = Path(tempfile.mkdtemp(prefix="movierec-eval-"))
-        try:
-            with zipfile.ZipFile(path) as zf:
-                zf.extractall(tmp)
-        except zipfile.BadZipFile as exc:
-            raise DataError(f"{path} is not a valid zip archive ({exc})") from exc
-        path = tmp
-    for candidate in (path, path / "ml-100k"):
-        if (candidate / "u.data").is_file():
-            return candidate
-    raise DataError(
-        f"no ml-100k data at {path} (expected u.data); run 'movierec download' or pass "
-        "--data-dir pointing at the extracted ml-100k folder"
-    )
-
-
-def read_ratings_file(path: str | Path) -> pd.DataFrame:
-    """One tab-separated ``user item rating timestamp`` file (``u.data``, ``u1.base``, ...).
-
-    Rows keep the file order (which :func:`~movierec.evaluation.splits.python_stratified_split`
-    relies on to reproduce Microsoft Recommenders' RNG draws).
-
-    Raises:
-        DataError: the file is missing (message names it) or malformed.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"split file missing: {path}")
-    try:
-        frame = pd.read_csv(
-            path,
-            sep="\t",
-            header=None,
-            names=RATING_COLUMNS,
-            dtype={
-                USER_COL: np.int64,
-                ITEM_COL: np.int64,
-                RATING_COL: np.float32,
-                TIME_COL: np.int64,
-            },
+    spec = get_dataset(dataset)
+    ratings, movies = load_release(spec, folder)
+    root = find_release_root(Path(folder), spec)
+    pairs = {name: [root / f for f in spec.split_files[name]] for name in splits}
+    for name, paths in pairs.items():  # every file first: fail before any parsing
+        for path in paths:
+            if not path.is_file():
+                raise DataError(f"split file missing: {path} (needed by split {name})")
+    read = {
+        name: (
+            rating_frame(read_u_data(base, spec.scale)),
+            rating_frame(read_u_data(test, spec.scale)),
         )
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path} is not a tab-separated user/item/rating/timestamp file") from exc
-    if frame.isna().any().any():
-        raise DataError(f"{path} has missing values")
-    return frame
-
-
-def read_items(ml100k_dir: str | Path) -> ItemCatalog:
-    """``u.item`` (ISO-8859-1, ``|``-separated, 19 genre flags) as an :class:`ItemCatalog`.
-
-    The year comes from the ``(YYYY)`` suffix of the title, else from the release date.
-    """
-    path = Path(ml100k_dir) / "u.item"
-    if not path.is_file():
-        raise DataError(f"split file missing: {path}")
-    raw = pd.read_csv(path, sep="|", header=None, encoding="iso-8859-1", dtype=str)
-    if raw.shape[1] != 5 + len(_GENRES):
-        raise DataError(f"{path} has {raw.shape[1]} columns, expected {5 + len(_GENRES)}")
-    flags = raw.iloc[:, 5:].fillna("0").to_numpy() == "1"
-    names = np.asarray(_GENRES, dtype=object)
-    genres = ["|".join(names[row & (names != "unknown")]) for row in flags]
-    titles = raw[1].fillna("").astype(str)
-    year_title = titles.str.extract(_YEAR, expand=False)
-    year_date = raw[2].fillna("").astype(str).str[-4:]
-    year = pd.to_numeric(year_title.fillna(year_date), errors="coerce")
-    frame = pd.DataFrame(
-        {ITEM_COL: raw[0].astype(np.int64), "title": titles, "year": year, "genres": genres}
+        for name, (base, test) in pairs.items()
+    }
+    catalog = ItemCatalog.from_frame(
+        movies[[ITEM_COL, "title", "year", "genres"]].astype({"title": str})
     )
-    return ItemCatalog.from_frame(frame)
+    return ReleaseData(spec, rating_frame(ratings), catalog, read, source or str(folder))

@@ -31,6 +31,7 @@ def evaluate_flow(
     models: str = "all",
     home: str = ".",
     data_dir: str | None = None,
+    dataset: str | None = None,
     k: int = 10,
     tune: bool = False,
     n_trials: int | None = None,
@@ -39,10 +40,18 @@ def evaluate_flow(
     recommendations_out: str | None = None,
     seed: int = 42,
 ) -> Leaderboard:
-    """Evaluate ``models`` under ``protocol``; write ``reports/<protocol>/`` under ``home``."""
+    """Evaluate ``models`` under ``protocol`` on ``dataset`` (default ml-100k); write
+    ``reports/<protocol>/`` under ``home``."""
     layout = Layout(Path(home).expanduser())
     prep = _prepare(
-        protocol, models, data_dir=data_dir, layout=layout, k=k, params=params, seed=seed
+        protocol,
+        models,
+        data_dir=data_dir,
+        layout=layout,
+        dataset=dataset,
+        k=k,
+        params=params,
+        seed=seed,
     )
     chosen, tuning = {}, {}
     for name in prep.models:
@@ -63,6 +72,6 @@ def evaluate_flow(
     create_markdown_artifact(
         key=f"leaderboard-{board.protocol}".lower().replace("_", "-"),
         markdown=board.to_markdown(),
-        description=f"movierec leaderboard, protocol {board.protocol}",
+        description=f"movierec leaderboard, protocol {board.protocol} on {board.dataset}",
     )
     return board

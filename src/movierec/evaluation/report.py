@@ -62,6 +62,7 @@ class Leaderboard:
 
     Attributes:
         protocol: protocol name (see :mod:`movierec.evaluation.splits`).
+        dataset: the release evaluated on (a :mod:`movierec.data.datasets` name).
         kind: ``"rating"`` or ``"ranking"``.
         k: list length of the @K metrics.
         models: model names in request order.
@@ -70,10 +71,11 @@ class Leaderboard:
         params: model -> hyperparameters used (after tuning).
         tuning: model -> ``{"tuned": bool, "objective", "validation", "n_trials",
             "best_value"}``.
-        info: protocol options, seed, data folder, package version, creation time.
+        info: protocol options, seed, data source, package version, creation time.
     """
 
     protocol: str
+    dataset: str
     kind: str
     k: int
     models: list[str]
@@ -123,6 +125,7 @@ class Leaderboard:
     def to_dict(self) -> dict[str, Any]:
         return {
             "protocol": self.protocol,
+            "dataset": self.dataset,
             "kind": self.kind,
             "k": self.k,
             "models": self.models,
@@ -139,7 +142,7 @@ class Leaderboard:
         s = self.sorted_summary()
         metrics = self.metric_names()
         lines = [
-            f"# Leaderboard — protocol `{self.protocol}`",
+            f"# Leaderboard — protocol `{self.protocol}` on `{self.dataset}`",
             "",
             f"{len(self.folds)} fold(s) ({', '.join(self.folds)}); K = {self.k}; "
             f"sorted by {self.headline()}. Ranking metrics: every held-out item is relevant "

@@ -1,13 +1,11 @@
 """``evaluate``: fit every requested model on every fold of a protocol and rank them.
 
-For each fold and model: fit on the training part (timed); for rating-prediction models,
-predict every test pair (RMSE, MAE; cold pairs get the training global mean, and
-predictions are clipped to the rating scale, as Surprise does); recommend the top
-``max(K, 20)`` unseen items for every test user known to training (timed) and score them
-with every held-out item relevant whatever its rating (Microsoft Recommenders' protocol);
-compute catalogue coverage, novelty, intra-list genre diversity and personalisation on the
-top-``K`` lists. The leaderboard is written to ``reports/<protocol>/`` (see
-:mod:`movierec.evaluation.report`), optionally with the raw predictions and lists as CSV.
+The release (``dataset``) is read from ``--source`` (a zip or folder) or its installed copy
+(:func:`movierec.data.archive.open_release`), split by the protocol
+(:mod:`movierec.evaluation.splits`), and every (fold, model) pair is fitted and scored by
+:func:`movierec.evaluation.scoring.run_fold`. The leaderboard is written to
+``reports/<protocol>/`` (see :mod:`movierec.evaluation.report`), optionally with the raw
+predictions and lists as CSV.
 """
 
 from __future__ import annotations
@@ -28,28 +26,19 @@ import pandas as pd
 from movierec import __version__
 from movierec.atomic import atomic_path
 from movierec.config import Layout, get_settings
-from movierec.errors import ConfigError, NotSupportedError
-from movierec.evaluation import metrics as M
-from movierec.evaluation.data import read_items, resolve_ml100k_dir
-from movierec.evaluation.report import FoldResult, Leaderboard, write_report
-from movierec.evaluation.splits import Fold, Protocol, load_protocol
+from movierec.data.archive import open_release
+from movierec.data.datasets import get_dataset
+from movierec.errors import ConfigError
+from movierec.evaluation.data import read_release
+from movierec.evaluation.report import Leaderboard, write_report
+from movierec.evaluation.scoring import FoldOutput, build_model, run_fold
+from movierec.evaluation.splits import Protocol, get_protocol, load_protocol
+from movierec.evaluation.tuning import tune_model
 from movierec.interactions import ITEM_COL, RATING_COL, USER_COL, ItemCatalog
 from movierec.models import fitcache
-from movierec.models.base import Recommender
-from movierec.models.registry import ENSEMBLES, available_models, make_model
+from movierec.models.registry import ENSEMBLES, available_models
 
 log = logging.getLogger("movierec.evaluation")
-
-CURVE_K = 20
-
-
-@dataclass
-class FoldOutput:
-    """A :class:`FoldResult` plus the raw rows behind it (for the CSV exports)."""
-
-    result: FoldResult
-    predictions: pd.DataFrame | None
-    recommendations: pd.DataFrame
 
 
 def parse_models(models: str | Sequence[str]) -> list[str]:
@@ -66,143 +55,26 @@ def parse_models(models: str | Sequence[str]) -> list[str]:
     return names
 
 
-def build_model(name: str, params: Mapping[str, Any]) -> Recommender:
-    """Instantiate and validate ``name`` with ``params`` (ConfigError on a bad name/value)."""
-    model = make_model(name, **dict(params))
-    model._validate()
-    return model
-
-
-def run_fold(
-    model: Recommender,
-    fold: Fold,
-    catalog: ItemCatalog | None,
-    k: int = 10,
-    *,
-    curves: bool = True,
-    keep_rows: bool = False,
-) -> FoldOutput:
-    """Fit ``model`` on ``fold.train`` and compute every metric on ``fold.test``.
-
-    Args:
-        model: an unfitted recommender (it is fitted in place).
-        fold: the split.
-        catalog: movie metadata (genres for diversity; passed to ``fit``).
-        k: list length of the @K metrics.
-        curves: also compute Precision/Recall@1..20.
-        keep_rows: return the raw prediction and recommendation frames.
-    """
-    train, test = fold.train, fold.test
-    t0 = time.perf_counter()
-    model = fitcache.fit(model, train, catalog)  # a fit shared within fitcache.shared_fits()
-    fit_s = time.perf_counter() - t0
-    values: dict[str, float] = {}
-
-    # ---- rating prediction
-    predict_s: float | None = None
-    pred_frame = None
-    if model.predicts_ratings:
-        known = ((test["user_row"] >= 0) & (test["item_col"] >= 0)).to_numpy()
-        lo, hi = train.rating_scale
-        pred = np.full(len(test), float(train.matrix.data.mean()), dtype=np.float64)
-        try:
-            t0 = time.perf_counter()
-            got = model.predict(
-                test["user_row"].to_numpy()[known], test["item_col"].to_numpy()[known]
-            )
-            predict_s = time.perf_counter() - t0
-        except NotSupportedError as exc:
-            log.info("%s: %s; rating metrics left blank", model.name, exc)
-        else:
-            pred[known] = np.asarray(got, dtype=np.float64)
-            pred = np.clip(pred, lo, hi)
-            truth = test[RATING_COL].to_numpy(dtype=np.float64)
-            values["RMSE"] = M.rmse(truth, pred)
-            values["MAE"] = M.mae(truth, pred)
-            if keep_rows:
-                pred_frame = pd.DataFrame(
-                    {
-                        USER_COL: test[USER_COL].to_numpy(),
-                        ITEM_COL: test[ITEM_COL].to_numpy(),
-                        RATING_COL: truth,
-                        "prediction": pred,
-                    }
-                )
-
-    # ---- ranking
-    users = np.unique(test.loc[test["user_row"] >= 0, USER_COL].to_numpy(dtype=np.int64))
-    length = max(int(k), CURVE_K if curves else int(k))
-    t0 = time.perf_counter()
-    rec_ids, rec_scores = model.recommend(users, n=length, exclude_seen=True)
-    recommend_s = time.perf_counter() - t0
-    hits, n_rel = M.hit_matrix(rec_ids, users, test[USER_COL], test[ITEM_COL])
-    values[f"Precision@{k}"] = M.precision_at_k(hits, k)
-    values[f"Recall@{k}"] = M.recall_at_k(hits, n_rel, k)
-    values[f"NDCG@{k}"] = M.ndcg_at_k(hits, n_rel, k)
-    values[f"MAP@{k}"] = M.map_at_k(hits, n_rel, k)
-    values[f"MRR@{k}"] = M.mrr(hits, k)
-    values[f"HitRate@{k}"] = M.hit_rate_at_k(hits, k)
-    top = rec_ids[:, :k]
-    cols = np.full(top.shape, -1, dtype=np.int64)
-    valid = top >= 0
-    cols[valid] = train.items.index(top[valid])
-    counts = np.diff(train.matrix.tocsc().indptr)
-    values[f"Coverage@{k}"] = M.catalogue_coverage(cols, train.n_items)
-    values[f"Novelty@{k}"] = M.novelty(cols, counts / max(train.n_users, 1))
-    if catalog is not None:
-        genres, _ = catalog.genre_matrix(train.items.ids)
-        values[f"Diversity@{k}"] = M.intra_list_diversity(cols, genres)
-    values[f"Personalization@{k}"] = M.personalization(cols, train.n_items)
-    curve = {}
-    if curves:
-        ks = range(1, CURVE_K + 1)
-        curve = {
-            "precision": [M.precision_at_k(hits, j) for j in ks],
-            "recall": [M.recall_at_k(hits, n_rel, j) for j in ks],
-        }
-    rec_frame = pd.DataFrame()
-    if keep_rows:
-        r, c = np.nonzero(valid)
-        rec_frame = pd.DataFrame(
-            {
-                USER_COL: users[r],
-                "rank": c + 1,
-                ITEM_COL: top[r, c],
-                "score": rec_scores[:, :k][r, c],
-            }
-        )
-    result = FoldResult(
-        model=model.name,
-        fold=fold.name,
-        metrics=values,
-        fit_s=fit_s,
-        predict_s=predict_s,
-        recommend_s=recommend_s,
-        curves=curve,
-        n_test=len(test),
-        n_cold=fold.n_cold,
-        n_users=int(users.size),
-    )
-    return FoldOutput(result, pred_frame, rec_frame)
-
-
-def resolve_data_dir(data_dir: str | os.PathLike[str] | None, layout: Layout | None) -> Path:
-    """``data_dir`` if given, else the layout's ``data/raw/ml-100k`` (DataError if absent)."""
-    if data_dir is not None:
-        return resolve_ml100k_dir(data_dir)
-    if layout is None:
-        settings = get_settings()
-        layout = Layout(settings.home.expanduser(), settings.dataset)
-    return resolve_ml100k_dir(layout.dataset_dir)
+def _default_layout(layout: Layout | None) -> Layout:
+    if layout is not None:
+        return layout
+    settings = get_settings()
+    return Layout(settings.home.expanduser(), settings.dataset)
 
 
 @dataclass
 class Prepared:
-    """Everything :func:`evaluate` needs before fitting: folds, catalogue, validated names."""
+    """Everything :func:`evaluate` needs before fitting: folds, catalogue, validated names.
+
+    Attributes:
+        dataset: the release evaluated on.
+        source: where its files were read from (a zip, a folder, or the installed copy).
+    """
 
     protocol: Protocol
     catalog: ItemCatalog | None
-    data_dir: Path
+    dataset: str
+    source: str
     models: list[str]
     overrides: dict[str, dict[str, Any]]
 
@@ -213,15 +85,23 @@ def prepare(
     *,
     data_dir: str | os.PathLike[str] | None = None,
     layout: Layout | None = None,
+    dataset: str | None = None,
     k: int = 10,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 42,
     split_options: Mapping[str, Any] | None = None,
 ) -> Prepared:
-    """Validate the request (names, hyperparameters, k) and load the protocol's folds.
+    """Validate the request (dataset, protocol, names, hyperparameters, k), read the release
+    and build the protocol's folds.
 
-    Every user error surfaces here, before any model is fitted.
+    ``dataset`` defaults to ``layout.dataset``. The release is read from ``data_dir`` (a
+    zip, extracted into a temporary folder removed once read, or a folder) or else from
+    the installed ``data/raw/<dataset>/`` of ``layout``. Every user error surfaces here,
+    before any model is fitted.
     """
+    layout = _default_layout(layout)
+    spec = get_dataset(dataset or layout.dataset)
+    protocol_spec = get_protocol(protocol, spec.name)
     if int(k) < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
     names = parse_models(models)
@@ -231,10 +111,11 @@ def prepare(
     overrides = {name: dict((params or {}).get(name, {})) for name in names}
     for name in names:
         build_model(name, overrides[name])
-    directory = resolve_data_dir(data_dir, layout)
-    proto = load_protocol(protocol, directory, seed=seed, options=split_options)
-    catalog = read_items(directory) if (directory / "u.item").is_file() else None
-    return Prepared(proto, catalog, directory, names, overrides)
+    with open_release(spec, data_dir, layout) as folder:
+        source = str(data_dir) if data_dir is not None else str(folder)
+        data = read_release(spec, folder, splits=protocol_spec.splits, source=source)
+    proto = load_protocol(protocol, data, seed=seed, options=split_options)
+    return Prepared(proto, data.catalog, spec.name, source, names, overrides)
 
 
 def choose_params(
@@ -249,8 +130,6 @@ def choose_params(
     """``(params, tuning record)`` for one model: its defaults + overrides, or tuned values."""
     if not tune:
         return build_model(name, prep.overrides[name]).get_params(), {"tuned": False}
-    from movierec.evaluation.tuning import tune_model
-
     outcome = tune_model(
         name,
         prep.protocol.folds[0],
@@ -277,6 +156,7 @@ def assemble(
     proto = prep.protocol
     return Leaderboard(
         protocol=proto.name,
+        dataset=prep.dataset,
         kind=proto.kind,
         k=k,
         models=prep.models,
@@ -287,7 +167,7 @@ def assemble(
         info={
             "protocol_options": proto.options,
             "seed": seed,
-            "data": str(prep.data_dir),
+            "data": prep.source,
             "test_rows": [f"{f.name}: {len(f.test)} ({f.n_cold} cold)" for f in proto.folds],
             "total_seconds": round(seconds, 2),
             "movierec": __version__,
@@ -366,6 +246,7 @@ def evaluate(
     *,
     data_dir: str | os.PathLike[str] | None = None,
     layout: Layout | None = None,
+    dataset: str | None = None,
     k: int = 10,
     tune: bool = False,
     n_trials: int | None = None,
@@ -383,9 +264,11 @@ def evaluate(
     Args:
         protocol: a name from :data:`movierec.evaluation.splits.PROTOCOLS`.
         models: model names (list or comma-separated string).
-        data_dir: extracted ml-100k folder (or its parent, or the zip); default: the
-            layout's ``data/raw/ml-100k``.
+        data_dir: the release's zip or extracted folder (or its parent); default: the
+            layout's ``data/raw/<dataset>``.
         layout: working-directory layout (reports go to ``layout.reports_dir/<protocol>``).
+        dataset: the release (a registry name) the protocol must apply to; default:
+            ``layout.dataset`` (``MOVIEREC_DATASET``, ml-100k).
         k: list length of the @K metrics (>= 1).
         tune: search hyperparameters first (see :mod:`movierec.evaluation.tuning`) on a
             validation split carved out of the first fold's training part.
@@ -400,7 +283,8 @@ def evaluate(
             one per fold); see :func:`fold_outputs`.
 
     Raises:
-        ConfigError: unknown protocol/model, invalid hyperparameter or k.
+        ConfigError: unknown dataset/protocol/model, a protocol not for the dataset, an
+            invalid hyperparameter or k.
         DataError: data or split files missing.
     """
     prep = prepare(
@@ -408,6 +292,7 @@ def evaluate(
         models,
         data_dir=data_dir,
         layout=layout,
+        dataset=dataset,
         k=k,
         params=params,
         seed=seed,
@@ -424,16 +309,10 @@ def evaluate(
     outputs = fold_outputs(prep, chosen, int(k), keep_rows, jobs)
     board = assemble(prep, outputs, chosen, tuning, int(k), seed, time.perf_counter() - started)
     if write:
-        target = Path(report_dir) if report_dir else _reports_root(layout) / board.protocol
+        reports = _default_layout(layout).reports_dir
+        target = Path(report_dir) if report_dir else reports / board.protocol
         write_outputs(board, target, outputs, predictions_out, recommendations_out)
     return board
-
-
-def _reports_root(layout: Layout | None) -> Path:
-    if layout is None:
-        settings = get_settings()
-        layout = Layout(settings.home.expanduser(), settings.dataset)
-    return layout.reports_dir
 
 
 def write_outputs(
@@ -488,7 +367,9 @@ def summary_text(board: Leaderboard) -> str:
     cols = [
         c for c in ("RMSE", "MAE", f"Precision@{board.k}", f"NDCG@{board.k}") if f"{c}_mean" in s
     ]
-    lines = [f"protocol {board.protocol} ({len(board.folds)} fold(s)), K={board.k}"]
+    lines = [
+        f"protocol {board.protocol} on {board.dataset} ({len(board.folds)} fold(s)), K={board.k}"
+    ]
     lines.append(f"{'model':12s}" + "".join(f"{c:>14s}" for c in cols) + f"{'fit s':>9s}")
     for _, row in s.iterrows():
         cells = "".join(

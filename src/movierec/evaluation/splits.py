@@ -1,21 +1,26 @@
 """Evaluation protocols: how ratings are divided into (train, test) folds.
 
-Protocol names (use them verbatim in reports; see DESIGN.md "Evaluation protocols"):
+Protocol names (use them verbatim in reports); each declares the releases it applies to
+(:attr:`ProtocolSpec.datasets`, see :data:`PROTOCOLS`):
 
-``ml100k-u1`` … ``ml100k-u5``
+``ml100k-u1`` … ``ml100k-u5`` (ml-100k only)
     one canonical GroupLens split each (``u{i}.base`` / ``u{i}.test``, 80k / 20k ratings).
-``ml100k-5fold``
+``ml100k-5fold`` (ml-100k only)
     the five canonical splits, reported as mean ± std over folds.
-``stratified-75-25``
+``stratified-75-25`` (every release)
     Microsoft Recommenders' benchmark split, re-implemented in
-    :func:`python_stratified_split` and applied to ``u.data`` as their benchmark notebook
-    does: ``python_stratified_split(df, ratio=0.75, min_rating=1, filter_by="item",
-    seed=42)``. A *ranking* protocol.
-``random-kfold``
+    :func:`python_stratified_split` and applied to all of the release's ratings in file
+    order (``u.data`` for ml-100k) as their benchmark notebook does:
+    ``python_stratified_split(df, ratio=0.75, min_rating=1, filter_by="item", seed=42)``.
+    A *ranking* protocol.
+``random-kfold`` (every release)
     ``n_folds`` (default 5) seeded folds over all ratings (:func:`random_kfold`).
-``temporal``
+``temporal`` (every release)
     leave-last-``n_last`` (default 10) per user (:func:`temporal_split`), or with the option
     ``time_cut`` a global cut: ratings at or after the cut are tested.
+
+Every fold carries its release's rating scale (whole stars 1-5 for ml-100k, half stars
+0.5-5 for ml-latest-small...): predictions are clipped to it.
 
 Every fold's test frame is aligned to its training vocabularies (:func:`align_test`): it
 gains ``user_row`` / ``item_col`` columns holding the training matrix row/column, or ``-1``
@@ -31,32 +36,106 @@ when the user or movie never occurs in the training part. Such *cold* rows are k
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from movierec.errors import ConfigError
-from movierec.evaluation.data import read_ratings_file
+from movierec.evaluation.data import ReleaseData, read_release
 from movierec.interactions import ITEM_COL, TIME_COL, USER_COL, Interactions
 
 ProtocolKind = Literal["rating", "ranking"]
 
-PROTOCOLS: dict[str, str] = {
-    **{f"ml100k-u{i}": f"canonical GroupLens split u{i}.base / u{i}.test" for i in range(1, 6)},
-    "ml100k-5fold": "canonical GroupLens splits u1..u5 (5 folds)",
-    "stratified-75-25": "Microsoft Recommenders python_stratified_split(ratio=0.75, "
-    "filter_by='item', seed=42) of u.data",
-    "random-kfold": "seeded random k-fold over all ratings of u.data",
-    "temporal": "leave-last-n ratings per user (or a global time cut) of u.data",
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """What a protocol is and where it applies.
+
+    Attributes:
+        name: the protocol's name in reports and on the command line.
+        kind: ``"ranking"`` (tuning optimises NDCG@K) or ``"rating"``.
+        description: one line for listings.
+        datasets: the releases it applies to (``None``: every release).
+        splits: the release's predefined splits it uses, one fold each (``("u1",)``);
+            empty when it splits all the ratings itself.
+        options: protocol options it accepts besides ``seed``.
+    """
+
+    name: str
+    kind: ProtocolKind
+    description: str
+    datasets: tuple[str, ...] | None = None
+    splits: tuple[str, ...] = ()
+    options: frozenset[str] = frozenset()
+
+    def applies_to(self, dataset: str) -> bool:
+        return self.datasets is None or dataset in self.datasets
+
+
+def _canonical(name: str, splits: tuple[str, ...], description: str) -> ProtocolSpec:
+    return ProtocolSpec(name, "rating", description, datasets=("ml-100k",), splits=splits)
+
+
+PROTOCOLS: dict[str, ProtocolSpec] = {
+    spec.name: spec
+    for spec in [
+        *(
+            _canonical(f"ml100k-u{i}", (f"u{i}",), f"canonical GroupLens split u{i}.base / .test")
+            for i in range(1, 6)
+        ),
+        _canonical(
+            "ml100k-5fold",
+            tuple(f"u{i}" for i in range(1, 6)),
+            "canonical GroupLens splits u1..u5 (5 folds)",
+        ),
+        ProtocolSpec(
+            "stratified-75-25",
+            "ranking",
+            "Microsoft Recommenders python_stratified_split(ratio=0.75, filter_by='item', "
+            "seed=42) of all ratings",
+        ),
+        ProtocolSpec(
+            "random-kfold",
+            "rating",
+            "seeded random k-fold over all ratings",
+            options=frozenset({"n_folds"}),
+        ),
+        ProtocolSpec(
+            "temporal",
+            "rating",
+            "leave-last-n ratings per user (or a global time cut)",
+            options=frozenset({"n_last", "time_cut"}),
+        ),
+    ]
 }
 
 
-def available_protocols() -> list[str]:
-    return list(PROTOCOLS)
+def available_protocols(dataset: str | None = None) -> list[str]:
+    """Protocol names (those applying to ``dataset`` when given), in registry order."""
+    return [n for n, p in PROTOCOLS.items() if dataset is None or p.applies_to(dataset)]
+
+
+def get_protocol(name: str, dataset: str | None = None) -> ProtocolSpec:
+    """The protocol called ``name``, checked to apply to ``dataset`` (when given).
+
+    Raises:
+        ConfigError: unknown name, or a protocol that does not apply to ``dataset`` (the
+            one-line message names the protocols that do).
+    """
+    spec = PROTOCOLS.get(name)
+    if spec is None:
+        raise ConfigError(f"unknown protocol {name!r}; choose one of: {', '.join(PROTOCOLS)}")
+    if dataset is not None and not spec.applies_to(dataset):
+        only = ", ".join(spec.datasets or ())
+        raise ConfigError(
+            f"protocol {name!r} applies only to {only}, not to {dataset}; protocols for "
+            f"{dataset}: {', '.join(available_protocols(dataset))}"
+        )
+    return spec
 
 
 @dataclass(frozen=True)
@@ -111,9 +190,15 @@ def align_test(train: Interactions, test: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def make_fold(name: str, train: pd.DataFrame, test: pd.DataFrame) -> Fold:
-    """Build a :class:`Fold` from two rating frames (training vocabularies from ``train``)."""
-    inter = Interactions.from_frame(train.reset_index(drop=True), rating_scale=(1.0, 5.0))
+def make_fold(
+    name: str, train: pd.DataFrame, test: pd.DataFrame, rating_scale: tuple[float, float]
+) -> Fold:
+    """Build a :class:`Fold` from two rating frames (training vocabularies from ``train``).
+
+    ``rating_scale`` is the release's ``(min, max)`` (``DatasetSpec.rating_scale``, or
+    ``fold.train.rating_scale`` for a fold carved from another); ratings keep their values.
+    """
+    inter = Interactions.from_frame(train.reset_index(drop=True), rating_scale=rating_scale)
     return Fold(name, inter, align_test(inter, test))
 
 
@@ -249,63 +334,53 @@ def per_user_holdout(
 # ---------------------------------------------------------------------------------- protocols
 def load_protocol(
     name: str,
-    ml100k_dir: str | Path,
+    data: ReleaseData | str | os.PathLike[str],
     seed: int = 42,
     options: Mapping[str, Any] | None = None,
+    dataset: str = "ml-100k",
 ) -> Protocol:
-    """Build the folds of protocol ``name`` from an extracted ml-100k folder.
+    """Build the folds of protocol ``name`` from a release.
 
     Args:
-        name: one of :data:`PROTOCOLS`.
-        ml100k_dir: folder holding ``u.data`` and ``u1..u5.base/.test``.
+        name: one of :data:`PROTOCOLS`, applying to the release.
+        data: the release read by :func:`~movierec.evaluation.data.read_release`, or its
+            extracted folder (read here as release ``dataset``).
         seed: seed of the random protocols (``stratified-75-25`` always uses 42 unless
             ``options["seed"]`` overrides it, to stay comparable with Microsoft's table).
         options: ``n_folds`` (random-kfold), ``n_last`` / ``time_cut`` (temporal).
+        dataset: the release ``data`` holds when it is a folder.
 
     Raises:
-        ConfigError: unknown protocol or option.
-        DataError: a split file is missing (the message names it).
+        ConfigError: unknown protocol or option, or a protocol not for this release.
+        DataError: a file is missing or malformed (the message names it).
     """
+    if not isinstance(data, ReleaseData):
+        spec = get_protocol(name, dataset)
+        data = read_release(dataset, data, splits=spec.splits)
+    spec = get_protocol(name, data.dataset.name)
     opts = dict(options or {})
-    allowed = {"random-kfold": {"n_folds"}, "temporal": {"n_last", "time_cut"}}
-    if name not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {name!r}; choose one of: {', '.join(PROTOCOLS)}")
-    bad = sorted(set(opts) - allowed.get(name, set()) - {"seed"})
+    bad = sorted(set(opts) - spec.options - {"seed"})
     if bad:
         raise ConfigError(f"protocol {name!r} has no option {', '.join(bad)}")
-    d = Path(ml100k_dir)
-    if name.startswith("ml100k-"):
-        which = range(1, 6) if name == "ml100k-5fold" else [int(name[-1])]
-        paths = [(d / f"u{i}.base", d / f"u{i}.test") for i in which]
-        for base, test in paths:  # check all files first: fail before any work
-            for p in (base, test):
-                read_check(p)
-        folds = [
-            make_fold(f"u{i}", read_ratings_file(b), read_ratings_file(t))
-            for i, (b, t) in zip(which, paths, strict=True)
-        ]
-        return Protocol(name, "rating", folds, {})
-    data = read_ratings_file(d / "u.data")
+    scale = data.dataset.rating_scale
+    if spec.splits:
+        folds = [make_fold(s, *data.splits[s], scale) for s in spec.splits]
+        return Protocol(name, spec.kind, folds, {})
+    ratings = data.ratings
     if name == "stratified-75-25":
         split_seed = int(opts.get("seed", 42))
-        train, test = python_stratified_split(data, 0.75, filter_by="item", seed=split_seed)
-        return Protocol(name, "ranking", [make_fold("all", train, test)], {"seed": split_seed})
+        train, test = python_stratified_split(ratings, 0.75, filter_by="item", seed=split_seed)
+        return Protocol(
+            name, spec.kind, [make_fold("all", train, test, scale)], {"seed": split_seed}
+        )
     seed = int(opts.get("seed", seed))
     if name == "random-kfold":
         n_folds = int(opts.get("n_folds", 5))
-        pairs = random_kfold(data, n_folds, seed)
-        folds = [make_fold(f"fold{f + 1}", tr, te) for f, (tr, te) in enumerate(pairs)]
-        return Protocol(name, "rating", folds, {"n_folds": n_folds, "seed": seed})
+        pairs = random_kfold(ratings, n_folds, seed)
+        folds = [make_fold(f"fold{f + 1}", tr, te, scale) for f, (tr, te) in enumerate(pairs)]
+        return Protocol(name, spec.kind, folds, {"n_folds": n_folds, "seed": seed})
     time_cut = opts.get("time_cut")
     n_last = None if time_cut is not None else int(opts.get("n_last", 10))
-    train, test = temporal_split(data, n_last=n_last, time_cut=time_cut)
+    train, test = temporal_split(ratings, n_last=n_last, time_cut=time_cut)
     used = {"time_cut": time_cut} if time_cut is not None else {"n_last": n_last}
-    return Protocol(name, "rating", [make_fold("all", train, test)], used)
-
-
-def read_check(path: Path) -> None:
-    """Raise :class:`DataError` naming ``path`` if the split file is absent."""
-    from movierec.errors import DataError
-
-    if not path.is_file():
-        raise DataError(f"split file missing: {path} (needed by this protocol)")
+    return Protocol(name, spec.kind, [make_fold("all", train, test, scale)], used)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from movierec.errors import ConfigError
+from movierec.evaluation.scoring import build_model, run_fold
 from movierec.evaluation.splits import Fold, make_fold, per_user_holdout, python_stratified_split
 from movierec.interactions import ItemCatalog
 from movierec.models.registry import model_class
@@ -147,7 +148,8 @@ def validation_fold(fold: Fold, seed: int = 42, kind: str = "rating") -> tuple[F
         how = (
             f"seeded {VALIDATION_FRACTION:.0%} per-user holdout (seed {seed}) of the training part"
         )
-    return make_fold(f"validation({fold.name})", sub, val), f"{how} of fold {fold.name}"
+    scale = fold.train.rating_scale
+    return make_fold(f"validation({fold.name})", sub, val, scale), f"{how} of fold {fold.name}"
 
 
 def tune_model(
@@ -180,8 +182,6 @@ def tune_model(
         import optuna
     except ImportError:  # pragma: no cover - optuna ships in the dev extra
         raise ConfigError("--tune needs optuna: pip install 'movierec[dev]'") from None
-
-    from movierec.evaluation.runner import build_model, run_fold
 
     fixed = dict(fixed or {})
     space = {p: s for p, s in search_space(name).items() if p not in fixed}

@@ -178,7 +178,7 @@ def read_ratings(spark: SparkSession, path: str | Path) -> DataFrame:
 
     A CSV (header ``userId,movieId,rating,timestamp``) is validated before it is returned:
     one extra pass counts the malformed rows (wrong field count, a value that does not parse,
-    a negative id, a rating off the release's 0.5-5 half-star grid); only if there is one,
+    a negative id, a rating off the ml-25m spec's scale and grid); only if there is one,
     :func:`_locate_bad_csv_row` finds its physical line number exactly. The validated CSV
     frame is cached (``MEMORY_AND_DISK``, filled by its first action) so later passes do not
     parse the text again; ``unpersist()`` it when done (:func:`run` does).
@@ -221,14 +221,12 @@ def _bad_csv_row() -> Any:
     """
     from pyspark.sql import functions as F
 
-    from movierec.data.releases import release_format
+    from movierec.data.datasets import get_dataset
 
-    fmt = release_format(_CSV_FORMAT)
-    lo, hi = fmt.rating_scale
-    steps = 2.0 if fmt.half_stars else 1.0
+    scale = get_dataset(_CSV_FORMAT).scale
     r = F.col("rating").cast("double")
-    bad = F.col("_corrupt").isNotNull() | F.isnan(r) | (r < lo) | (r > hi)
-    bad = bad | (r * steps != F.round(r * steps))
+    bad = F.col("_corrupt").isNotNull() | F.isnan(r) | (r < scale.lo) | (r > scale.hi)
+    bad = bad | (r / scale.step != F.round(r / scale.step))
     for name in (*RATINGS_COLUMNS, "timestamp"):
         bad = bad | F.col(name).isNull()
     return bad | (F.col("userId") < 0) | (F.col("movieId") < 0)
@@ -298,7 +296,7 @@ def _describe_bad_csv_line(path: Path, line: int, text: str) -> str:
     """``malformed row at <path>:<line>: <why>``, worded as the local loader words it."""
     import csv
 
-    from movierec.data.releases import release_format
+    from movierec.data.datasets import get_dataset
 
     fields = next(csv.reader([text]), [])
     where = f"{path}:{line}"
@@ -319,15 +317,12 @@ def _describe_bad_csv_line(path: Path, line: int, text: str) -> str:
         if name in RATINGS_COLUMNS and name != "rating" and number < 0:
             return f"negative id at {where}"
         values.append(number)
-    fmt = release_format(_CSV_FORMAT)
-    lo, hi = fmt.rating_scale
-    scaled = values[2] * (2.0 if fmt.half_stars else 1.0)
-    if lo <= values[2] <= hi and scaled == round(scaled):  # e.g. " 2": Python parses it
+    spec = get_dataset(_CSV_FORMAT)
+    if not spec.scale.invalid(values[2:3])[0]:  # e.g. " 2": Python parses it
         return f"malformed row at {where}: Spark cannot parse {text[:80]!r}"
-    steps = "half stars" if fmt.half_stars else "whole stars"
     return (
-        f"invalid rating at {where}: {values[2]:g} is not {lo:g}-{hi:g} in {steps} "
-        f"({fmt.name} format)"
+        f"invalid rating at {where}: {values[2]:g} is not {spec.scale.describe()} "
+        f"({spec.name} format)"
     )
 
 
