@@ -264,4 +264,3 @@ def serve_pipeline(cfg: PipelineConfig, cron: str) -> None:
     except Exception as exc:
         raise ConfigError(f"invalid --cron expression {cron!r}: {exc}") from None
     movierec_pipeline.serve(name="movierec-pipeline", cron=cron, parameters={"cfg": cfg})
-
