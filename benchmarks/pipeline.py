@@ -111,8 +111,8 @@ def prefect_overhead(source: Path) -> dict[str, float]:
     Run 1 starts Prefect's ephemeral server; run 2 (fresh home, server up) executes every
     task; run 3 repeats run 2's parameters, so convert and transform are cache hits.
     """
-    from movierec.config import PipelineConfig
     from movierec.flows import run_pipeline
+    from movierec.pipeline_config import PipelineConfig
 
     def config(home: Path) -> PipelineConfig:
         return PipelineConfig.from_settings(home=home, source=str(source), store_n=0)

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 
 from movierec import steps
 from movierec.api.app import create_app
-from movierec.config import PipelineConfig
+from movierec.pipeline_config import PipelineConfig
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

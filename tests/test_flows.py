@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from movierec.config import PipelineConfig
+from movierec.pipeline_config import PipelineConfig
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

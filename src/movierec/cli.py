@@ -21,9 +21,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from movierec import __version__, steps
-from movierec.config import Layout, PipelineConfig
+from movierec.config import Layout
 from movierec.engines import ENGINES
 from movierec.errors import ConfigError, MovieRecError
+from movierec.pipeline_config import PipelineConfig
 from movierec.runlog import logged_step
 
 try:  # typer >= 0.20 vendors its own click

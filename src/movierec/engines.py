@@ -19,10 +19,10 @@ from movierec.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from movierec.config import PipelineConfig
     from movierec.data.transform import TransformResult
     from movierec.interactions import ItemCatalog
     from movierec.models.base import Recommender
+    from movierec.pipeline_config import PipelineConfig
     from movierec.recommend import Recommendation
     from movierec.store import RunMeta
 

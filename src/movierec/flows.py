@@ -37,8 +37,8 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.context import TaskRunContext  # noqa: E402
 
 from movierec import __version__, steps  # noqa: E402
-from movierec.config import PipelineConfig  # noqa: E402
 from movierec.errors import ConfigError, MovieRecError  # noqa: E402
+from movierec.pipeline_config import PipelineConfig  # noqa: E402
 from movierec.recommend import Recommendation  # noqa: E402
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from movierec.config import PipelineConfig
 from movierec.engines import Engine, engine_for
+from movierec.pipeline_config import PipelineConfig
 
 if TYPE_CHECKING:  # heavy modules load only when a step runs
     from movierec.data.ingest import IngestResult

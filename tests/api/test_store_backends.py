@@ -117,7 +117,7 @@ def test_app_factory_for_uvicorn_workers_reads_the_environment(
 
 def test_store_step_writes_an_explained_current_run(tmp_path, cosine_model, monkeypatch) -> None:
     from movierec import steps
-    from movierec.config import PipelineConfig
+    from movierec.pipeline_config import PipelineConfig
     from movierec.store import runs_table
 
     monkeypatch.delenv("MOVIEREC_DB_URL", raising=False)

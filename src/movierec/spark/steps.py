@@ -34,8 +34,9 @@ from movierec.engines import RankedRun, TransformOutput
 from movierec.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
-    from movierec.config import Layout, PipelineConfig
+    from movierec.config import Layout
     from movierec.models.base import Recommender
+    from movierec.pipeline_config import PipelineConfig
     from movierec.recommend import Recommendation
     from movierec.spark.engine import ALSParams
 

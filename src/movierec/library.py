@@ -1,0 +1,193 @@
+"""The Python entry points a data scientist can guess (``import movierec as mr``).
+
+>>> data = mr.load("ml-100k", source="ml-100k.zip")      # any release in the registry
+>>> model = mr.make_model("svd").fit(data)
+>>> model.recommend(1, n=10)                              # (movie ids, scores), MovieLens ids
+>>> model.predict(1, 50)                                  # 4.31…
+>>> mr.recommend(model, 1, n=5)                           # a table with titles and reasons
+>>> mr.fold_in(model, {50: 5, 172: 4.5, 181: 4})          # someone new, no retraining
+>>> mr.evaluate("ml100k-u1", ["svd", "user-knn"], source="ml-100k.zip")
+
+Everything takes and returns MovieLens ids; nothing here is needed by the command line, so
+``import movierec`` stays light (this module loads on first use).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.base import Recommender
+from movierec.models.registry import available_models, make_model
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded MovieLens release.
+
+    Attributes:
+        name: the release (``ml-100k``, ``ml-latest-small``, ...).
+        ratings: every rating, ``userId, movieId, rating, timestamp`` (file order).
+        catalog: the movies (title, year, genres), indexed by ``movieId``.
+        interactions: the ratings as a user × movie matrix (what models fit on).
+    """
+
+    name: str
+    ratings: pd.DataFrame
+    catalog: ItemCatalog
+    interactions: Interactions
+
+    @property
+    def movies(self) -> pd.DataFrame:
+        """The catalogue as a frame indexed by ``movieId``."""
+        return self.catalog.frame
+
+    def __repr__(self) -> str:
+        d = self.interactions
+        return (
+            f"Dataset({self.name!r}: {d.nnz:,} ratings, {d.n_users:,} users, "
+            f"{d.n_items:,} rated of {len(self.catalog):,} movies, scale {d.rating_scale})"
+        )
+
+
+def load(
+    dataset: str = "ml-100k",
+    source: str | os.PathLike[str] | None = None,
+    *,
+    home: str | os.PathLike[str] | None = None,
+) -> Dataset:
+    """Load a release into memory.
+
+    Args:
+        dataset: a name from ``movierec datasets``.
+        source: the release's zip or extracted folder; default: ``MOVIEREC_SOURCE``, else the
+            copy installed under ``home`` (``movierec download``), else it is downloaded into
+            ``home`` first.
+        home: working directory (``MOVIEREC_HOME``, default the current directory).
+
+    Raises:
+        ConfigError: an unknown release. DataError / DownloadError: no usable data.
+    """
+    from movierec import steps
+    from movierec.data.archive import local_release
+    from movierec.data.datasets import get_dataset
+    from movierec.data.releases import load_release
+    from movierec.pipeline_config import PipelineConfig
+
+    cfg = PipelineConfig.from_settings(
+        dataset=dataset, home=home, source=None if source is None else str(source)
+    )
+    spec = get_dataset(cfg.dataset)
+    if cfg.source is not None and not str(cfg.source).startswith(("http://", "https://")):
+        with local_release(spec, cfg.source) as folder:
+            ratings, movies = load_release(spec, folder)
+    else:
+        folder = steps.download(cfg)  # verified; nothing fetched when already installed
+        ratings, movies = load_release(spec, folder)
+    catalog = ItemCatalog.from_frame(movies[["movieId", "title", "year", "genres"]])
+    interactions = Interactions.from_frame(ratings, rating_scale=spec.rating_scale)
+    return Dataset(spec.name, ratings, catalog, interactions)
+
+
+def fit(model: str | Recommender, data: Dataset, **params: Any) -> Recommender:
+    """``make_model(model, **params).fit(data)`` (or fit a model object you made)."""
+    made = make_model(model, **params) if isinstance(model, str) else model
+    return made.fit(data.interactions, data.catalog)
+
+
+def recommend(model: Recommender, user_id: int, n: int = 10) -> pd.DataFrame:
+    """A known user's top-``n`` unseen movies with titles, predicted ratings and reasons.
+
+    Returns:
+        Frame ``rank, movieId, title, year, genres, predictedRating, score, explanation``.
+    """
+    from movierec.recommend import TopN
+
+    return _frame(TopN(model).for_user(int(user_id), n))
+
+
+def fold_in(model: Recommender, ratings: Mapping[int, float], n: int = 10) -> pd.DataFrame:
+    """Top-``n`` for someone outside the training data, from ``{movieId: rating}``, without
+    retraining (the model's fold-in, else item-neighbourhood scoring). Movies the model was
+    not trained on cannot inform it and are ignored (``frame.attrs["ignored"]``).
+
+    Returns:
+        Frame as :func:`recommend`; ``attrs["method"]`` says how it was scored.
+    """
+    from movierec.recommend import TopN
+
+    result = TopN(model).for_ratings({int(m): float(r) for m, r in ratings.items()}, n)
+    frame = _frame(result.recommendations)
+    frame.attrs.update(method=result.method, ignored=result.ignored)
+    return frame
+
+
+def evaluate(
+    protocol: str,
+    models: str | Sequence[str],
+    *,
+    dataset: str | None = None,
+    source: str | os.PathLike[str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+    k: int = 10,
+    seed: int = 42,
+    write: bool = False,
+) -> pd.DataFrame:
+    """Fit and score ``models`` on every fold of ``protocol`` (``movierec evaluate``).
+
+    Args:
+        protocol: ``ml100k-u1`` … ``ml100k-5fold``, ``stratified-75-25``, ``random-kfold``,
+            ``temporal`` (see ``movierec evaluate --help``).
+        models: names, or ``"all"``.
+        dataset / source / home: the release and where its files are (as :func:`load`).
+        k: list length of the @K metrics.
+        seed: seed of random protocols.
+        write: also write ``reports/<protocol>/`` under ``home``.
+
+    Returns:
+        The leaderboard, best first: one row per model, ``<metric>_mean`` / ``<metric>_std``
+        (sample std over folds) of every metric, and the mean fit / predict times.
+    """
+    from movierec.evaluation.runner import evaluate as run
+    from movierec.pipeline_config import PipelineConfig
+
+    cfg = PipelineConfig.from_settings(dataset=dataset, home=home)
+    board = run(
+        protocol,
+        models,
+        data_dir=source if source is not None else cfg.source,
+        layout=cfg.layout,
+        dataset=cfg.dataset,
+        k=k,
+        seed=seed,
+        write=write,
+    )
+    return board.sorted_summary()
+
+
+def _frame(recs: Sequence[Any]) -> pd.DataFrame:
+    columns = ["rank", "movieId", "title", "year", "genres", "predictedRating", "score",
+               "explanation"]  # fmt: skip
+    return pd.DataFrame([r.to_dict() for r in recs], columns=columns)
+
+
+def models() -> list[str]:
+    """The model names :func:`make_model` accepts."""
+    return available_models()
+
+
+__all__ = [
+    "Dataset",
+    "evaluate",
+    "fit",
+    "fold_in",
+    "load",
+    "make_model",
+    "models",
+    "recommend",
+]
