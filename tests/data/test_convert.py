@@ -12,7 +12,7 @@ import pytest
 
 from movierec.atomic import DiskFullError
 from movierec.config import Layout
-from movierec.data import _io
+from movierec.data import textfiles
 from movierec.data.convert import convert
 from movierec.data.ml100k import read_u_data, read_u_genre, read_u_item
 from movierec.data.synthetic import LATIN1_TITLE, ML100K_GENRES, UNDATED_TITLE
@@ -182,7 +182,7 @@ def test_interrupted_write_keeps_previous_csvs(installed: Layout, monkeypatch, e
         out.write(b"1,2,")
         raise exc
 
-    monkeypatch.setattr(_io.pacsv, "write_csv", broken)
+    monkeypatch.setattr(textfiles.pacsv, "write_csv", broken)
     with pytest.raises(expected):
         convert(installed)
     assert (installed.ratings_csv.read_bytes(), installed.movies_csv.read_bytes()) == before

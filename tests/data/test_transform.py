@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from movierec.atomic import DiskFullError
 from movierec.config import Layout
-from movierec.data import _io
+from movierec.data import textfiles
 from movierec.data.ingest import load_ratings
 from movierec.data.ml100k import read_u_data
 from movierec.data.transform import (
@@ -148,7 +148,7 @@ def test_interrupted_write_keeps_previous(layout: Layout, monkeypatch, exc, expe
         out.write(b"1,2")
         raise exc
 
-    monkeypatch.setattr(_io.pacsv, "write_csv", broken)
+    monkeypatch.setattr(textfiles.pacsv, "write_csv", broken)
     with pytest.raises(expected):
         write_clean(_random_frame(2), layout)
     assert layout.clean_ratings_csv.read_bytes() == before

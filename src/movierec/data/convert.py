@@ -18,9 +18,9 @@ import logging
 from pathlib import Path
 
 from movierec.config import Layout
-from movierec.data._io import write_csv_atomic
 from movierec.data.datasets import get_dataset
 from movierec.data.releases import load_release, write_movies_csv, write_ratings_csv
+from movierec.data.textfiles import write_csv_atomic
 
 log = logging.getLogger("movierec")
 

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from movierec.config import Layout
-from movierec.data._io import first_field_count_mismatch, first_true, require_file
 from movierec.data.datasets import RatingScale, get_dataset, widest_scale
+from movierec.data.textfiles import first_field_count_mismatch, first_true, require_file
 from movierec.errors import DataError
 from movierec.interactions import ITEM_COL, RATING_COL, TIME_COL, USER_COL
 

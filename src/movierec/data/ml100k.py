@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from movierec.data._io import first_mismatch, first_true, line_text, require_file
 from movierec.data.datasets import RatingScale, get_dataset
+from movierec.data.textfiles import first_mismatch, first_true, line_text, require_file
 from movierec.errors import DataError
 from movierec.interactions import ITEM_COL, RATING_COL, TIME_COL, USER_COL
 

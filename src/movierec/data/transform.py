@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from movierec.config import Layout
-from movierec.data._io import write_csv_atomic
+from movierec.data.textfiles import write_csv_atomic
 from movierec.errors import ConfigError, DataError
 from movierec.interactions import (
     ITEM_COL,
