@@ -462,7 +462,7 @@ def _compatible(found: pa.DataType, expected: pa.DataType) -> bool:
 _HALF_STAR_TEXT = pa.array([f"{k / 2:.1f}" for k in range(11)])  # "0.0" … "5.0"
 
 
-def _rating_text(rating: np.ndarray) -> pa.Array:
+def rating_text(rating: np.ndarray) -> pa.Array:
     """Ratings as MovieLens writes them (``4.0``, ``3.5``); other values as pyarrow prints them."""
     doubled = rating.astype(np.float64) * 2.0
     code = np.rint(doubled)
@@ -485,7 +485,7 @@ def write_ratings_csv(ratings: pd.DataFrame, path: str | Path, chunk_rows: int =
                 {
                     "userId": part["userId"].to_numpy(),
                     "movieId": part["movieId"].to_numpy(),
-                    "rating": _rating_text(part["rating"].to_numpy()),
+                    "rating": rating_text(part["rating"].to_numpy()),
                     "timestamp": part["timestamp"].to_numpy(),
                 }
             )

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from movierec.atomic import atomic_path, write_text_atomic
-from movierec.data.releases import _rating_text
+from movierec.data.releases import rating_text
 from movierec.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,7 @@ def synthesize(
                 {
                     "userId": user.astype(np.int32),
                     "movieId": movie.astype(np.int32),
-                    "rating": _rating_text(rating),
+                    "rating": rating_text(rating),
                     "timestamp": ts,
                 }
             )
