@@ -13,8 +13,9 @@ Usage (one test class per model, in the style of implicit's ``RecommenderBaseTes
 
 The mixin's name does not start with ``Test`` so pytest only collects it through subclasses.
 Every subclass gets all ``test_contract_*`` tests below, run on a small seeded synthetic
-dataset (:func:`synthetic_interactions`: 30 users × 42 movies, two taste groups, non-contiguous
-external ids, two movies nobody rated, timestamps) and catalogue (:func:`synthetic_catalog`).
+dataset (:func:`movierec.testing.synthetic_interactions`: 30 users × 42 movies, two taste
+groups, non-contiguous external ids, two movies nobody rated, timestamps) and catalogue
+(:func:`movierec.testing.synthetic_catalog`).
 
 Hooks a subclass may override:
 
@@ -50,83 +51,13 @@ import pytest
 from movierec.errors import ConfigError, ModelError, NotSupportedError, UnknownIdError
 from movierec.interactions import Interactions, ItemCatalog, Vocabulary
 from movierec.models.base import Recommender, load_model
-
-N_USERS = 30
-N_RATED_ITEMS = 40
-N_UNRATED_ITEMS = 2  # columns in the vocabulary that nobody rated (cold items)
-GENRES = ["Action", "Sci-Fi", "Drama", "Romance", "Comedy", "Thriller"]
-
-
-def user_id(i: int) -> int:
-    """External id of synthetic user ``i`` (non-contiguous to catch id/index mix-ups)."""
-    return 100 + 3 * i
-
-
-def item_id(j: int) -> int:
-    """External id of synthetic movie ``j``."""
-    return 1000 + 7 * j
-
-
-def synthetic_frame(seed: int = 0) -> pd.DataFrame:
-    """Seeded ratings with structure: users 0–14 like movies 0–19, users 15–29 movies 20–39.
-
-    Every user rates 8–16 movies (1–5 stars, integer), every rated movie gets ≥ 2 ratings.
-    """
-    rng = np.random.default_rng(seed)
-    user_bias = rng.normal(0.0, 0.4, N_USERS)
-    item_bias = rng.normal(0.0, 0.4, N_RATED_ITEMS)
-    rows: list[tuple[int, int, float, int]] = []
-    for u in range(N_USERS):
-        n = int(rng.integers(8, 17))
-        for j in rng.choice(N_RATED_ITEMS, size=n, replace=False):
-            rows.append((u, int(j), 0.0, 0))
-    # make sure every movie has at least two raters
-    counts = np.bincount([r[1] for r in rows], minlength=N_RATED_ITEMS)
-    pairs = {(r[0], r[1]) for r in rows}
-    for j in np.flatnonzero(counts < 2):
-        for u in rng.permutation(N_USERS):
-            if (int(u), int(j)) not in pairs:
-                rows.append((int(u), int(j), 0.0, 0))
-                pairs.add((int(u), int(j)))
-                counts[j] += 1
-                if counts[j] >= 2:
-                    break
-    out = []
-    for t, (u, j, _, _) in enumerate(rows):
-        match = (u < N_USERS // 2) == (j < N_RATED_ITEMS // 2)
-        mean = 3.0 + (1.1 if match else -1.1) + user_bias[u] + item_bias[j]
-        rating = float(np.clip(np.rint(mean + rng.normal(0.0, 0.6)), 1, 5))
-        out.append((user_id(u), item_id(j), rating, 880_000_000 + 3600 * t))
-    return pd.DataFrame(out, columns=["userId", "movieId", "rating", "timestamp"])
-
-
-def synthetic_interactions(seed: int = 0) -> Interactions:
-    """:func:`synthetic_frame` as :class:`Interactions`; the item vocabulary also holds
-    ``N_UNRATED_ITEMS`` movies with no rating (all-zero columns)."""
-    frame = synthetic_frame(seed)
-    all_items = Vocabulary(
-        np.array([item_id(j) for j in range(N_RATED_ITEMS + N_UNRATED_ITEMS)]), kind="movie"
-    )
-    return Interactions.from_frame(frame, items=all_items)
-
-
-def synthetic_catalog() -> ItemCatalog:
-    """Catalogue for every synthetic movie: group A movies are Action/Sci-Fi, group B
-    Drama/Romance, with Comedy/Thriller sprinkled in; movie 5 has no year and no genres."""
-    records = []
-    for j in range(N_RATED_ITEMS + N_UNRATED_ITEMS):
-        group = ["Action", "Sci-Fi"] if j < N_RATED_ITEMS // 2 else ["Drama", "Romance"]
-        genres = [group[j % 2]] + (["Comedy"] if j % 3 == 0 else [])
-        genres += ["Thriller"] if j % 5 == 0 else []
-        year: int | None = 1950 + (j * 7) % 50
-        word = "Star" if j < N_RATED_ITEMS // 2 else "Love"
-        title = f"{word} Movie {j} ({year})"
-        if j == 5:
-            year, genres, title = None, [], "unknown"
-        records.append(
-            {"movieId": item_id(j), "title": title, "year": year, "genres": "|".join(genres)}
-        )
-    return ItemCatalog.from_frame(pd.DataFrame(records))
+from movierec.testing import (
+    N_RATED_ITEMS,
+    N_USERS,
+    item_id,
+    synthetic_catalog,
+    synthetic_interactions,
+)
 
 
 def load_u1(ml100k_dir: Path) -> tuple[Interactions, pd.DataFrame]:

@@ -11,7 +11,8 @@ import scipy.sparse as sp
 from movierec.interactions import Interactions
 from movierec.models.autorec import AutoRec, AutoRecParams, encode, loss_and_grad
 from movierec.models.base import Recommender
-from tests.models.contract import RecommenderContract, load_u1, synthetic_interactions, u1_rmse
+from movierec.testing import synthetic_interactions
+from tests.models.contract import RecommenderContract, load_u1, u1_rmse
 
 
 def fast_model(**kw: object) -> AutoRec:

@@ -10,13 +10,8 @@ import scipy.sparse as sp
 
 from movierec.models.base import Recommender
 from movierec.models.baseline import BaselineOnly, Popularity, fit_baselines
-from tests.models.contract import (
-    RecommenderContract,
-    item_id,
-    load_u1,
-    synthetic_interactions,
-    u1_rmse,
-)
+from movierec.testing import item_id, synthetic_interactions
+from tests.models.contract import RecommenderContract, load_u1, u1_rmse
 
 
 class TestPopularityCount(RecommenderContract):

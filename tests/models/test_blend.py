@@ -23,7 +23,8 @@ from movierec.models.graph import RP3beta, rp3beta_weights
 from movierec.models.hybrid import zscore
 from movierec.models.parts import restore_parts
 from movierec.models.registry import make_model
-from tests.models.contract import RecommenderContract, load_u1, synthetic_interactions, u1_rmse
+from movierec.testing import synthetic_interactions
+from tests.models.contract import RecommenderContract, load_u1, u1_rmse
 from tests.models.test_implicit_mf import liked_only_interactions
 
 FAST_BASES = {

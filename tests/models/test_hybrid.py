@@ -14,13 +14,8 @@ from movierec.models.baseline import Popularity
 from movierec.models.content import ContentBased
 from movierec.models.hybrid import Hybrid, zscore
 from movierec.models.knn import ItemKNN, UserKNN
-from tests.models.contract import (
-    RecommenderContract,
-    item_id,
-    load_u1,
-    synthetic_catalog,
-    synthetic_interactions,
-)
+from movierec.testing import item_id, synthetic_catalog, synthetic_interactions
+from tests.models.contract import RecommenderContract, load_u1
 
 
 class TestHybridItemKNN(RecommenderContract):

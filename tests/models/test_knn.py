@@ -16,13 +16,8 @@ from movierec.interactions import Interactions, Vocabulary
 from movierec.models.base import Recommender
 from movierec.models.baseline import fold_ratings
 from movierec.models.knn import ItemKNN, UserKNN
-from tests.models.contract import (
-    RecommenderContract,
-    load_u1,
-    synthetic_catalog,
-    synthetic_interactions,
-    u1_rmse,
-)
+from movierec.testing import synthetic_catalog, synthetic_interactions
+from tests.models.contract import RecommenderContract, load_u1, u1_rmse
 from tests.models.test_baseline import _baseline_loops
 
 # ---------------------------------------------------------------------- contract

@@ -20,7 +20,8 @@ from movierec.models.mf import (
     stratify,
     svdpp_epoch_order,
 )
-from tests.models.contract import RecommenderContract, synthetic_interactions
+from movierec.testing import synthetic_interactions
+from tests.models.contract import RecommenderContract
 
 BAD_COMMON = [
     {"factors": 0},
