@@ -14,7 +14,7 @@ from movierec.config import Layout
 from movierec.data.ingest import load_movies, load_ratings
 from movierec.errors import DataError
 from movierec.interactions import Interactions, ItemCatalog
-from movierec.models.base import Recommender, load_model
+from movierec.models import Recommender, load_model
 from movierec.models.registry import make_model
 from movierec.recommend import Recommendation, check_n, recommend_for_user
 
@@ -88,7 +88,7 @@ def trained_model_is_current(
     import json
 
     from movierec.errors import ModelError
-    from movierec.models.base import FORMAT_VERSION, read_metadata
+    from movierec.models.common.modelfile import FORMAT_VERSION, read_metadata
 
     if not (layout.model_path.is_file() and layout.clean_ratings_csv.is_file()):
         return False

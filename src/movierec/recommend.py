@@ -109,7 +109,7 @@ def recommend_for_user(
     reasons = _explain(model, user_id, movie_ids) if explain else [""] * len(movie_ids)
     predicted = None
     if model.predicts_ratings and movie_ids.size:
-        predicted = model.predict_ids(np.full(movie_ids.size, user_id), movie_ids)
+        predicted = model.predict(user_id, movie_ids)
     return _describe(movie_ids, movie_scores, reasons, catalog or model.items_catalog_, predicted)
 
 

@@ -116,7 +116,7 @@ def test_score_and_predict_are_the_decoder(tiny: Interactions) -> None:
     cols = np.tile(np.arange(tiny.n_items), tiny.n_users)
     lo, hi = tiny.rating_scale
     np.testing.assert_allclose(
-        model.predict(rows, cols), np.clip(scores.ravel(), lo, hi), rtol=1e-5, atol=1e-5
+        model.predict_rows(rows, cols), np.clip(scores.ravel(), lo, hi), rtol=1e-5, atol=1e-5
     )
 
 

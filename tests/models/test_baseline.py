@@ -15,8 +15,6 @@ from tests.models.contract import RecommenderContract, load_u1, u1_rmse
 
 
 class TestPopularityCount(RecommenderContract):
-    learns_structure = False
-
     def make_model(self) -> Recommender:
         return Popularity()
 
@@ -25,15 +23,11 @@ class TestPopularityCount(RecommenderContract):
 
 
 class TestPopularityDamped(RecommenderContract):
-    learns_structure = False
-
     def make_model(self) -> Recommender:
         return Popularity(method="damped_mean", damping=5.0)
 
 
 class TestBaselineOnly(RecommenderContract):
-    learns_structure = False  # its ranking is the same for every user
-
     def make_model(self) -> Recommender:
         return BaselineOnly()
 

@@ -9,10 +9,11 @@ import pytest
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, Vocabulary
-from movierec.models.base import Recommender, load_model
+from movierec.models import Recommender, load_model
 from movierec.models.baseline import Popularity
+from movierec.models.common.zscore import zscore
 from movierec.models.content import ContentBased
-from movierec.models.hybrid import Hybrid, zscore
+from movierec.models.hybrid import Hybrid
 from movierec.models.knn import ItemKNN, UserKNN
 from movierec.testing import item_id, synthetic_catalog, synthetic_interactions
 from tests.models.contract import RecommenderContract, load_u1
@@ -142,4 +143,4 @@ def test_user_without_ratings_gets_popularity() -> None:
     np.testing.assert_allclose(model.score(row)[0], zscore(pop.score(row))[0], rtol=1e-5)
     knn = UserKNN().fit(data)
     mu = float(data.matrix.data.mean())
-    np.testing.assert_allclose(knn.predict(row, np.array([0])), [mu], rtol=1e-6)
+    np.testing.assert_allclose(knn.predict_rows(row, np.array([0])), [mu], rtol=1e-6)

@@ -36,6 +36,8 @@ def liked_only_interactions() -> Interactions:
 
 
 class ImplicitContract(RecommenderContract):
+    rating_values_matter = False  # binary input: which movies were rated
+
     @pytest.fixture(scope="class")
     @classmethod
     def data(cls) -> Interactions:

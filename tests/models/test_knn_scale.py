@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from movierec.errors import ConfigError
-from movierec.models.base import Recommender, load_model
+from movierec.models import Recommender, load_model
 from movierec.models.knn import ItemKNN
 from movierec.testing import synthetic_interactions
 

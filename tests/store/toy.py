@@ -56,6 +56,7 @@ class ItemCosine(Recommender):
     """Item-based top-N: ``score(u, i) = Σ_j r_uj · cos(j, i)`` over the user's rated items."""
 
     name = "test-item-cosine"
+    declared_abilities = frozenset({"fold_in", "explain", "similar_items"})
 
     def __init__(self, shrink: float = 0.0) -> None:
         self.shrink = shrink

@@ -107,7 +107,7 @@ def run_fold(
         pred = np.full(len(test), float(train.matrix.data.mean()), dtype=np.float64)
         try:
             t0 = time.perf_counter()
-            got = model.predict(
+            got = model.predict_rows(
                 test["user_row"].to_numpy()[known], test["item_col"].to_numpy()[known]
             )
             predict_s = time.perf_counter() - t0
