@@ -387,19 +387,31 @@ class RecommenderContract:
         with pytest.raises(UnknownIdError):
             fitted.fold_in({999_999: 4.0})
 
+    def fold_in_pair(
+        self, fitted: Recommender, first: Mapping[int, float], second: Mapping[int, float]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Fold-in scores of two new users from a personalised model that declares
+        ``fold_in``; ``None`` otherwise, once it is checked that an undeclared ``fold_in``
+        raises and that a non-personalised model orders the movies alike for both."""
+        s1 = self.ability(fitted, "fold_in", lambda: fitted.fold_in(first))
+        if s1 is None:
+            return None
+        s2 = fitted.fold_in(second)
+        if not fitted.personalised:
+            assert same_order(s1, s2)
+            return None
+        return s1, s2
+
     def test_contract_fold_in_follows_history(self, fitted: Recommender) -> None:
         """A new user who liked three group-A movies (and disliked two of group B) gets the
         other group-A movies scored higher, relative to group B, than the mirror-image user;
         a non-personalised model orders the movies alike for both."""
         fan_a = {**{item_id(j): 5.0 for j in GROUP_A[:3]}, **{item_id(j): 1.0 for j in GROUP_B[:2]}}
         fan_b = {**{item_id(j): 5.0 for j in GROUP_B[:3]}, **{item_id(j): 1.0 for j in GROUP_A[:2]}}
-        sa = self.ability(fitted, "fold_in", lambda: fitted.fold_in(fan_a))
-        if sa is None:
+        pair = self.fold_in_pair(fitted, fan_a, fan_b)
+        if pair is None:
             return
-        sb = fitted.fold_in(fan_b)
-        if not fitted.personalised:
-            assert same_order(sa, sb)
-            return
+        sa, sb = pair
         a, b = GROUP_A[3:], GROUP_B[3:]  # rated by neither
         lead_a = finite_mean(sa[a]) - finite_mean(sa[b])
         lead_b = finite_mean(sb[a]) - finite_mean(sb[b])
@@ -407,18 +419,16 @@ class RecommenderContract:
 
     def test_contract_fold_in_follows_values(self, fitted: Recommender, data: Interactions) -> None:
         """Rating two group-A movies 5★ rather than 1★ (same other ratings) moves the other
-        group-A movies up relative to group B, and the rated movies' nearest neighbours
-        (:meth:`similar_items`) up relative to the rest; models that read only which movies
-        were rated give identical scores; non-personalised ones the same order."""
+        group-A movies up relative to group B, and movie 0's nearest neighbours (by the
+        model's own :meth:`similar_items`) up relative to the other movies; models that
+        read only which movies were rated give identical scores; non-personalised ones the
+        same order."""
         high = {item_id(0): 5.0, item_id(1): 5.0, item_id(20): 3.0, item_id(21): 3.0}
         low = {**high, item_id(0): 1.0, item_id(1): 1.0}
-        s_high = self.ability(fitted, "fold_in", lambda: fitted.fold_in(high))
-        if s_high is None:
+        pair = self.fold_in_pair(fitted, high, low)
+        if pair is None:
             return
-        s_low = fitted.fold_in(low)
-        if not fitted.personalised:
-            assert same_order(s_high, s_low)
-            return
+        s_high, s_low = pair
         if not self.rating_values_matter:
             np.testing.assert_array_equal(s_high, s_low)
             return
