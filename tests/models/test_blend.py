@@ -382,3 +382,24 @@ def test_blend_fold_in_predicts_new_users_on_real_data(ml100k_dir: Path) -> None
     rmse_blend = float(np.sqrt(np.mean(np.square(err_blend))))
     rmse_base = float(np.sqrt(np.mean(np.square(err_base))))
     assert rmse_blend < rmse_base - 0.02, (rmse_blend, rmse_base)
+
+
+def test_blend_abilities_follow_its_parts() -> None:
+    """A signal that cannot fold in (bpr) takes fold_in / fold_in_ratings away from the
+    blend, which then raises for them; a rank blend with a part that cannot fold in
+    neither folds in nor explains new users."""
+    data = synthetic_interactions()
+    blend = fast_blend(signals={"bpr": {"factors": 4, "iterations": 5}}).fit(data)
+    assert {"predict", "explain"} <= blend.abilities
+    assert not {"fold_in", "fold_in_ratings"} & blend.abilities
+    with pytest.raises(NotSupportedError):
+        blend.fold_in({int(data.items.ids[0]): 5.0})
+    with pytest.raises(NotSupportedError):
+        blend.fold_in_ratings({int(data.items.ids[0]): 5.0})
+    rank = RankBlend(
+        parts={"ease": {"reg": 10.0}, "bpr": {"factors": 4, "iterations": 5}},
+        weights={"ease": 1.0, "bpr": 1.0},
+    ).fit(data)
+    assert rank.abilities == {"explain"}
+    with pytest.raises(NotSupportedError):
+        rank.explain_ratings({int(data.items.ids[0]): 5.0}, data.items.ids[:2])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -55,6 +55,9 @@ class Hybrid(Recommender):
     """
 
     name = "hybrid"
+    declared_abilities: ClassVar[frozenset[str]] = frozenset(
+        {"fold_in", "explain", "explain_ratings"}
+    )
 
     def __init__(
         self,
@@ -113,10 +116,9 @@ class Hybrid(Recommender):
         part has them); ``similar_items`` when the collaborative model has it or the content
         part was fitted (a catalogue was given; assumed before fitting)."""
         collab = self._models()["collab"] if hasattr(self, "data_") else self._build()["collab"]
-        out = {"fold_in", "explain", "explain_ratings"}
         if "similar_items" in collab.abilities or getattr(self, "has_content_", True):
-            out.add("similar_items")
-        return frozenset(out)
+            return self.declared_abilities | {"similar_items"}
+        return self.declared_abilities
 
     # ------------------------------------------------------------------ scoring
     def alpha(self, n_ratings: np.ndarray) -> np.ndarray:
