@@ -74,7 +74,7 @@ def user_knn_rmse(data_dir: Path) -> tuple[float, int, float]:
     model, fit_s = timed(UserKNN(k=40, shrinkage=0.0).fit, train_data)
     known = train_data.users.contains(test["userId"]) & train_data.items.contains(test["movieId"])
     test = test[known]
-    pred = model.predict_ids(test["userId"].to_numpy(), test["movieId"].to_numpy())
+    pred = model.predict(test["userId"].to_numpy(), test["movieId"].to_numpy())
     rmse = float(np.sqrt(np.mean((pred - test["rating"].to_numpy()) ** 2)))
     return rmse, len(test), fit_s
 

@@ -46,9 +46,9 @@ from movierec.models.blend import (
     DEFAULT_RANK_WEIGHTS,
     RankBlend,
     RatingBlend,
-    _finite_z,
     build_parts,
 )
+from movierec.models.common.zscore import finite_zscore
 from movierec.models.registry import make_model
 
 RESULTS = Path(__file__).parent / "results" / "tune_blend.json"
@@ -117,7 +117,7 @@ def tune_ranking(data: Path) -> dict[str, Any]:
     for label, spec in parts.items():
         params = {k: v for k, v in spec.items() if k != "model"}
         m = make_model(str(spec.get("model", label)), **params).fit(val.train)
-        z[label] = _finite_z(m.score(rows))
+        z[label] = finite_zscore(m.score(rows))
         out.setdefault("validation_single", {})[label] = ndcg_of_scores(val, users, z[label])
     print("single models on validation", out["validation_single"])
     best_w = (-1.0, {})
@@ -170,7 +170,7 @@ LOCAL_WEIGHTS = (0.15, 0.25, 0.35, 0.5)
 
 
 def _z_rows(model: Any, fold: Fold, users: np.ndarray) -> np.ndarray:
-    return _finite_z(model.fit(fold.train).score(fold.train.users.index(users)))
+    return finite_zscore(model.fit(fold.train).score(fold.train.users.index(users)))
 
 
 def tune_local_ease_part(data: Path) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def ranking_metrics(model: Any, test: pd.DataFrame, k: int = K) -> dict[str, flo
 
 
 def rmse(model: Any, test: pd.DataFrame) -> float:
-    pred = model.predict_ids(test["userId"].to_numpy(), test["movieId"].to_numpy())
+    pred = model.predict(test["userId"].to_numpy(), test["movieId"].to_numpy())
     return float(np.sqrt(np.mean((pred - test["rating"].to_numpy()) ** 2)))
 
 

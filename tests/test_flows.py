@@ -70,7 +70,7 @@ def test_flow_runs_caches_and_publishes(
     # other hyperparameters: retrained, and the saved model says so
     sixth = run_pipeline(cfg.model_copy(update={"model_params": {"k": 7}}))
     assert sixth.cached_steps == ["convert", "transform"]
-    from movierec.models.base import read_metadata
+    from movierec.models import read_metadata
 
     assert read_metadata(tmp_path / "models" / "recommender.npz")["params"]["k"] == 7
     clean = pd.read_csv(tmp_path / "data" / "processed" / "ratings_clean.csv")

@@ -133,7 +133,7 @@ class TopN:
         reasons = self.explainer.for_user(user_id, movie_ids) if explain else [""] * movie_ids.size
         predicted = None
         if self.model.predicts_ratings and movie_ids.size:
-            predicted = self.model.predict_ids(np.full(movie_ids.size, user_id), movie_ids)
+            predicted = self.model.predict(user_id, movie_ids)
         return describe(movie_ids, scores, reasons, self.catalog, predicted)
 
     # ------------------------------------------------------------------ new users

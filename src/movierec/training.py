@@ -17,7 +17,8 @@ from movierec.config import Layout
 from movierec.data.ingest import load_movies, load_ratings
 from movierec.errors import DataError, ModelError
 from movierec.interactions import Interactions, ItemCatalog
-from movierec.models.base import FORMAT_VERSION, Recommender, load_model, read_metadata
+from movierec.models import Recommender, load_model
+from movierec.models.common.modelfile import FORMAT_VERSION, read_metadata
 from movierec.models.registry import make_model
 
 log = logging.getLogger("movierec")

@@ -17,7 +17,8 @@ from movierec.api.app import create_app
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
 from movierec.store import recommendations_frame
-from tests.store.toy import ItemCosine, ScoreOnly, load_ml100k, synthetic, write_model_run
+from movierec.testing import taste_clusters
+from tests.store.toy import ItemCosine, ScoreOnly, load_ml100k, write_model_run
 
 LEADERBOARD = {
     "protocol": "ml100k-u1",
@@ -54,7 +55,7 @@ def bare_model(ml100k: tuple[Interactions, ItemCatalog]) -> Recommender:
 
 @pytest.fixture(scope="session")
 def toy_model() -> Recommender:
-    data, catalog = synthetic()
+    data, catalog = taste_clusters()
     return ItemCosine().fit(data, catalog)
 
 

@@ -13,7 +13,8 @@ from movierec.api.app import create_app
 from movierec.api.service import Serving
 from movierec.errors import StoreError
 from movierec.store import make_engine, recommendations_frame
-from tests.store.toy import ItemCosine, synthetic, write_model_run
+from movierec.testing import taste_clusters
+from tests.store.toy import ItemCosine, write_model_run
 
 pytestmark = pytest.mark.realdata
 
@@ -173,7 +174,7 @@ def test_user_recommendations_from_store(stored: TestClient, cosine_model) -> No
 
 def test_stored_user_unknown_to_the_live_model(tmp_path, cosine_model) -> None:
     """A stored run may hold users the loaded model never saw: served from the store."""
-    data, catalog = synthetic(n_users=5, n_items=8)
+    data, catalog = taste_clusters(n_users=5, n_items=8)
     other = ItemCosine().fit(data, catalog)
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     frame = recommendations_frame(

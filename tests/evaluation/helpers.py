@@ -19,7 +19,7 @@ class UserMean(Recommender):
     """Rating model: predicts the user's training mean plus ``shift``; ranks by item mean."""
 
     name = "test-mean"
-    predicts_ratings = True
+    declared_abilities = frozenset({"predict"})
 
     def __init__(self, shift: float = 0.0, k: int = 5) -> None:
         self.shift = shift
@@ -38,7 +38,7 @@ class UserMean(Recommender):
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         return np.tile(self.item_score_, (len(user_rows), 1))
 
-    def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+    def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         return self.user_mean_[user_rows] + float(self.shift)
 
 
@@ -61,9 +61,9 @@ class ClaimsRatings(RankOnly):
     """Says it predicts ratings but raises NotSupportedError (must be handled, not crash)."""
 
     name = "test-claims"
-    predicts_ratings = True
+    declared_abilities = frozenset({"predict"})
 
-    def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+    def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         raise NotSupportedError("test-claims only ranks")
 
 

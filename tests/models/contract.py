@@ -13,8 +13,17 @@ Usage (one test class per model, in the style of implicit's ``RecommenderBaseTes
 
 The mixin's name does not start with ``Test`` so pytest only collects it through subclasses.
 Every subclass gets all ``test_contract_*`` tests below, run on a small seeded synthetic
-dataset (:func:`synthetic_interactions`: 30 users × 42 movies, two taste groups, non-contiguous
-external ids, two movies nobody rated, timestamps) and catalogue (:func:`synthetic_catalog`).
+dataset (:func:`movierec.testing.synthetic_interactions`: 30 users × 42 movies, two taste
+groups, non-contiguous external ids, two movies nobody rated, timestamps) and catalogue
+(:func:`movierec.testing.synthetic_catalog`).
+
+Optional abilities are checked against the model's *declaration*
+(:attr:`~movierec.models.base.Recommender.abilities`), both ways: a declared ability must
+work (a :class:`NotSupportedError` from it fails the test), an undeclared one must raise
+:class:`NotSupportedError`. Likewise :attr:`~movierec.models.base.Recommender.personalised`:
+a personalised model must learn the taste groups, a non-personalised one must rank the
+movies in the same order for everyone. Nothing is skipped on what the code under test does.
+Unknown ids raise :class:`UnknownIdError` everywhere (including ``fold_in`` ratings).
 
 Hooks a subclass may override:
 
@@ -25,14 +34,12 @@ Hooks a subclass may override:
   over ``@classmethod``) — other training data / catalogue.
 * ``predict_margin`` — predictions must lie in ``[lo - margin, hi + margin]`` of the rating
   scale (default 0.5; set larger for models that do not clip).
-* ``learns_structure`` — set False for non-personalised models (skips the taste-group test).
+* ``rating_values_matter`` — set False for models that read only *which* movies a user rated
+  (binary input): their fold-in must then ignore the star values exactly.
 * ``score_atol`` — tolerance for "same scores" (determinism, batching); default 1e-5
   (multi-threaded float reductions may differ in the last bits).
 
 The fitted model is shared per class (fixture ``fitted``), so tests must not mutate it.
-Optional abilities (``fold_in``, ``explain``, ``explain_ratings``, ``similar_items``) are
-checked when the model has them and skipped when it raises :class:`NotSupportedError`.
-Unknown ids raise :class:`UnknownIdError` everywhere (including ``fold_in`` ratings).
 
 Real-data helpers for per-model tests: :func:`load_u1` (``ml100k-u1`` with vocabularies
 spanning base and test) and :func:`u1_rmse`.
@@ -40,6 +47,8 @@ spanning base and test) and :func:`u1_rmse`.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,84 +58,17 @@ import pytest
 
 from movierec.errors import ConfigError, ModelError, NotSupportedError, UnknownIdError
 from movierec.interactions import Interactions, ItemCatalog, Vocabulary
-from movierec.models.base import Recommender, load_model
+from movierec.models import ABILITIES, Recommender, load_model
+from movierec.testing import (
+    N_RATED_ITEMS,
+    N_USERS,
+    item_id,
+    synthetic_catalog,
+    synthetic_interactions,
+)
 
-N_USERS = 30
-N_RATED_ITEMS = 40
-N_UNRATED_ITEMS = 2  # columns in the vocabulary that nobody rated (cold items)
-GENRES = ["Action", "Sci-Fi", "Drama", "Romance", "Comedy", "Thriller"]
-
-
-def user_id(i: int) -> int:
-    """External id of synthetic user ``i`` (non-contiguous to catch id/index mix-ups)."""
-    return 100 + 3 * i
-
-
-def item_id(j: int) -> int:
-    """External id of synthetic movie ``j``."""
-    return 1000 + 7 * j
-
-
-def synthetic_frame(seed: int = 0) -> pd.DataFrame:
-    """Seeded ratings with structure: users 0–14 like movies 0–19, users 15–29 movies 20–39.
-
-    Every user rates 8–16 movies (1–5 stars, integer), every rated movie gets ≥ 2 ratings.
-    """
-    rng = np.random.default_rng(seed)
-    user_bias = rng.normal(0.0, 0.4, N_USERS)
-    item_bias = rng.normal(0.0, 0.4, N_RATED_ITEMS)
-    rows: list[tuple[int, int, float, int]] = []
-    for u in range(N_USERS):
-        n = int(rng.integers(8, 17))
-        for j in rng.choice(N_RATED_ITEMS, size=n, replace=False):
-            rows.append((u, int(j), 0.0, 0))
-    # make sure every movie has at least two raters
-    counts = np.bincount([r[1] for r in rows], minlength=N_RATED_ITEMS)
-    pairs = {(r[0], r[1]) for r in rows}
-    for j in np.flatnonzero(counts < 2):
-        for u in rng.permutation(N_USERS):
-            if (int(u), int(j)) not in pairs:
-                rows.append((int(u), int(j), 0.0, 0))
-                pairs.add((int(u), int(j)))
-                counts[j] += 1
-                if counts[j] >= 2:
-                    break
-    out = []
-    for t, (u, j, _, _) in enumerate(rows):
-        match = (u < N_USERS // 2) == (j < N_RATED_ITEMS // 2)
-        mean = 3.0 + (1.1 if match else -1.1) + user_bias[u] + item_bias[j]
-        rating = float(np.clip(np.rint(mean + rng.normal(0.0, 0.6)), 1, 5))
-        out.append((user_id(u), item_id(j), rating, 880_000_000 + 3600 * t))
-    return pd.DataFrame(out, columns=["userId", "movieId", "rating", "timestamp"])
-
-
-def synthetic_interactions(seed: int = 0) -> Interactions:
-    """:func:`synthetic_frame` as :class:`Interactions`; the item vocabulary also holds
-    ``N_UNRATED_ITEMS`` movies with no rating (all-zero columns)."""
-    frame = synthetic_frame(seed)
-    all_items = Vocabulary(
-        np.array([item_id(j) for j in range(N_RATED_ITEMS + N_UNRATED_ITEMS)]), kind="movie"
-    )
-    return Interactions.from_frame(frame, items=all_items)
-
-
-def synthetic_catalog() -> ItemCatalog:
-    """Catalogue for every synthetic movie: group A movies are Action/Sci-Fi, group B
-    Drama/Romance, with Comedy/Thriller sprinkled in; movie 5 has no year and no genres."""
-    records = []
-    for j in range(N_RATED_ITEMS + N_UNRATED_ITEMS):
-        group = ["Action", "Sci-Fi"] if j < N_RATED_ITEMS // 2 else ["Drama", "Romance"]
-        genres = [group[j % 2]] + (["Comedy"] if j % 3 == 0 else [])
-        genres += ["Thriller"] if j % 5 == 0 else []
-        year: int | None = 1950 + (j * 7) % 50
-        word = "Star" if j < N_RATED_ITEMS // 2 else "Love"
-        title = f"{word} Movie {j} ({year})"
-        if j == 5:
-            year, genres, title = None, [], "unknown"
-        records.append(
-            {"movieId": item_id(j), "title": title, "year": year, "genres": "|".join(genres)}
-        )
-    return ItemCatalog.from_frame(pd.DataFrame(records))
+GROUP_A = np.arange(N_RATED_ITEMS // 2)  # columns liked by users 0..14
+GROUP_B = np.arange(N_RATED_ITEMS // 2, N_RATED_ITEMS)  # columns liked by users 15..29
 
 
 def load_u1(ml100k_dir: Path) -> tuple[Interactions, pd.DataFrame]:
@@ -150,8 +92,42 @@ def u1_rmse(model: Recommender, train: Interactions, test: pd.DataFrame) -> floa
     known = train.users.contains(test["userId"]) & train.items.contains(test["movieId"])
     pred = np.full(len(test), float(train.matrix.data.mean()))
     sub = test[known]
-    pred[known] = model.predict_ids(sub["userId"].to_numpy(), sub["movieId"].to_numpy())
+    pred[known] = model.predict(sub["userId"].to_numpy(), sub["movieId"].to_numpy())
     return float(np.sqrt(np.mean((pred - test["rating"].to_numpy()) ** 2)))
+
+
+# ---------------------------------------------------------------------- reason checks
+_CITED = re.compile(r"(?:similarity|weight|bias)\s+([+\-−]?\d+(?:\.\d+)?)|([+\-−]?\d+(?:\.\d+)?)%")
+_NEGATIVE = re.compile(r"(?:^|[\s(<])[\-−]\d")
+
+
+def cited_values(reason: str) -> list[float]:
+    """The numbers a reason cites as a similarity, weight, bias or share (``41%``)."""
+    return [float((m.group(1) or m.group(2)).replace("−", "-")) for m in _CITED.finditer(reason)]
+
+
+def assert_true_reasons(reasons: list[str], n: int) -> None:
+    """``n`` strings (``""`` allowed: the model declines), none citing a negative or zero
+    similarity, weight, bias or share, none with a negative number."""
+    assert isinstance(reasons, list) and len(reasons) == n
+    for reason in reasons:
+        assert isinstance(reason, str)
+        assert not _NEGATIVE.search(reason), reason
+        assert all(v > 0 for v in cited_values(reason)), reason
+
+
+def same_order(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether score vectors ``a`` and ``b`` never order two entries strictly oppositely
+    (ties in one may be broken either way in the other)."""
+    sa = np.sign(a[:, None] - a[None, :])
+    sb = np.sign(b[:, None] - b[None, :])
+    sa[np.isnan(sa)] = 0  # -inf vs -inf
+    sb[np.isnan(sb)] = 0
+    return bool(np.all(sa * sb >= 0))
+
+
+def finite_mean(x: np.ndarray) -> float:
+    return float(np.mean(x[np.isfinite(x)]))
 
 
 class RecommenderContract:
@@ -159,7 +135,7 @@ class RecommenderContract:
 
     predict_margin: float = 0.5
     score_atol: float = 1e-5
-    learns_structure: bool = True  # False for non-personalised models (e.g. popularity)
+    rating_values_matter: bool = True
 
     # ------------------------------------------------------------------ hooks
     def make_model(self) -> Recommender:
@@ -184,6 +160,27 @@ class RecommenderContract:
     @classmethod
     def fitted(cls, data: Interactions, items: ItemCatalog) -> Recommender:
         return cls().make_model().fit(data, items)
+
+    # ------------------------------------------------------------------ abilities
+    @staticmethod
+    def ability(model: Recommender, name: str, call: Callable[[], Any]) -> Any:
+        """``call()`` if ``model`` declares ``name`` (a NotSupportedError then fails the
+        test), else check that it raises NotSupportedError and return ``None``."""
+        if name in model.abilities:
+            try:
+                return call()
+            except NotSupportedError as exc:
+                pytest.fail(f"{model.name} declares {name!r} but it raised: {exc}")
+        with pytest.raises(NotSupportedError):
+            call()
+        return None
+
+    def test_contract_declarations(self, fitted: Recommender) -> None:
+        assert fitted.abilities <= ABILITIES
+        assert fitted.predicts_ratings == ("predict" in fitted.abilities)
+        assert isinstance(fitted.personalised, bool)
+        if "fold_in_ratings" in fitted.abilities:
+            assert {"fold_in", "predict"} <= fitted.abilities
 
     # ------------------------------------------------------------------ fit / score
     def test_contract_fit_returns_self(self, data: Interactions, items: ItemCatalog) -> None:
@@ -215,6 +212,16 @@ class RecommenderContract:
             again.score(rows), fitted.score(rows), atol=self.score_atol, rtol=1e-5
         )
 
+    def test_contract_personalised(self, fitted: Recommender, data: Interactions) -> None:
+        """Personalised: group-A users score group-A movies above group-B ones on average.
+        Not personalised: every user's scores order the movies alike."""
+        scores = fitted.score(np.arange(data.n_users))
+        if fitted.personalised:
+            group_a = scores[: N_USERS // 2]
+            assert finite_mean(group_a[:, GROUP_A]) > finite_mean(group_a[:, GROUP_B])
+        else:
+            assert all(same_order(scores[0], row) for row in scores[1:])
+
     # ------------------------------------------------------------------ recommend
     def test_contract_recommend_shapes_ids_sorted(
         self, fitted: Recommender, data: Interactions
@@ -234,6 +241,15 @@ class RecommenderContract:
         cols = data.items.index(ids[0][valid[0]])
         full = fitted.score(data.users.index(users[:1]))[0]
         np.testing.assert_allclose(scores[0][valid[0]], full[cols], rtol=1e-6)
+
+    def test_contract_recommend_one_user(self, fitted: Recommender, data: Interactions) -> None:
+        """A scalar user id gives 1-D ``(ids, scores)``, the row of the batch call."""
+        user = int(data.users.ids[4])
+        ids, scores = fitted.recommend(user, n=6)
+        assert ids.shape == (6,) and scores.shape == (6,)
+        batch_ids, batch_scores = fitted.recommend([user], n=6)
+        np.testing.assert_array_equal(ids, batch_ids[0])
+        np.testing.assert_array_equal(scores, batch_scores[0])
 
     def test_contract_recommend_excludes_seen(
         self, fitted: Recommender, data: Interactions
@@ -278,6 +294,7 @@ class RecommenderContract:
         loaded = load_model(path, expected_fingerprint=data.fingerprint())
         assert type(loaded) is type(fitted)
         assert loaded.get_params() == fitted.get_params()
+        assert loaded.abilities == fitted.abilities
         rows = np.arange(data.n_users)
         np.testing.assert_array_equal(loaded.score(rows), fitted.score(rows))
         a = fitted.recommend(data.users.ids, n=5)
@@ -285,7 +302,7 @@ class RecommenderContract:
         np.testing.assert_array_equal(a[0], b[0])
         if fitted.predicts_ratings:
             pu, pi = np.array([0, 1, 2]), np.array([3, 4, 5])
-            np.testing.assert_array_equal(loaded.predict(pu, pi), fitted.predict(pu, pi))
+            np.testing.assert_array_equal(loaded.predict_rows(pu, pi), fitted.predict_rows(pu, pi))
 
     def test_contract_load_wrong_fingerprint(self, fitted: Recommender, tmp_path: Path) -> None:
         path = fitted.save(tmp_path / "model.npz")
@@ -293,38 +310,55 @@ class RecommenderContract:
             load_model(path, expected_fingerprint="0000000000000000")
 
     # ------------------------------------------------------------------ predict
-    def test_contract_predict(self, fitted: Recommender, data: Interactions) -> None:
+    def test_contract_predict_rows(self, fitted: Recommender, data: Interactions) -> None:
         rows = np.repeat(np.arange(data.n_users), 3)
         cols = np.tile(np.array([0, 17, 38]), data.n_users)
-        if not fitted.predicts_ratings:
-            with pytest.raises(NotSupportedError):
-                fitted.predict(rows, cols)
+        pred = self.ability(fitted, "predict", lambda: fitted.predict_rows(rows, cols))
+        if pred is None:
             return
-        pred = fitted.predict(rows, cols)
         assert pred.shape == rows.shape
         assert np.all(np.isfinite(pred))
         lo, hi = data.rating_scale
         assert np.all(pred >= lo - self.predict_margin)
         assert np.all(pred <= hi + self.predict_margin)
         # cold movie (nobody rated it) still gets a finite prediction
-        cold = fitted.predict(np.array([0]), np.array([data.n_items - 1]))
+        cold = fitted.predict_rows(np.array([0]), np.array([data.n_items - 1]))
         assert np.all(np.isfinite(cold))
 
-    def test_contract_learns_structure(self, fitted: Recommender) -> None:
-        """Group-A users should score group-A movies above group-B ones on average."""
-        if not self.learns_structure:
-            pytest.skip(f"{fitted.name} is not personalised")
-        scores = fitted.score(np.arange(N_USERS // 2))
-        a = scores[:, : N_RATED_ITEMS // 2]
-        b = scores[:, N_RATED_ITEMS // 2 : N_RATED_ITEMS]
-        assert np.nanmean(np.where(np.isfinite(a), a, np.nan)) > np.nanmean(
-            np.where(np.isfinite(b), b, np.nan)
+    def test_contract_predict_ids(self, fitted: Recommender, data: Interactions) -> None:
+        """``predict`` takes MovieLens ids: scalars give a float, arrays an array; the
+        values are :meth:`predict_rows`' at the same pairs."""
+        u, m = int(data.users.ids[2]), int(data.items.ids[7])
+        one = self.ability(fitted, "predict", lambda: fitted.predict(u, m))
+        if one is None:
+            with pytest.raises(NotSupportedError):
+                fitted.predict_rows(np.array([2]), np.array([7]))
+            return
+        assert isinstance(one, float)
+        assert one == float(fitted.predict_rows(np.array([2]), np.array([7]))[0])
+        users, movies = data.users.ids[[2, 5, 9]], data.items.ids[[7, 0, 30]]
+        many = fitted.predict(users, movies)
+        assert many.shape == (3,)
+        np.testing.assert_array_equal(
+            many, fitted.predict_rows(np.array([2, 5, 9]), np.array([7, 0, 30]))
         )
+        # one user, several movies
+        np.testing.assert_array_equal(
+            fitted.predict(u, movies), fitted.predict_rows(np.full(3, 2), np.array([7, 0, 30]))
+        )
+        with pytest.raises(UnknownIdError):
+            fitted.predict(999_999, m)
+        with pytest.raises(UnknownIdError):
+            fitted.predict(u, 999_999)
+        with pytest.raises(ConfigError):
+            fitted.predict(users, movies[:2])
 
     # ------------------------------------------------------------------ bad input
     def test_contract_unknown_user(self, fitted: Recommender) -> None:
         with pytest.raises(UnknownIdError):
             fitted.recommend([999_999], n=5)
+        with pytest.raises(UnknownIdError):
+            fitted.recommend(999_999, n=5)
 
     @pytest.mark.parametrize("n", [0, -3])
     def test_contract_bad_n(self, fitted: Recommender, data: Interactions, n: int) -> None:
@@ -342,27 +376,80 @@ class RecommenderContract:
             with pytest.raises(ConfigError):
                 model.fit(data, items)
 
-    # ------------------------------------------------------------------ optional abilities
+    # ------------------------------------------------------------------ fold-in
     def test_contract_fold_in(self, fitted: Recommender, data: Interactions) -> None:
         ratings = {item_id(0): 5.0, item_id(3): 4.0, item_id(25): 1.0}
-        try:
-            scores = fitted.fold_in(ratings)
-        except NotSupportedError:
-            pytest.skip(f"{fitted.name} does not support fold_in")
+        scores = self.ability(fitted, "fold_in", lambda: fitted.fold_in(ratings))
+        if scores is None:
+            return
         assert scores.shape == (data.n_items,)
         assert not np.any(np.isnan(scores))
         with pytest.raises(UnknownIdError):
             fitted.fold_in({999_999: 4.0})
+
+    def fold_in_pair(
+        self, fitted: Recommender, first: Mapping[int, float], second: Mapping[int, float]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Fold-in scores of two new users from a personalised model that declares
+        ``fold_in``; ``None`` otherwise, once it is checked that an undeclared ``fold_in``
+        raises and that a non-personalised model orders the movies alike for both."""
+        s1 = self.ability(fitted, "fold_in", lambda: fitted.fold_in(first))
+        if s1 is None:
+            return None
+        s2 = fitted.fold_in(second)
+        if not fitted.personalised:
+            assert same_order(s1, s2)
+            return None
+        return s1, s2
+
+    def test_contract_fold_in_follows_history(self, fitted: Recommender) -> None:
+        """A new user who liked three group-A movies (and disliked two of group B) gets the
+        other group-A movies scored higher, relative to group B, than the mirror-image user;
+        a non-personalised model orders the movies alike for both."""
+        fan_a = {**{item_id(j): 5.0 for j in GROUP_A[:3]}, **{item_id(j): 1.0 for j in GROUP_B[:2]}}
+        fan_b = {**{item_id(j): 5.0 for j in GROUP_B[:3]}, **{item_id(j): 1.0 for j in GROUP_A[:2]}}
+        pair = self.fold_in_pair(fitted, fan_a, fan_b)
+        if pair is None:
+            return
+        sa, sb = pair
+        a, b = GROUP_A[3:], GROUP_B[3:]  # rated by neither
+        lead_a = finite_mean(sa[a]) - finite_mean(sa[b])
+        lead_b = finite_mean(sb[a]) - finite_mean(sb[b])
+        assert lead_a > lead_b
+
+    def test_contract_fold_in_follows_values(self, fitted: Recommender, data: Interactions) -> None:
+        """Rating two group-A movies 5★ rather than 1★ (same other ratings) moves the other
+        group-A movies up relative to group B, and movie 0's nearest neighbours (by the
+        model's own :meth:`similar_items`) up relative to the other movies; models that
+        read only which movies were rated give identical scores; non-personalised ones the
+        same order."""
+        high = {item_id(0): 5.0, item_id(1): 5.0, item_id(20): 3.0, item_id(21): 3.0}
+        low = {**high, item_id(0): 1.0, item_id(1): 1.0}
+        pair = self.fold_in_pair(fitted, high, low)
+        if pair is None:
+            return
+        s_high, s_low = pair
+        if not self.rating_values_matter:
+            np.testing.assert_array_equal(s_high, s_low)
+            return
+        with np.errstate(invalid="ignore"):  # -inf - -inf: a movie neither can score
+            d = s_high.astype(np.float64) - s_low
+        assert finite_mean(d[GROUP_A[2:]]) > finite_mean(d[GROUP_B[2:]])
+        if "similar_items" in fitted.abilities:
+            nbr_ids, _ = fitted.similar_items([item_id(0)], n=5)
+            rated = data.items.index(list(high))
+            nbrs = np.setdiff1d(data.items.index(nbr_ids[nbr_ids >= 0]), rated)
+            rest = np.setdiff1d(np.arange(N_RATED_ITEMS), np.concatenate([nbrs, rated]))
+            assert finite_mean(d[nbrs]) > finite_mean(d[rest])
 
     def test_contract_fold_in_ratings(self, fitted: Recommender, data: Interactions) -> None:
         """A new user's predicted ratings: inside the scale, and close to :meth:`predict`
         for a training user folded in with their own ratings (the fold-in re-estimates only
         that user's parameters, so not bit for bit)."""
         ratings = {item_id(0): 5.0, item_id(3): 4.0, item_id(25): 1.0}
-        try:
-            got = fitted.fold_in_ratings(ratings)
-        except NotSupportedError:
-            pytest.skip(f"{fitted.name} cannot predict ratings for new users")
+        got = self.ability(fitted, "fold_in_ratings", lambda: fitted.fold_in_ratings(ratings))
+        if got is None:
+            return
         lo, hi = data.rating_scale
         assert got.shape == (data.n_items,) and np.all((got >= lo) & (got <= hi))
         with pytest.raises(UnknownIdError):
@@ -377,40 +464,66 @@ class RecommenderContract:
             )
         )
         cols = np.arange(data.n_items)
-        known = fitted.predict(np.full(cols.size, u), cols)
+        known = fitted.predict_rows(np.full(cols.size, u), cols)
         folded = fitted.fold_in_ratings(own)
         assert np.corrcoef(known, folded)[0, 1] > 0.8
 
+    # ------------------------------------------------------------------ explanations
     def test_contract_explain(self, fitted: Recommender, data: Interactions) -> None:
         ids, _ = fitted.recommend(data.users.ids[:1], n=3)
-        try:
-            reasons = fitted.explain(int(data.users.ids[0]), ids[0])
-        except NotSupportedError:
-            pytest.skip(f"{fitted.name} does not explain")
-        assert len(reasons) == 3
-        assert all(isinstance(r, str) and r for r in reasons)
+        user = int(data.users.ids[0])
+        reasons = self.ability(fitted, "explain", lambda: fitted.explain(user, ids[0]))
+        if reasons is None:
+            return
+        assert_true_reasons(reasons, 3)
         with pytest.raises(UnknownIdError):
             fitted.explain(999_999, ids[0])
+        with pytest.raises(UnknownIdError):
+            fitted.explain(user, [999_999])
+        padded = fitted.explain(user, [int(ids[0][0]), -1])
+        assert padded == [reasons[0], ""]
 
     def test_contract_explain_ratings(self, fitted: Recommender, data: Interactions) -> None:
-        """Optional hook used for new users: ``explain_ratings({movieId: rating}, item_ids)``."""
-        hook = getattr(fitted, "explain_ratings", None)
-        if hook is None:
-            pytest.skip(f"{fitted.name} has no explain_ratings")
         ratings = {item_id(0): 5.0, item_id(3): 4.0, item_id(25): 1.0}
         movies = data.items.ids[[1, 2, 30]]
-        reasons = hook(ratings, movies)
-        assert len(reasons) == 3
-        assert all(isinstance(r, str) and r for r in reasons)
+        reasons = self.ability(
+            fitted, "explain_ratings", lambda: fitted.explain_ratings(ratings, movies)
+        )
+        if reasons is None:
+            return
+        assert_true_reasons(reasons, 3)
         with pytest.raises(UnknownIdError):
-            hook({999_999: 4.0}, movies)
+            fitted.explain_ratings({999_999: 4.0}, movies)
+        with pytest.raises(UnknownIdError):
+            fitted.explain_ratings(ratings, [999_999])
+
+    def test_contract_reasons_cite_only_positive_evidence(
+        self, fitted: Recommender, data: Interactions
+    ) -> None:
+        """Every user's top 10 (and a new user per taste group): reasons cite no negative
+        or zero similarity, weight or share, and most recommendations get a reason."""
+        ids, _ = fitted.recommend(data.users.ids, n=10)
+        given = total = 0
+        if "explain" in fitted.abilities:
+            for user, row in zip(data.users.ids, ids, strict=True):
+                reasons = fitted.explain(int(user), row)
+                assert_true_reasons(reasons, row.size)
+                given += sum(bool(r) for r in reasons)
+                total += int((row >= 0).sum())
+            assert given >= total / 2
+        if "explain_ratings" in fitted.abilities:
+            for group in (GROUP_A, GROUP_B):
+                ratings: Mapping[int, float] = {item_id(j): 5.0 for j in group[:4]}
+                ratings = {**ratings, item_id(int(group[4])): 1.0}
+                movies = data.items.ids[np.setdiff1d(np.arange(N_RATED_ITEMS), group[:5])]
+                assert_true_reasons(fitted.explain_ratings(ratings, movies), movies.size)
 
     def test_contract_similar_items(self, fitted: Recommender, data: Interactions) -> None:
         query = data.items.ids[[0, 25]]
-        try:
-            ids, scores = fitted.similar_items(query, n=5)
-        except NotSupportedError:
-            pytest.skip(f"{fitted.name} does not provide item similarities")
+        got = self.ability(fitted, "similar_items", lambda: fitted.similar_items(query, n=5))
+        if got is None:
+            return
+        ids, scores = got
         assert ids.shape == (2, 5) and scores.shape == (2, 5)
         for q, row in zip(query, ids, strict=True):
             assert q not in row

@@ -11,7 +11,8 @@ import scipy.sparse as sp
 from movierec.interactions import Interactions
 from movierec.models.autorec import AutoRec, AutoRecParams, encode, loss_and_grad
 from movierec.models.base import Recommender
-from tests.models.contract import RecommenderContract, load_u1, synthetic_interactions, u1_rmse
+from movierec.testing import synthetic_interactions
+from tests.models.contract import RecommenderContract, load_u1, u1_rmse
 
 
 def fast_model(**kw: object) -> AutoRec:
@@ -115,7 +116,7 @@ def test_score_and_predict_are_the_decoder(tiny: Interactions) -> None:
     cols = np.tile(np.arange(tiny.n_items), tiny.n_users)
     lo, hi = tiny.rating_scale
     np.testing.assert_allclose(
-        model.predict(rows, cols), np.clip(scores.ravel(), lo, hi), rtol=1e-5, atol=1e-5
+        model.predict_rows(rows, cols), np.clip(scores.ravel(), lo, hi), rtol=1e-5, atol=1e-5
     )
 
 

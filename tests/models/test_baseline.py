@@ -10,18 +10,11 @@ import scipy.sparse as sp
 
 from movierec.models.base import Recommender
 from movierec.models.baseline import BaselineOnly, Popularity, fit_baselines
-from tests.models.contract import (
-    RecommenderContract,
-    item_id,
-    load_u1,
-    synthetic_interactions,
-    u1_rmse,
-)
+from movierec.testing import item_id, synthetic_interactions
+from tests.models.contract import RecommenderContract, load_u1, u1_rmse
 
 
 class TestPopularityCount(RecommenderContract):
-    learns_structure = False
-
     def make_model(self) -> Recommender:
         return Popularity()
 
@@ -30,15 +23,11 @@ class TestPopularityCount(RecommenderContract):
 
 
 class TestPopularityDamped(RecommenderContract):
-    learns_structure = False
-
     def make_model(self) -> Recommender:
         return Popularity(method="damped_mean", damping=5.0)
 
 
 class TestBaselineOnly(RecommenderContract):
-    learns_structure = False  # its ranking is the same for every user
-
     def make_model(self) -> Recommender:
         return BaselineOnly()
 

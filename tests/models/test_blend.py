@@ -7,23 +7,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movierec.errors import ConfigError
+from movierec.errors import ConfigError, NotSupportedError
 from movierec.interactions import Interactions
-from movierec.models.base import Recommender, load_model
+from movierec.models import Recommender, load_model
 from movierec.models.blend import (
     RankBlend,
     RatingBlend,
-    _finite_z,
     build_parts,
     carve_holdout,
     fwls_features,
     ridge_fit,
 )
+from movierec.models.common.zscore import finite_zscore, zscore
 from movierec.models.graph import RP3beta, rp3beta_weights
-from movierec.models.hybrid import zscore
 from movierec.models.parts import restore_parts
 from movierec.models.registry import make_model
-from tests.models.contract import RecommenderContract, load_u1, synthetic_interactions, u1_rmse
+from movierec.testing import synthetic_interactions
+from tests.models.contract import RecommenderContract, load_u1, u1_rmse
 from tests.models.test_implicit_mf import liked_only_interactions
 
 FAST_BASES = {
@@ -63,6 +63,8 @@ class TestRatingBlend(RecommenderContract):
 class ImplicitData(RecommenderContract):
     """Ranking-only parts learn from *which* movies were rated: train them on the liked ones
     (the contract data's taste groups show only in the star values)."""
+
+    rating_values_matter = False  # every part reads only which movies were rated
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -154,7 +156,7 @@ def test_rating_blend_weights_equal_lstsq_on_holdout() -> None:
     blend = fast_blend(signals={}, meta=False, reg=0.0).fit(data)
     rest, rows, cols, y = carve_holdout(data, 0.25, seed=0)
     parts = build_parts(FAST_BASES)
-    preds = np.column_stack([m.fit(rest).predict(rows, cols) for m in parts.values()])
+    preds = np.column_stack([m.fit(rest).predict_rows(rows, cols) for m in parts.values()])
     preds = preds.astype(np.float64)
     a = np.column_stack([preds, np.ones(len(y))])
     w = np.linalg.lstsq(a, y, rcond=None)[0]
@@ -174,10 +176,10 @@ def test_rating_blend_predict_uses_refitted_bases() -> None:
     blend = fast_blend(signals={}, meta=False).fit(data)
     rows, cols = np.array([0, 4, 9, 20]), np.array([1, 3, 25, 30])
     parts = build_parts(FAST_BASES)
-    preds = np.column_stack([m.fit(data).predict(rows, cols) for m in parts.values()])
+    preds = np.column_stack([m.fit(data).predict_rows(rows, cols) for m in parts.values()])
     preds = preds.astype(np.float64)
     want = np.clip(blend._apply(preds), *data.rating_scale)
-    np.testing.assert_allclose(blend.predict(rows, cols), want, atol=1e-10)
+    np.testing.assert_allclose(blend.predict_rows(rows, cols), want, atol=1e-10)
     np.testing.assert_allclose(blend.score(rows)[np.arange(4), cols], want, atol=1e-5)
 
 
@@ -213,54 +215,81 @@ def test_rank_blend_formula_by_hand() -> None:
 
 
 def test_rank_blend_explains_by_its_largest_term() -> None:
-    """Each reason is the reason of the part with the largest w·z term, tagged with its
-    share; a part that cannot explain (rp3beta) is passed over for the next one."""
+    """Each reason is the reason of the part with the largest positive w·z term that gives
+    one, tagged with its share of Σ|w·z|; a part that cannot explain (rp3beta) is passed
+    over for the next one; no positive term with a reason: ``""``."""
     data = liked_only_interactions()
     weights = {"rp3": 3.0, "ease": 1.0, "pop": 0.5}
+    specs = {"rp3": {"model": "rp3beta", "k": 10}, "ease": {"reg": 10.0}, "pop": {}}
     model = RankBlend(
-        parts={
-            "rp3": {"model": "rp3beta", "k": 10},
-            "ease": {"reg": 10.0},
-            "pop": {"model": "popularity"},
-        },
+        parts={**specs, "pop": {"model": "popularity"}},
         weights=weights,
     ).fit(data)
-    rows = np.arange(data.n_users)
+    assert model.abilities == {"fold_in", "explain", "explain_ratings"}
     parts = {
+        "rp3": make_model("rp3beta", k=10).fit(data),
         "ease": make_model("ease", reg=10.0).fit(data),
         "pop": make_model("popularity").fit(data),
     }
     checked = set()
-    for u in rows[:12]:
+    for u in range(12):
         user = int(data.users.ids[u])
-        ids, _ = model.recommend(np.array([user]), n=4)
-        reasons = model.explain(user, ids[0])
-        cols = data.items.index(ids[0])
+        ids, _ = model.recommend(user, n=4)
+        cols = data.items.index(ids)
         terms = {
-            k: weights[k] * _finite_z(m.score(np.array([u])))[0, cols] for k, m in parts.items()
+            k: weights[k] * finite_zscore(m.score(np.array([u])))[0, cols] for k, m in parts.items()
         }
-        own = {k: m.explain(user, ids[0]) for k, m in parts.items()}
-        for r, reason in enumerate(reasons):
-            best = max(terms, key=lambda k: terms[k][r])
-            assert reason.startswith(own[best][r] + f" — {best}, ")
-            checked.add(best)
+        total = sum(np.abs(t) for t in terms.values())
+        own = {k: parts[k].explain(user, ids) for k in ("ease", "pop")}
+        want = []
+        for r in range(ids.size):
+            reason = ""
+            for k in sorted(terms, key=lambda k: -terms[k][r]):
+                if terms[k][r] <= 0:
+                    break
+                if k in own and own[k][r]:
+                    reason = f"{own[k][r]} — {k}, {terms[k][r] / total[r]:.0%} of the blended score"
+                    checked.add(k)
+                    break
+            want.append(reason)
+        assert model.explain(user, ids) == want
     assert checked == {"ease", "pop"}  # both branches seen
     folded = model.explain_ratings({int(data.items.ids[0]): 5.0}, data.items.ids[[1, 2]])
     assert len(folded) == 2 and all(" of the blended score" in r for r in folded)
 
 
+def test_rank_blend_without_explaining_parts_declines() -> None:
+    data = liked_only_interactions()
+    model = RankBlend(parts={"rp3beta": {"k": 10}}, weights={"rp3beta": 1.0}).fit(data)
+    assert model.abilities == {"fold_in"}
+    with pytest.raises(NotSupportedError):
+        model.explain(int(data.users.ids[0]), data.items.ids[:2])
+    with pytest.raises(NotSupportedError):
+        model.explain_ratings({int(data.items.ids[0]): 5.0}, data.items.ids[:2])
+
+
 def test_rating_blend_explains_by_its_strongest_positive_part() -> None:
+    """Per movie, the reason of the first part (by decreasing positive weight) that gives
+    one, tagged with its name and weight."""
     data = synthetic_interactions()
     model = fast_blend().fit(data)
     w = {label: float(model.weights_[j]) for j, label in enumerate(model.labels_)}
     parts = restore_parts(model, model._build)
-    user = int(data.users.ids[0])
-    ids, _ = model.recommend(np.array([user]), n=3)
-    best = max((k for k in w if w[k] > 0), key=lambda k: w[k])  # every fast part explains
-    want = [f"{r} — {best}, the blend's strongest part" for r in parts[best].explain(user, ids[0])]
-    assert [r.split(" (weight")[0] for r in model.explain(user, ids[0])] == want
-    new_user = model.explain_ratings({int(data.items.ids[0]): 5.0}, ids[0])
-    assert len(new_user) == 3 and all(f" — {best}, " in r for r in new_user)
+    ranked = sorted((k for k in w if round(w[k], 2) > 0), key=lambda k: -w[k])
+    assert any(w[k] < 0 for k in w)  # a negatively weighted part is passed over
+    for user in data.users.ids[:6]:
+        ids, _ = model.recommend(int(user), n=5)
+        own = {k: parts[k].explain(int(user), ids) for k in ranked}
+        want = [
+            next(
+                (f"{own[k][r]} — {k}, weight {w[k]:.2f} in the blend" for k in ranked if own[k][r]),
+                "",
+            )
+            for r in range(ids.size)
+        ]
+        assert model.explain(int(user), ids) == want
+    new_user = model.explain_ratings({int(data.items.ids[0]): 5.0}, ids)
+    assert len(new_user) == 5 and all(" in the blend" in r for r in new_user if r)
 
 
 def test_rp3beta_weights_brute_force() -> None:
@@ -310,7 +339,7 @@ def test_rating_blend_beats_its_best_base_on_u1(u1: tuple, tmp_path: Path) -> No
     assert got < ref - 0.01
     loaded = load_model(blend.save(tmp_path / "blend.npz"))
     rows, cols = np.array([0, 1, 2, 500]), np.array([0, 10, 20, 30])
-    np.testing.assert_array_equal(loaded.predict(rows, cols), blend.predict(rows, cols))
+    np.testing.assert_array_equal(loaded.predict_rows(rows, cols), blend.predict_rows(rows, cols))
 
 
 def test_blend_fold_in_equals_the_design_of_its_folded_parts() -> None:
@@ -318,11 +347,10 @@ def test_blend_fold_in_equals_the_design_of_its_folded_parts() -> None:
     blend = fast_blend().fit(data)
     ratings = {int(data.items.ids[i]): float(r) for i, r in ((0, 5.0), (4, 2.0), (9, 4.0))}
     got = blend.fold_in(ratings)
-    from movierec.models.blend import _finite_z
 
     parts = restore_parts(blend, blend._build)
     cols = [parts[label].fold_in_ratings(ratings) for label in FAST_BASES]
-    cols += [_finite_z(parts[label].fold_in(ratings)[None, :])[0] for label in FAST_SIGNALS]
+    cols += [finite_zscore(parts[label].fold_in(ratings)[None, :])[0] for label in FAST_SIGNALS]
     p = np.column_stack(cols).astype(np.float64)
     n_i = np.bincount(data.matrix.indices, minlength=data.n_items)
     meta = np.column_stack([np.full(data.n_items, np.log1p(3)), np.log1p(n_i)])
@@ -354,3 +382,24 @@ def test_blend_fold_in_predicts_new_users_on_real_data(ml100k_dir: Path) -> None
     rmse_blend = float(np.sqrt(np.mean(np.square(err_blend))))
     rmse_base = float(np.sqrt(np.mean(np.square(err_base))))
     assert rmse_blend < rmse_base - 0.02, (rmse_blend, rmse_base)
+
+
+def test_blend_abilities_follow_its_parts() -> None:
+    """A signal that cannot fold in (bpr) takes fold_in / fold_in_ratings away from the
+    blend, which then raises for them; a rank blend with a part that cannot fold in
+    neither folds in nor explains new users."""
+    data = synthetic_interactions()
+    blend = fast_blend(signals={"bpr": {"factors": 4, "iterations": 5}}).fit(data)
+    assert {"predict", "explain"} <= blend.abilities
+    assert not {"fold_in", "fold_in_ratings"} & blend.abilities
+    with pytest.raises(NotSupportedError):
+        blend.fold_in({int(data.items.ids[0]): 5.0})
+    with pytest.raises(NotSupportedError):
+        blend.fold_in_ratings({int(data.items.ids[0]): 5.0})
+    rank = RankBlend(
+        parts={"ease": {"reg": 10.0}, "bpr": {"factors": 4, "iterations": 5}},
+        weights={"ease": 1.0, "bpr": 1.0},
+    ).fit(data)
+    assert rank.abilities == {"explain"}
+    with pytest.raises(NotSupportedError):
+        rank.explain_ratings({int(data.items.ids[0]): 5.0}, data.items.ids[:2])

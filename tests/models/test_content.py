@@ -12,7 +12,8 @@ from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
 from movierec.models.content import ContentBased
-from tests.models.contract import RecommenderContract, synthetic_catalog, synthetic_interactions
+from movierec.testing import synthetic_catalog, synthetic_interactions
+from tests.models.contract import RecommenderContract
 
 
 class TestContentBased(RecommenderContract):

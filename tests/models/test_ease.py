@@ -13,7 +13,8 @@ from movierec.interactions import Interactions, Vocabulary
 from movierec.models import ease as ease_module
 from movierec.models.base import Recommender
 from movierec.models.ease import EASE
-from tests.models.contract import RecommenderContract, synthetic_interactions
+from movierec.testing import synthetic_interactions
+from tests.models.contract import RecommenderContract
 from tests.models.test_implicit_mf import ImplicitContract
 
 

@@ -10,7 +10,7 @@ from movierec.interactions import Interactions
 from movierec.models.base import Recommender
 from movierec.models.edlae import EDLAE
 from movierec.models.registry import make_model
-from tests.models.contract import synthetic_interactions
+from movierec.testing import synthetic_interactions
 from tests.models.test_implicit_mf import ImplicitContract
 
 

@@ -10,7 +10,7 @@ from movierec.evaluation.runner import evaluate
 from movierec.models import fitcache
 from movierec.models.blend import RankBlend
 from movierec.models.registry import make_model
-from tests.models.contract import synthetic_interactions
+from movierec.testing import synthetic_interactions
 
 
 def test_same_fit_is_reused_only_inside_the_context() -> None:

@@ -7,20 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from movierec.errors import ConfigError
+from movierec.errors import ConfigError, NotSupportedError
 from movierec.interactions import Interactions, Vocabulary
-from movierec.models.base import Recommender, load_model
+from movierec.models import Recommender, load_model
 from movierec.models.baseline import Popularity
+from movierec.models.common.zscore import zscore
 from movierec.models.content import ContentBased
-from movierec.models.hybrid import Hybrid, zscore
+from movierec.models.hybrid import Hybrid
 from movierec.models.knn import ItemKNN, UserKNN
-from tests.models.contract import (
-    RecommenderContract,
-    item_id,
-    load_u1,
-    synthetic_catalog,
-    synthetic_interactions,
-)
+from movierec.testing import item_id, synthetic_catalog, synthetic_interactions
+from tests.models.contract import RecommenderContract, load_u1
 
 
 class TestHybridItemKNN(RecommenderContract):
@@ -147,4 +143,20 @@ def test_user_without_ratings_gets_popularity() -> None:
     np.testing.assert_allclose(model.score(row)[0], zscore(pop.score(row))[0], rtol=1e-5)
     knn = UserKNN().fit(data)
     mu = float(data.matrix.data.mean())
-    np.testing.assert_allclose(knn.predict(row, np.array([0])), [mu], rtol=1e-6)
+    np.testing.assert_allclose(knn.predict_rows(row, np.array([0])), [mu], rtol=1e-6)
+
+
+def test_hybrid_similar_items_is_declared_only_when_a_part_has_it() -> None:
+    """user-knn has no item similarities: the hybrid borrows content's, so without a
+    catalogue (popularity instead of content) it has none, says so, and raises."""
+    data = synthetic_interactions()
+    with_content = Hybrid(collaborative="user-knn").fit(data, synthetic_catalog())
+    assert "similar_items" in with_content.abilities
+    ids, _ = with_content.similar_items([item_id(0)], n=3)
+    expect, _ = with_content._models()["content"].similar_items([item_id(0)], n=3)
+    np.testing.assert_array_equal(ids, expect)
+    without = Hybrid(collaborative="user-knn").fit(data)
+    assert without.abilities == {"fold_in", "explain", "explain_ratings"}
+    with pytest.raises(NotSupportedError):
+        without.similar_items([item_id(0)], n=3)
+    assert "similar_items" in Hybrid(collaborative="item-knn").fit(data).abilities

@@ -12,14 +12,14 @@ from movierec.errors import NotSupportedError
 from movierec.interactions import Interactions, Vocabulary
 from movierec.models.base import Recommender
 from movierec.models.implicit_mf import BPR, ImplicitALS
-from tests.models.contract import (
+from movierec.testing import (
     N_RATED_ITEMS,
     N_UNRATED_ITEMS,
-    RecommenderContract,
     item_id,
     synthetic_frame,
     synthetic_interactions,
 )
+from tests.models.contract import RecommenderContract
 
 
 def liked_only_interactions() -> Interactions:
@@ -36,6 +36,8 @@ def liked_only_interactions() -> Interactions:
 
 
 class ImplicitContract(RecommenderContract):
+    rating_values_matter = False  # binary input: which movies were rated
+
     @pytest.fixture(scope="class")
     @classmethod
     def data(cls) -> Interactions:

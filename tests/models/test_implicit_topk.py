@@ -9,7 +9,7 @@ import pytest
 
 from movierec.models.base import Recommender
 from movierec.models.implicit_mf import BPR, ImplicitALS
-from tests.models.contract import synthetic_interactions
+from movierec.testing import synthetic_interactions
 
 
 @pytest.fixture(scope="module", params=["ials", "bpr"])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from movierec.errors import ConfigError
-from movierec.models.base import Recommender, load_model
+from movierec.models import Recommender, load_model
 from movierec.models.knn import ItemKNN
-from tests.models.contract import synthetic_interactions
+from movierec.testing import synthetic_interactions
 
 
 def _brute(model: ItemKNN, rows: np.ndarray, beta: float, gamma: float) -> np.ndarray:

@@ -14,7 +14,7 @@ from movierec.models.base import Recommender
 from movierec.models.ease import EASE
 from movierec.models.local_ease import LocalEASE, window_blocks
 from movierec.models.registry import make_model
-from tests.models.contract import synthetic_interactions
+from movierec.testing import synthetic_interactions
 from tests.models.test_implicit_mf import ImplicitContract
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, Vocabulary
-from movierec.models import _kernels
+from movierec.models import mf_kernels
 from movierec.models.base import Recommender
 from movierec.models.mf import (
     ExplicitALS,
@@ -20,7 +20,8 @@ from movierec.models.mf import (
     stratify,
     svdpp_epoch_order,
 )
-from tests.models.contract import RecommenderContract, synthetic_interactions
+from movierec.testing import synthetic_interactions
+from tests.models.contract import RecommenderContract
 
 BAD_COMMON = [
     {"factors": 0},
@@ -94,7 +95,7 @@ def test_svd_kernel_matches_python_loop_float64(tiny: Interactions) -> None:
     args = [np.zeros(tiny.n_users), np.zeros(tiny.n_items), P, Q]
     ref = [a.copy() for a in args]
     lr_reg = (0.01, 0.02, 0.03, 0.04)
-    sse = _kernels.svd_sgd_range(users, items, r, order, 0, r.size, 3.1, *args, *lr_reg)
+    sse = mf_kernels.svd_sgd_range(users, items, r, order, 0, r.size, 3.1, *args, *lr_reg)
     python_svd_epoch(users, items, r, order, 3.1, *ref, *lr_reg)
     for got, want in zip(args, ref, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
@@ -186,7 +187,7 @@ def test_svdpp_one_epoch_matches_python_loop(tiny: Interactions) -> None:
     z /= np.sqrt(np.diff(m.indptr))[:, None]
     np.testing.assert_allclose(model.user_implicit_, z, rtol=1e-10, atol=1e-12)
     est = mu + bu[2] + bi[7] + Q[7] @ (P[2] + z[2])
-    assert model.predict(np.array([2]), np.array([7]))[0] == pytest.approx(np.clip(est, 1, 5))
+    assert model.predict_rows(np.array([2]), np.array([7]))[0] == pytest.approx(np.clip(est, 1, 5))
 
 
 def test_svdpp_epoch_order_is_blockwise_permutation(tiny: Interactions) -> None:
@@ -250,22 +251,71 @@ def test_fold_in_is_the_ridge_solution(tiny: Interactions, cls: type) -> None:
         model.fold_in({})
 
 
-def test_explain_names_a_liked_movie(tiny: Interactions) -> None:
+def _expected_reasons(model: FunkSVD, seen: np.ndarray, ratings: np.ndarray, cols) -> list[str]:
+    """Brute force: the liked movie (rating >= the user's mean) with the largest cosine of
+    item factors, cited when that cosine prints positive; else ``""``."""
+    data = model.data_
+    q = model.item_factors_.astype(np.float64)
+    out = []
+    for c in cols:
+        best, best_sim = None, -np.inf
+        for j, r in zip(seen, ratings, strict=True):
+            if r < ratings.mean():
+                continue
+            sim = q[c] @ q[j] / (np.linalg.norm(q[c]) * np.linalg.norm(q[j]))
+            if sim > best_sim:
+                best, best_sim = (j, r), sim
+        if round(best_sim, 2) <= 0:
+            out.append("")
+            continue
+        j, r = best
+        out.append(
+            f"because you rated movie {data.items.ids[j]} {r:g}/5 "
+            f"(taste-profile similarity {best_sim:.2f})"
+        )
+    return out
+
+
+def test_explain_names_the_closest_liked_movie(tiny: Interactions) -> None:
     model = FunkSVD(factors=4, epochs=30, lr=0.01, seed=0).fit(tiny)
-    user = int(tiny.users.ids[0])
-    ids, _ = model.recommend([user], n=2)
-    reasons = model.explain(user, ids[0])
-    liked = tiny.matrix[0]
-    liked_cols = liked.indices[liked.data >= liked.data.mean()]
-    liked_titles = {f"movie {tiny.items.ids[c]}" for c in liked_cols}
-    assert all(any(t in r for t in liked_titles) for r in reasons)
+    m = tiny.matrix
+    given: list[bool] = []
+    for u in range(8):
+        user = int(tiny.users.ids[u])
+        ids, _ = model.recommend(user, n=4)
+        seen = m.indices[m.indptr[u] : m.indptr[u + 1]]
+        ratings = m.data[m.indptr[u] : m.indptr[u + 1]].astype(np.float64)
+        want = _expected_reasons(model, seen, ratings, tiny.items.index(ids))
+        assert model.explain(user, ids) == want
+        given += [bool(r) for r in want]
+    assert any(given) and not all(given)  # both cases are exercised
+
+
+def test_svd_new_user_reason_never_cites_a_negative_similarity(tiny: Interactions) -> None:
+    """A new user who liked one movie: the movie whose factors point away from it (negative
+    cosine) gets no reason, the closest one a reason citing the positive similarity."""
+    model = FunkSVD(factors=4, epochs=30, lr=0.01, seed=0).fit(tiny)
+    q = model.item_factors_.astype(np.float64)
+    unit = q / np.linalg.norm(q, axis=1, keepdims=True).clip(1e-12)
+    sims = unit @ unit[0]
+    sims[0] = np.nan
+    far, near = int(np.nanargmin(sims)), int(np.nanargmax(sims))
+    assert sims[far] < -0.005 and sims[near] > 0.005  # the case is really forced
+    movies = tiny.items.ids[[far, near]]
+    reasons = model.explain_ratings({int(tiny.items.ids[0]): 5.0}, movies)
+    assert reasons[0] == ""
+    movie = tiny.items.ids[0]
+    assert (
+        reasons[1]
+        == f"because you rated movie {movie} 5/5 (taste-profile similarity {sims[near]:.2f})"
+    )
 
 
 def test_cold_items_predicted_by_biases(tiny: Interactions) -> None:
     model = FunkSVD(factors=4, epochs=5, seed=0).fit(tiny)
     cold = tiny.n_items - 1
     assert not model.item_factors_[cold].any()
-    pred = model.predict(np.array([0, 1]), np.array([cold, cold]))
+    pred = model.predict_rows(np.array([0, 1]), np.array([cold, cold]))
     np.testing.assert_allclose(pred, np.clip(model.mu_ + model.user_bias_[:2], 1, 5), rtol=1e-6)
 
 
@@ -296,6 +346,6 @@ def test_u1_rmse(u1: tuple[Interactions, pd.DataFrame], cls: type, bound: float)
     train, test = u1
     assert train.nnz == 80_000 and len(test) == 20_000
     model = cls().fit(train)
-    pred = model.predict_ids(test["userId"].to_numpy(), test["movieId"].to_numpy())
+    pred = model.predict(test["userId"].to_numpy(), test["movieId"].to_numpy())
     rmse = float(np.sqrt(np.mean((pred - test["rating"].to_numpy()) ** 2)))
     assert 0.85 < rmse <= bound

@@ -71,7 +71,7 @@ def test_explicit_als_parity_on_u1(u1: dict[str, Any]) -> None:
 
     local = ExplicitALS(factors=RANK, iterations=ITERS, reg=REG, seed=0)
     local.fit(Interactions.from_frame(base))
-    pred = local.predict_ids(warm["userId"].to_numpy(), warm["movieId"].to_numpy())
+    pred = local.predict(warm["userId"].to_numpy(), warm["movieId"].to_numpy())
     local_rmse = float(np.sqrt(np.mean((pred - warm["rating"].to_numpy()) ** 2)))
 
     users, X, items, Y = _numpy_als_wr(base, RANK, REG, ITERS)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from movierec.models.base import Recommender
+from movierec.testing import taste_clusters
 from tests.conftest import unavailable
-from tests.store.toy import ItemCosine, load_ml100k, pg_reachable, pg_schema_url, synthetic
+from tests.store.toy import ItemCosine, load_ml100k, pg_reachable, pg_schema_url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -28,7 +29,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def toy_model() -> Recommender:
     """ItemCosine fitted on a synthetic 60 users x 40 movies matrix with a catalogue."""
-    data, catalog = synthetic()
+    data, catalog = taste_clusters()
     return ItemCosine().fit(data, catalog)
 
 

@@ -1,4 +1,5 @@
-"""Test helpers shared by tests/store and tests/api: real ml-100k loaders and tiny models.
+"""Test helpers shared by tests/store and tests/api: real ml-100k loaders and tiny models
+(synthetic data: :func:`movierec.testing.taste_clusters`).
 
 ``ItemCosine`` is a small but real item-based model (score = ratings · cosine similarity) that
 implements every optional ability (fold-in, explain, similar items); ``ScoreOnly`` implements
@@ -51,38 +52,11 @@ def load_ml100k(folder: Path) -> tuple[Interactions, ItemCatalog]:
     return Interactions.from_frame(ratings), ItemCatalog.from_frame(movies)
 
 
-def synthetic(
-    n_users: int = 60, n_items: int = 40, density: float = 0.25, seed: int = 0
-) -> tuple[Interactions, ItemCatalog]:
-    """Random 1-5 ratings with two taste clusters, plus a catalogue with titles and genres."""
-    rng = np.random.default_rng(seed)
-    mask = rng.random((n_users, n_items)) < density
-    taste = (np.arange(n_users)[:, None] % 2) == (np.arange(n_items)[None, :] % 2)
-    values = np.where(taste, rng.integers(4, 6, mask.shape), rng.integers(1, 3, mask.shape))
-    rows, cols = np.nonzero(mask)
-    frame = pd.DataFrame(
-        {
-            "userId": rows + 1,
-            "movieId": cols + 1,
-            "rating": values[rows, cols].astype(float),
-            "timestamp": 880_000_000 + rows * 1000 + cols,
-        }
-    )
-    movies = pd.DataFrame(
-        {
-            "movieId": np.arange(1, n_items + 1),
-            "title": [f"Film {i} ({1990 + i % 10})" for i in range(1, n_items + 1)],
-            "year": [1990 + i % 10 for i in range(1, n_items + 1)],
-            "genres": ["Sci-Fi|Action" if i % 2 else "Drama|Romance" for i in range(n_items)],
-        }
-    )
-    return Interactions.from_frame(frame), ItemCatalog.from_frame(movies)
-
-
 class ItemCosine(Recommender):
     """Item-based top-N: ``score(u, i) = Σ_j r_uj · cos(j, i)`` over the user's rated items."""
 
     name = "test-item-cosine"
+    declared_abilities = frozenset({"fold_in", "explain", "similar_items"})
 
     def __init__(self, shrink: float = 0.0) -> None:
         self.shrink = shrink

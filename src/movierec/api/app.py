@@ -27,7 +27,7 @@ from movierec.api.routes import health, movies, pages, recommendations, runs, us
 from movierec.api.service import FieldError, Serving
 from movierec.config import Layout, Settings, get_settings
 from movierec.errors import MovieRecError
-from movierec.models.base import Recommender, load_model
+from movierec.models import Recommender, load_model
 from movierec.store.engine import make_engine, resolve_db_url
 
 log = logging.getLogger(__name__)

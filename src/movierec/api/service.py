@@ -433,7 +433,7 @@ class Serving:
         abilities = [
             name
             for name in ("predict", "similar_items", "fold_in", "explain")
-            if getattr(type(self.model), name) is not getattr(Recommender, name)
+            if name in self.model.abilities
         ]
         return schemas.Health(
             status="ok",

@@ -49,7 +49,7 @@ class FoldOutput:
 def build_model(name: str, params: Mapping[str, Any]) -> Recommender:
     """Instantiate and validate ``name`` with ``params`` (ConfigError on a bad name/value)."""
     model = make_model(name, **dict(params))
-    model._validate()
+    model.validate()
     return model
 
 
@@ -87,7 +87,7 @@ def run_fold(
         pred = np.full(len(test), float(train.matrix.data.mean()), dtype=np.float64)
         try:
             t0 = time.perf_counter()
-            got = model.predict(
+            got = model.predict_rows(
                 test["user_row"].to_numpy()[known], test["item_col"].to_numpy()[known]
             )
             predict_s = time.perf_counter() - t0

@@ -10,14 +10,13 @@ import scipy.sparse as sp
 
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
-from movierec.models.mf import (
-    check_float,
-    check_int,
+from movierec.models.common.factors import (
     explain_by_factors,
     explain_from_history,
-    fold_in_columns,
     similar_by_factors,
 )
+from movierec.models.common.foldin import fold_in_columns
+from movierec.models.common.validation import check_float, check_int
 
 __all__ = ["AutoRec", "AutoRecParams", "loss_and_grad"]
 
@@ -146,7 +145,9 @@ class AutoRec(Recommender):
     """
 
     name: ClassVar[str] = "autorec"
-    predicts_ratings: ClassVar[bool] = True
+    declared_abilities: ClassVar[frozenset[str]] = frozenset(
+        {"predict", "fold_in", "fold_in_ratings", "explain", "explain_ratings", "similar_items"}
+    )
     score_is_rating: ClassVar[bool] = True
 
     codes_: np.ndarray
@@ -255,7 +256,7 @@ class AutoRec(Recommender):
         out[:, self.cold_items_] = self.mean_
         return out.astype(np.float32)
 
-    def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+    def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """Predicted ratings at aligned pairs clipped to the rating scale, ``(n,)`` float64."""
         self._check_fitted()
         rows = np.asarray(user_rows, dtype=np.int64)
@@ -277,7 +278,8 @@ class AutoRec(Recommender):
         with ``A = [H_rated 1]``. Returns ``H w + c`` over all movies, ``(n_items,)``
         float32 (cold movies: the global mean).
         """
-        cols, values = fold_in_columns(self, ratings)
+        self._check_fitted()
+        cols, values = fold_in_columns(self.data_, ratings)
         known = ~self.cold_items_[cols]
         cols, values = cols[known], values[known]
         if cols.size == 0:
@@ -301,16 +303,21 @@ class AutoRec(Recommender):
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Cosine similarity of the movies' centred hidden codes."""
         self._check_fitted()
-        return similar_by_factors(self, self._centred_codes(), item_ids, n)
+        return similar_by_factors(self.data_, self._centred_codes(), item_ids, n)
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
         """For each movie, the liked movie of the user whose centred hidden code is closest
         (the autoencoder predicts from codes, so movies with close codes are predicted
         alike)."""
         self._check_fitted()
-        return explain_by_factors(self, self._centred_codes(), user_id, item_ids)
+        return explain_by_factors(
+            self.data_, self.items_catalog_, self._centred_codes(), user_id, item_ids
+        )
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}``."""
-        cols, values = fold_in_columns(self, ratings)
-        return explain_from_history(self, self._centred_codes(), cols, values, item_ids)
+        self._check_fitted()
+        cols, values = fold_in_columns(self.data_, ratings)
+        return explain_from_history(
+            self.data_, self.items_catalog_, self._centred_codes(), cols, values, item_ids
+        )

@@ -6,19 +6,22 @@ Conventions (scikit-learn / implicit style):
   :meth:`Recommender._validate` checks them when :meth:`fit` is called;
 * learned state lives in attributes ending in ``_``;
 * ``fit`` converts input, calls ``_fit`` and returns ``self``;
-* everything is batch-first: :meth:`score` takes an array of user rows and returns a dense
-  ``(n_batch, n_items)`` block; :meth:`recommend` is implemented once here on top of it.
+* everything is batch-first in index space: :meth:`score` takes an array of user rows and
+  returns a dense ``(n_batch, n_items)`` block, :meth:`predict_rows` takes aligned
+  (row, column) pairs; the public :meth:`recommend` and :meth:`predict` take MovieLens ids
+  and are implemented once here on top of them;
+* optional abilities are *declared* (:attr:`declared_abilities`, or the :attr:`abilities`
+  property of a model whose abilities depend on its parts); an ability a model does not
+  have raises :class:`~movierec.errors.NotSupportedError`.
 
-Saved models are one ``.npz`` file holding every learned array plus a JSON metadata blob
-(format version, package version, model name, hyperparameters, data fingerprint, creation
-time). Loading never executes code (``allow_pickle=False``).
+Saving writes the model file of :mod:`movierec.models.common.modelfile`;
+:func:`movierec.models.registry.load_model` reads it back.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import inspect
-import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -26,23 +29,34 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import scipy.sparse as sp
 
 from movierec import __version__
-from movierec.atomic import atomic_path
 from movierec.errors import ConfigError, ModelError, NotSupportedError
-from movierec.interactions import Interactions, ItemCatalog, Vocabulary
+from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.common.modelfile import FORMAT_VERSION, learned_state, write_model_file
+from movierec.models.common.topk import top_ids, top_k
 
-FORMAT_VERSION = 1
-_META_KEY = "__meta__"
+__all__ = ["ABILITIES", "Recommender", "top_k"]
+
+ABILITIES = frozenset(
+    {"predict", "fold_in", "fold_in_ratings", "explain", "explain_ratings", "similar_items"}
+)
+"""The optional abilities a model may declare (each is the method of that name)."""
+
+
+def _ranks_only(name: str) -> NotSupportedError:
+    return NotSupportedError(
+        f"model {name!r} only ranks items and cannot predict ratings; use a rating-prediction model"
+    )
 
 
 class Recommender(ABC):
     """Abstract recommender over an :class:`~movierec.interactions.Interactions` matrix.
 
     Subclasses set :attr:`name`, implement ``__init__`` (keywords only), ``_fit`` and
-    :meth:`score`; rating-prediction models also set ``predicts_ratings = True`` and
-    implement :meth:`predict`.
+    :meth:`score`, and declare the optional abilities they implement in
+    :attr:`declared_abilities` (rating-prediction models declare ``"predict"`` and
+    implement :meth:`predict_rows`).
 
     Attributes:
         data_: the training interactions (kept for seen-item exclusion and id mapping).
@@ -50,13 +64,35 @@ class Recommender(ABC):
     """
 
     name: ClassVar[str] = "base"
+    declared_abilities: ClassVar[frozenset[str]] = frozenset()
+    """The optional abilities (names from :data:`ABILITIES`) every fitted instance of the
+    class has; each other ability raises :class:`NotSupportedError`."""
+    personalised: ClassVar[bool] = True
+    """Whether scores order the movies differently for different users (``False``: one
+    ranking for everyone, minus the movies each user rated)."""
     predicts_ratings: ClassVar[bool] = False
+    """``"predict"`` in :attr:`declared_abilities` (set from it; do not assign)."""
     score_is_rating: ClassVar[bool] = False
     """``score`` (and ``fold_in``) give the unclipped predicted rating: ``predict`` is their
     clipped value at the pair, and :meth:`fold_in_ratings` comes for free."""
 
     data_: Interactions
     items_catalog_: ItemCatalog | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        unknown = sorted(set(cls.declared_abilities) - ABILITIES)
+        if unknown:
+            raise TypeError(f"{cls.__name__} declares unknown abilities {unknown}")
+        if "predicts_ratings" in vars(cls):
+            raise TypeError(f"{cls.__name__}: declare 'predict' instead of predicts_ratings")
+        cls.predicts_ratings = "predict" in cls.declared_abilities
+
+    @property
+    def abilities(self) -> frozenset[str]:
+        """The optional abilities of this (fitted) model; :attr:`declared_abilities` unless
+        the model's abilities depend on its parameters or parts (ensembles)."""
+        return self.declared_abilities
 
     # ------------------------------------------------------------------ params
     @classmethod
@@ -116,17 +152,42 @@ class Recommender(ABC):
             item the model cannot score.
         """
 
-    def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
-        """Predicted ratings for aligned ``(user_rows[i], item_cols[i])`` pairs, shape ``(n,)``."""
-        raise NotSupportedError(
-            f"model {self.name!r} only ranks items and cannot predict ratings; "
-            "use a rating-prediction model"
-        )
+    def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+        """Predicted ratings for aligned index-space pairs ``(user_rows[i], item_cols[i])``
+        (rows/columns of ``data_``), shape ``(n,)``; what :meth:`predict` computes."""
+        raise _ranks_only(self.name)
 
-    def predict_ids(self, user_ids: Any, item_ids: Any) -> np.ndarray:
-        """:meth:`predict` for external MovieLens ids."""
+    def predict(self, user_ids: Any, movie_ids: Any) -> Any:
+        """Predicted ratings for MovieLens ids, clipped to the rating scale.
+
+        Args:
+            user_ids, movie_ids: a user id and a movie id, or 1-D arrays of them (of the
+                same length, or one of them a single id used for every pair).
+
+        Returns:
+            a ``float`` for two scalars, else a float array of shape ``(n,)``.
+
+        Raises:
+            NotSupportedError: the model only ranks (no ``"predict"`` ability).
+            UnknownIdError: a user or movie is not in the training vocabulary.
+            ConfigError: the two arrays do not pair up.
+        """
+        if not self.predicts_ratings:
+            raise _ranks_only(self.name)
         self._check_fitted()
-        return self.predict(self.data_.users.index(user_ids), self.data_.items.index(item_ids))
+        users, movies = np.asarray(user_ids), np.asarray(movie_ids)
+        if users.ndim > 1 or movies.ndim > 1:
+            raise ConfigError("predict takes ids or 1-D arrays of ids")
+        try:
+            users, movies = np.broadcast_arrays(np.atleast_1d(users), np.atleast_1d(movies))
+        except ValueError:
+            raise ConfigError(
+                f"predict got {users.size} user ids for {movies.size} movie ids"
+            ) from None
+        out = self.predict_rows(self.data_.users.index(users), self.data_.items.index(movies))
+        if np.ndim(user_ids) == 0 and np.ndim(movie_ids) == 0:
+            return float(out[0])
+        return out
 
     def recommend(
         self,
@@ -136,19 +197,19 @@ class Recommender(ABC):
         candidates: Any | None = None,
         batch_size: int = 1024,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``n`` items for each user, best first.
+        """Top-``n`` items for a user (or each of several users), best first.
 
         Args:
-            user_ids: external user ids, shape ``(b,)``.
+            user_ids: an external user id, or an array of them, shape ``(b,)``.
             n: list length (>= 1).
             exclude_seen: drop items the user rated in the training data.
             candidates: optional external item ids to restrict the ranking to.
             batch_size: users scored per :meth:`score` call (bounds memory).
 
         Returns:
-            ``(item_ids, scores)``, both shape ``(b, n)``; external movie ids (int64) and
-            float32 scores. Where fewer than ``n`` items can be recommended, the tail holds
-            item id ``-1`` and score ``-inf``.
+            ``(item_ids, scores)``: external movie ids (int64) and float32 scores, shape
+            ``(n,)`` for a single user id, ``(b, n)`` for an array. Where fewer than ``n``
+            items can be recommended, the tail holds item id ``-1`` and score ``-inf``.
         """
         self._check_fitted()
         if int(n) < 1:
@@ -159,7 +220,10 @@ class Recommender(ABC):
             cand_cols = self.data_.items.index(np.atleast_1d(np.asarray(candidates)))
             mask = np.ones(self.data_.n_items, dtype=bool)
             mask[cand_cols] = False  # True = excluded
-        return self._recommend_rows(rows, int(n), exclude_seen, mask, batch_size)
+        ids, scores = self._recommend_rows(rows, int(n), exclude_seen, mask, batch_size)
+        if np.ndim(user_ids) == 0:
+            return ids[0], scores[0]
+        return ids, scores
 
     def _recommend_rows(
         self,
@@ -169,10 +233,8 @@ class Recommender(ABC):
         excluded: np.ndarray | None,
         batch_size: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        n_items = self.data_.n_items
         out_ids = np.full((rows.size, n), -1, dtype=np.int64)
         out_scores = np.full((rows.size, n), -np.inf, dtype=np.float32)
-        k = min(n, n_items)
         seen = self.data_.matrix
         for start in range(0, rows.size, batch_size):
             batch = rows[start : start + batch_size]
@@ -183,12 +245,8 @@ class Recommender(ABC):
             if exclude_seen:
                 sub = seen[batch]
                 scores[np.repeat(np.arange(batch.size), np.diff(sub.indptr)), sub.indices] = -np.inf
-            top = top_k(scores, k)
-            top_scores = np.take_along_axis(scores, top, axis=1)
-            ids = self.data_.items.ids[top]
-            ids[~np.isfinite(top_scores)] = -1
-            out_ids[start : start + batch.size, :k] = ids
-            out_scores[start : start + batch.size, :k] = top_scores
+            stop = start + batch.size
+            out_ids[start:stop], out_scores[start:stop] = top_ids(scores, n, self.data_.items.ids)
         return out_ids, out_scores
 
     # ------------------------------------------------------------------ optional abilities
@@ -205,7 +263,7 @@ class Recommender(ABC):
         ``{movieId: rating}``: what :meth:`predict` would give had they been in training
         (rating-prediction models that support :meth:`fold_in`; :meth:`fold_in` clipped
         when :attr:`score_is_rating`)."""
-        if self.score_is_rating:
+        if self.score_is_rating and "fold_in" in self.abilities:
             lo, hi = self.data_.rating_scale
             return np.clip(self.fold_in(ratings), lo, hi)
         raise NotSupportedError(
@@ -213,19 +271,39 @@ class Recommender(ABC):
         )
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        """A short, true reason for each recommended item (external ids)."""
+        """A short, true reason for each of ``item_ids`` (external ids) recommended to the
+        training user ``user_id``.
+
+        Returns:
+            one string per item, aligned with ``item_ids``. A reason that cites a
+            similarity, weight or share cites a positive one (as printed); an item the
+            model cannot justify with a positive reason (and a padding id ``-1``) gets
+            ``""``: the model declines for that item and the caller falls back to another
+            reason (:mod:`movierec.explain`).
+
+        Raises:
+            NotSupportedError: the model has no ``"explain"`` ability.
+            UnknownIdError: the user or a movie is unknown.
+        """
         raise NotSupportedError(f"model {self.name!r} cannot explain its recommendations")
+
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """:meth:`explain` for a new user given as ``{movieId: rating}`` (the input of
+        :meth:`fold_in`); the same conventions (aligned list, ``""`` where the model
+        declines).
+
+        Raises:
+            NotSupportedError: the model has no ``"explain_ratings"`` ability.
+            UnknownIdError: a rated or explained movie is unknown.
+        """
+        raise NotSupportedError(f"model {self.name!r} cannot explain for new users")
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model atomically to ``path`` (``.npz``; see module docstring)."""
+        """Write the model atomically to ``path`` (``.npz``; see
+        :mod:`movierec.models.common.modelfile`)."""
         self._check_fitted()
-        arrays: dict[str, np.ndarray] = {}
-        state: dict[str, Any] = {}
-        for key, value in vars(self).items():
-            if not key.endswith("_") or key.startswith("_"):
-                continue
-            _pack(key, value, arrays, state)
+        arrays, state = learned_state(self)
         meta = {
             "format_version": FORMAT_VERSION,
             "package_version": __version__,
@@ -237,152 +315,4 @@ class Recommender(ABC):
             "n_items": self.data_.n_items,
             "state": state,
         }
-        arrays[_META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-        return path
-
-
-def _pack(key: str, value: Any, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
-    """Flatten one learned attribute into npz arrays (+ JSON state)."""
-    if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            raise ModelError(f"cannot save object array attribute {key}")
-        arrays[f"a/{key}"] = value
-    elif sp.issparse(value):
-        csr = sp.csr_matrix(value)
-        arrays[f"s/{key}/data"] = csr.data
-        arrays[f"s/{key}/indices"] = csr.indices
-        arrays[f"s/{key}/indptr"] = csr.indptr
-        arrays[f"s/{key}/shape"] = np.asarray(csr.shape, dtype=np.int64)
-    elif isinstance(value, Interactions):
-        _pack(f"{key}#matrix", value.matrix, arrays, state)
-        arrays[f"i/{key}/users"] = value.users.ids
-        arrays[f"i/{key}/items"] = value.items.ids
-        if value.timestamps is not None:
-            _pack(f"{key}#timestamps", value.timestamps, arrays, state)
-        state[f"{key}#scale"] = list(value.rating_scale)
-    elif isinstance(value, ItemCatalog):
-        frame = value.frame
-        arrays[f"c/{key}/movieId"] = frame.index.to_numpy(dtype=np.int64)
-        arrays[f"c/{key}/year"] = frame["year"].fillna(-1).to_numpy(dtype=np.int64)
-        state[f"{key}#titles"] = frame["title"].astype(str).tolist()
-        state[f"{key}#genres"] = frame["genres"].astype(str).tolist()
-    elif value is None or isinstance(value, str | int | float | bool | list | dict):
-        state[key] = value
-    elif isinstance(value, np.integer | np.floating):
-        state[key] = value.item()
-    else:
-        raise ModelError(f"cannot save attribute {key} of type {type(value).__name__}")
-
-
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The JSON metadata of a saved model, without loading its arrays."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"no model at {path}; run 'movierec train' first")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            meta: dict[str, Any] = json.loads(bytes(npz[_META_KEY]).decode("utf-8"))
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path} is not a movierec model file ({exc})") from exc
-    return meta
-
-
-def load_model(
-    path: str | os.PathLike[str],
-    expected_fingerprint: str | None = None,
-) -> Recommender:
-    """Load a model saved by :meth:`Recommender.save`.
-
-    Raises:
-        ModelError: missing/corrupt file, incompatible format or package version, or a
-            data fingerprint different from ``expected_fingerprint``.
-    """
-    from movierec.models.registry import model_class
-
-    path = Path(path)
-    meta = read_metadata(path)
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelError(
-            f"{path} has model format {meta.get('format_version')}, this movierec "
-            f"{__version__} reads format {FORMAT_VERSION}; retrain with 'movierec train'"
-        )
-    if str(meta.get("package_version", "")).split(".")[:2] != __version__.split(".")[:2]:
-        raise ModelError(
-            f"{path} was written by movierec {meta.get('package_version')}, incompatible "
-            f"with {__version__}; retrain with 'movierec train'"
-        )
-    if expected_fingerprint is not None and meta["data_fingerprint"] != expected_fingerprint:
-        raise ModelError(
-            f"{path} was trained on different data (fingerprint {meta['data_fingerprint']}, "
-            f"current data {expected_fingerprint}); retrain with 'movierec train'"
-        )
-    cls = model_class(meta["model"])
-    model = cls(**meta["params"])
-    with np.load(path, allow_pickle=False) as npz:
-        files = {k: npz[k] for k in npz.files if k != _META_KEY}
-    _unpack_into(model, files, meta["state"])
-    return model
-
-
-def _unpack_into(model: Recommender, files: dict[str, np.ndarray], state: dict[str, Any]) -> None:
-    import pandas as pd
-
-    sparse: dict[str, dict[str, np.ndarray]] = {}
-    inter: dict[str, dict[str, np.ndarray]] = {}
-    cats: dict[str, dict[str, np.ndarray]] = {}
-    for name, arr in files.items():
-        kind, _, rest = name.partition("/")
-        if kind == "a":
-            setattr(model, rest, arr)
-        else:
-            key, _, part = rest.partition("/")
-            {"s": sparse, "i": inter, "c": cats}[kind].setdefault(key, {})[part] = arr
-    mats = {
-        key: sp.csr_matrix((p["data"], p["indices"], p["indptr"]), shape=tuple(p["shape"]))
-        for key, p in sparse.items()
-    }
-    for key, mat in mats.items():
-        if "#" not in key:
-            setattr(model, key, mat)
-    for key, p in inter.items():
-        value = Interactions(
-            mats[f"{key}#matrix"],
-            Vocabulary(p["users"], kind="user"),
-            Vocabulary(p["items"], kind="movie"),
-            mats.get(f"{key}#timestamps"),
-            tuple(state[f"{key}#scale"]),  # type: ignore[arg-type]
-        )
-        setattr(model, key, value)
-    for key, p in cats.items():
-        year = pd.array(np.where(p["year"] < 0, None, p["year"]), dtype="Int64")
-        frame = pd.DataFrame(
-            {"title": state[f"{key}#titles"], "year": year, "genres": state[f"{key}#genres"]},
-            index=pd.Index(p["movieId"], name="movieId"),
-        )
-        setattr(model, key, ItemCatalog(frame))
-    for key, value in state.items():
-        if "#" not in key:
-            setattr(model, key, value)
-    if not hasattr(model, "items_catalog_"):
-        model.items_catalog_ = None
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the ``k`` largest values per row, sorted descending; shape ``(b, k)``.
-
-    Uses ``argpartition`` (O(n_items)) then sorts only the ``k`` winners; ties are broken by
-    the lower column index so results are deterministic.
-    """
-    n_items = scores.shape[1]
-    k = min(k, n_items)
-    if k == n_items:
-        part = np.tile(np.arange(n_items), (scores.shape[0], 1))
-    else:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    return np.take_along_axis(part, order, axis=1)
+        return write_model_file(path, arrays, meta)

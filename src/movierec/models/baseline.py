@@ -6,7 +6,7 @@ Both are closed-form / vectorised (sparse matrix-vector products); no per-rating
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -14,6 +14,8 @@ import scipy.sparse as sp
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
+from movierec.models.common.foldin import fold_ratings
+from movierec.models.common.reasons import explained_columns
 
 
 def item_stats(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
@@ -65,18 +67,6 @@ def fit_baselines(
     return mu, b_u, b_i
 
 
-def _stars(x: float) -> str:
-    return f"{x:.1f}★"
-
-
-def fold_ratings(data: Interactions, ratings: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
-    """``{movieId: rating}`` → (column indices, float64 ratings); unknown ids raise."""
-    ids = np.fromiter((int(k) for k in ratings), dtype=np.int64, count=len(ratings))
-    cols = data.items.index(ids)
-    vals = np.fromiter((float(v) for v in ratings.values()), dtype=np.float64, count=len(ratings))
-    return cols, vals
-
-
 class _ItemOnlyReasons(Recommender):
     """Explanations that depend only on the movie (the same for every user, known or new).
 
@@ -117,6 +107,10 @@ class Popularity(_ItemOnlyReasons):
     """
 
     name = "popularity"
+    declared_abilities: ClassVar[frozenset[str]] = frozenset(
+        {"fold_in", "explain", "explain_ratings"}
+    )
+    personalised: ClassVar[bool] = False
 
     def __init__(self, method: str = "count", damping: float = 10.0) -> None:
         self.method = method
@@ -154,12 +148,13 @@ class Popularity(_ItemOnlyReasons):
         return self.scores_.copy()
 
     def _reasons(self, item_ids: Any) -> list[str]:
-        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        """ "popular: rated by 583 users, avg 4.4★" (``""`` for a movie nobody rated)."""
+        cols, valid = explained_columns(self.data_, item_ids)
         return [
-            f"popular: rated by {int(self.counts_[c])} users, avg {_stars(self.means_[c])}"
-            if self.counts_[c] > 0
-            else "not rated by anyone yet"
-            for c in cols
+            f"popular: rated by {int(self.counts_[c])} users, avg {self.means_[c]:.1f}★"
+            if ok and self.counts_[c] > 0
+            else ""
+            for c, ok in zip(cols, valid, strict=True)
         ]
 
 
@@ -183,7 +178,10 @@ class BaselineOnly(_ItemOnlyReasons):
     """
 
     name = "baseline"
-    predicts_ratings = True
+    declared_abilities: ClassVar[frozenset[str]] = frozenset(
+        {"predict", "fold_in", "fold_in_ratings", "explain", "explain_ratings"}
+    )
+    personalised: ClassVar[bool] = False
     score_is_rating = True
 
     def __init__(self, reg_u: float = 5.78, reg_i: float = 2.19, n_epochs: int = 10) -> None:
@@ -216,7 +214,7 @@ class BaselineOnly(_ItemOnlyReasons):
         est = self.mu_ + self.user_bias_[rows][:, None] + self.item_bias_[None, :]
         return self._clip(est).astype(np.float32)
 
-    def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+    def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         self._check_fitted()
         est = self.mu_ + self.user_bias_[np.asarray(user_rows)] + self.item_bias_[item_cols]
         return self._clip(est).astype(np.float32)
@@ -229,17 +227,14 @@ class BaselineOnly(_ItemOnlyReasons):
         return self._clip(self.mu_ + b_u + self.item_bias_).astype(np.float32)
 
     def _reasons(self, item_ids: Any) -> list[str]:
-        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        """ "rated above average by 583 users (avg 4.4★, movie bias +0.62)" for a movie whose
+        bias ``b_i`` is positive (as printed); ``""`` otherwise (no positive reason)."""
+        cols, valid = explained_columns(self.data_, item_ids)
         counts, sums = item_stats(self.data_.matrix)
-        out = []
-        for c in cols:
-            if counts[c] == 0:
-                out.append("not rated by anyone yet; predicted from your average")
-                continue
-            out.append(
-                f"rated above average by {int(counts[c])} users "
-                f"(avg {_stars(sums[c] / counts[c])}, movie bias {self.item_bias_[c]:+.2f})"
-                if self.item_bias_[c] >= 0
-                else f"rated by {int(counts[c])} users (avg {_stars(sums[c] / counts[c])})"
-            )
-        return out
+        return [
+            f"rated above average by {int(counts[c])} users "
+            f"(avg {sums[c] / counts[c]:.1f}★, movie bias {self.item_bias_[c]:+.2f})"
+            if ok and counts[c] > 0 and round(float(self.item_bias_[c]), 2) > 0
+            else ""
+            for c, ok in zip(cols, valid, strict=True)
+        ]

@@ -20,8 +20,9 @@ from movierec.errors import ConfigError, NotSupportedError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import fitcache
 from movierec.models.base import Recommender
-from movierec.models.baseline import fold_ratings
-from movierec.models.hybrid import zscore
+from movierec.models.common.foldin import fold_ratings
+from movierec.models.common.reasons import explained_columns, share_text
+from movierec.models.common.zscore import finite_zscore
 from movierec.models.parts import restore_parts, store_parts
 from movierec.models.registry import ENSEMBLES
 
@@ -77,19 +78,13 @@ DEFAULT_RANK_WEIGHTS: dict[str, float] = {
 
 
 Reasons = Callable[[Recommender], list[str]]
-"""A part's reasons for the movies being explained (raises NotSupportedError if it has none)."""
+"""A part's reasons for the movies being explained (called only on parts that declare the
+ability being served)."""
 
 
-def _new_user_reasons(ratings: Mapping[int, float], item_ids: Any) -> Reasons:
-    """:data:`Reasons` of a part for a new user: its ``explain_ratings`` hook."""
-
-    def reasons(model: Recommender) -> list[str]:
-        hook = getattr(model, "explain_ratings", None)
-        if hook is None:
-            raise NotSupportedError(f"{model.name} cannot explain for new users")
-        return list(hook(ratings, item_ids))
-
-    return reasons
+def _parts_of(owner: Any) -> dict[str, Recommender]:
+    """The parts of an ensemble: fitted ones once it is fitted, else freshly built."""
+    return restore_parts(owner, owner._build) if hasattr(owner, "data_") else owner._build()
 
 
 # ---------------------------------------------------------------------- nested models
@@ -206,25 +201,18 @@ def support_features(
 def gather_scores(model: Recommender, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Per-user z-normalised scores ``z(s_u)_i`` of a ranking model at the pairs, shape ``(n,)``.
 
-    Each user's scores are z-normalised over the whole catalogue (:func:`zscore`);
+    Each user's scores are z-normalised over the whole catalogue
+    (:func:`~movierec.models.common.zscore.finite_zscore`);
     unscorable movies (``-inf``) get the user's lowest finite z.
     """
     out = np.empty(rows.size, dtype=np.float64)
     uniq, inv = np.unique(rows, return_inverse=True)
     for start in range(0, uniq.size, 256):
         block = uniq[start : start + 256]
-        z = _finite_z(model.score(block))
+        z = finite_zscore(model.score(block))
         sel = (inv >= start) & (inv < start + block.size)
         out[sel] = z[inv[sel] - start, cols[sel]]
     return out
-
-
-def _finite_z(scores: np.ndarray) -> np.ndarray:
-    z = zscore(scores)
-    finite = np.isfinite(z)
-    low = np.where(finite, z, np.inf).min(axis=1, keepdims=True)
-    low = np.where(np.isfinite(low), low, 0.0)
-    return np.where(finite, z, low)
 
 
 # ---------------------------------------------------------------------- rating blend
@@ -287,7 +275,7 @@ class RatingBlend(Recommender):
     """
 
     name: ClassVar[str] = "blend"
-    predicts_ratings: ClassVar[bool] = True
+    declared_abilities: ClassVar[frozenset[str]] = frozenset({"predict"})
     score_is_rating = True  # the blended rating, already clipped
 
     def __init__(
@@ -346,7 +334,7 @@ class RatingBlend(Recommender):
         """The blend design at pairs ``(rows, cols)``: shape ``(n, d)`` float64."""
         bases = self._base_specs()
         preds = [
-            np.asarray(m.predict(rows, cols), dtype=np.float64)
+            np.asarray(m.predict_rows(rows, cols), dtype=np.float64)
             if label in bases
             else gather_scores(m, rows, cols)
             for label, m in parts.items()
@@ -385,7 +373,7 @@ class RatingBlend(Recommender):
         return ((design - self.feat_mean_) / self.feat_std_) @ self.weights_ + self.intercept_
 
     # ------------------------------------------------------------------ prediction
-    def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+    def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """Blended ratings clipped to the rating scale, shape ``(n,)`` float64."""
         parts = restore_parts(self, self._build)
         rows = np.asarray(user_rows, dtype=np.int64)
@@ -416,11 +404,11 @@ class RatingBlend(Recommender):
             cols_ = []
             for label, m in parts.items():
                 if label not in bases:
-                    cols_.append(_finite_z(m.score(block)).ravel())
+                    cols_.append(finite_zscore(m.score(block)).ravel())
                 elif m.score_is_rating:
                     cols_.append(np.clip(m.score(block).astype(np.float64), lo, hi).ravel())
                 else:
-                    cols_.append(np.asarray(m.predict(r, c), dtype=np.float64))
+                    cols_.append(np.asarray(m.predict_rows(r, c), dtype=np.float64))
             design = np.column_stack(cols_)
             if self.meta:
                 design = fwls_features(design, support_features(self.data_, r, c))
@@ -446,7 +434,7 @@ class RatingBlend(Recommender):
             [
                 np.asarray(m.fold_in_ratings(ratings), dtype=np.float64)
                 if label in bases
-                else _finite_z(np.asarray(m.fold_in(ratings), dtype=np.float64)[None, :])[0]
+                else finite_zscore(np.asarray(m.fold_in(ratings), dtype=np.float64)[None, :])[0]
                 for label, m in parts.items()
             ]
         )
@@ -463,30 +451,65 @@ class RatingBlend(Recommender):
         raw = self.weights_ / self.feat_std_
         return {label: float(raw[j]) for j, label in enumerate(self.labels_)}
 
-    def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        """The reasons of the explainable part with the largest positive standardised weight
-        ``w_j`` (the ridge weight of its z-scored column), tagged with its name and weight.
+    @property
+    def abilities(self) -> frozenset[str]:
+        """``predict``; ``fold_in`` and ``fold_in_ratings`` when every base has
+        ``fold_in_ratings`` and every signal ``fold_in``; ``explain`` (``explain_ratings``)
+        when one of :meth:`_explaining_parts` has it."""
+        parts = _parts_of(self)
+        bases = self._base_specs()
+        out = {"predict"}
+        need = {label: "fold_in_ratings" if label in bases else "fold_in" for label in parts}
+        if all(need[label] in m.abilities for label, m in parts.items()):
+            out |= {"fold_in", "fold_in_ratings"}
+        for ability in ("explain", "explain_ratings"):
+            if any(ability in parts[k].abilities for k in self._explaining_parts(parts)):
+                out.add(ability)
+        return frozenset(out)
+
+    def _explaining_parts(self, parts: Mapping[str, Recommender]) -> list[str]:
+        """Labels of the parts that may explain the blend: those with a positive standardised
+        weight ``w_j`` (as printed, two decimals), largest first; before fitting, all parts.
         A part with a negative weight lowers the blend where it scores high, so its reasons
-        would not explain the blend's choice: it is passed over."""
-        return self._reasons(lambda m: m.explain(user_id, item_ids))
+        would not explain the blend's choice."""
+        if not hasattr(self, "weights_"):
+            return list(parts)
+        v = self._part_weights()
+        return sorted((k for k in parts if round(v.get(k, 0.0), 2) > 0), key=lambda k: -v[k])
+
+    def _part_weights(self) -> dict[str, float]:
+        return {label: float(self.weights_[j]) for j, label in enumerate(self.labels_)}
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        """Each movie's reason from the first of :meth:`_explaining_parts` that gives one,
+        tagged with the part's name and weight: "… — svdpp, weight 0.42 in the blend";
+        ``""`` when none does."""
+        return self._reasons("explain", lambda m: m.explain(user_id, item_ids), item_ids)
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}``."""
+        return self._reasons(
+            "explain_ratings", lambda m: m.explain_ratings(ratings, item_ids), item_ids
+        )
 
-        return self._reasons(_new_user_reasons(ratings, item_ids))
-
-    def _reasons(self, reasons_of: Reasons) -> list[str]:
+    def _reasons(self, ability: str, reasons_of: Reasons, item_ids: Any) -> list[str]:
         parts = restore_parts(self, self._build)
-        v = {label: float(self.weights_[j]) for j, label in enumerate(self.labels_)}
-        for label in sorted((k for k in parts if v.get(k, 0.0) > 0), key=lambda k: -v[k]):
-            try:
-                got = [str(r) for r in reasons_of(parts[label])]
-            except NotSupportedError:
-                continue
-            return [
-                f"{r} — {label}, the blend's strongest part (weight {v[label]:.2f})" for r in got
-            ]
-        raise NotSupportedError("no part of this blend can explain")
+        labels = [k for k in self._explaining_parts(parts) if ability in parts[k].abilities]
+        if not labels:
+            raise NotSupportedError(f"no part of this blend has {ability}")
+        v = self._part_weights()
+        got: dict[str, list[str]] = {}
+        out: list[str] = []
+        for r in range(np.atleast_1d(np.asarray(item_ids)).size):
+            reason = ""
+            for label in labels:
+                if label not in got:
+                    got[label] = [str(x) for x in reasons_of(parts[label])]
+                if got[label][r]:
+                    reason = f"{got[label][r]} — {label}, weight {v[label]:.2f} in the blend"
+                    break
+            out.append(reason)
+        return out
 
 
 # ---------------------------------------------------------------------- ranking blend
@@ -573,7 +596,7 @@ class RankBlend(Recommender):
         dead: np.ndarray | None = None
         for label, scores in rows_scores.items():
             finite = np.isfinite(scores)
-            term = float(w[label]) * _finite_z(scores)
+            term = float(w[label]) * finite_zscore(scores)
             out = term if out is None else out + term
             dead = ~finite if dead is None else dead & ~finite
         assert out is not None and dead is not None
@@ -586,6 +609,19 @@ class RankBlend(Recommender):
         rows = np.asarray(user_rows, dtype=np.int64)
         return self._combine({label: m.score(rows) for label, m in parts.items()})
 
+    @property
+    def abilities(self) -> frozenset[str]:
+        """``fold_in`` when every part has it; ``explain`` when a part has it;
+        ``explain_ratings`` when every part folds in and one has ``explain_ratings``."""
+        parts = _parts_of(self).values()
+        folds = all("fold_in" in m.abilities for m in parts)
+        out = {"fold_in"} if folds else set()
+        if any("explain" in m.abilities for m in parts):
+            out.add("explain")
+        if folds and any("explain_ratings" in m.abilities for m in parts):
+            out.add("explain_ratings")
+        return frozenset(out)
+
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
         """Blend of the parts' fold-ins (every part must support ``fold_in``)."""
         parts = restore_parts(self, self._build)
@@ -596,60 +632,63 @@ class RankBlend(Recommender):
         """Each movie's reason from the part that adds most to its blended score.
 
         For movie ``i`` the parts are ranked by their term ``c_m = w_m · z_m(u)_i`` of the
-        blend; the first that can explain gives its own reason, followed by its name and
-        its share ``c_m / Σ_m |c_m|`` of the blended score.
+        blend; the first with a positive term that gives a reason is cited, followed by its
+        name and its share ``c_m / Σ_m |c_m|`` of the blended score ("… — edlae, 41% of the
+        blended score"); ``""`` when none does.
         """
         parts = restore_parts(self, self._build)
+        if "explain" not in self.abilities:
+            raise NotSupportedError(f"no part of this {self.name} can explain")
         rows = self.data_.users.index(np.array([user_id]))
         scores = {label: m.score(rows) for label, m in parts.items()}
-        return self._reasons(parts, scores, item_ids, lambda m: m.explain(user_id, item_ids))
+        return self._reasons(
+            parts, scores, item_ids, "explain", lambda m: m.explain(user_id, item_ids)
+        )
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}`` (fold-in scores)."""
         parts = restore_parts(self, self._build)
+        if "explain_ratings" not in self.abilities:
+            raise NotSupportedError(f"{self.name}: its parts cannot explain for new users")
         scores = {label: m.fold_in(ratings)[None, :] for label, m in parts.items()}
-
-        return self._reasons(parts, scores, item_ids, _new_user_reasons(ratings, item_ids))
+        return self._reasons(
+            parts,
+            scores,
+            item_ids,
+            "explain_ratings",
+            lambda m: m.explain_ratings(ratings, item_ids),
+        )
 
     def _reasons(
         self,
         parts: Mapping[str, Recommender],
         scores: Mapping[str, np.ndarray],
         item_ids: Any,
+        ability: str,
         reasons_of: Reasons,
     ) -> list[str]:
         """Reasons for ``item_ids`` from one user's score rows ``scores[label]`` (1, n_items);
-        ``reasons_of(part)`` returns that part's reasons or raises NotSupportedError."""
-        ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
-        valid = ids >= 0
-        cols = np.zeros(ids.size, dtype=np.int64)
-        cols[valid] = self.data_.items.index(ids[valid])
+        ``reasons_of(part)`` gives the reasons of a part that has ``ability``."""
+        cols, valid = explained_columns(self.data_, item_ids)
         w = self._weights()
         labels = list(parts)
-        terms = np.stack([float(w[k]) * _finite_z(scores[k])[0, cols] for k in labels])
+        terms = np.stack([float(w[k]) * finite_zscore(scores[k])[0, cols] for k in labels])
         total = np.maximum(np.abs(terms).sum(axis=0), 1e-12)
-        cache: dict[str, list[str] | None] = {}
-
-        def part_reasons(label: str) -> list[str] | None:
-            if label not in cache:
-                try:
-                    got = [str(r) for r in reasons_of(parts[label])]
-                    cache[label] = got if len(got) == ids.size else None
-                except NotSupportedError:
-                    cache[label] = None
-            return cache[label]
-
+        got: dict[str, list[str]] = {}
         out: list[str] = []
-        for r in range(ids.size):
-            if not valid[r]:
-                out.append("no recommendation at this rank")
-                continue
-            reason = f"recommended by the {self.name} model"
-            for m in np.argsort(-terms[:, r], kind="stable"):
-                got = part_reasons(labels[m])
-                if got is not None and got[r]:
-                    share = terms[m, r] / total[r]
-                    reason = f"{got[r]} — {labels[m]}, {share:.0%} of the blended score"
+        for r in range(cols.size):
+            reason = ""
+            for m in np.argsort(-terms[:, r], kind="stable") if valid[r] else []:
+                label = labels[m]
+                if terms[m, r] <= 0:
+                    break
+                if ability not in parts[label].abilities:
+                    continue
+                if label not in got:
+                    got[label] = [str(x) for x in reasons_of(parts[label])]
+                if got[label][r]:
+                    share = share_text(terms[m, r] / total[r])
+                    reason = f"{got[label][r]} — {label}, {share} of the blended score"
                     break
             out.append(reason)
         return out

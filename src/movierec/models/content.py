@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,8 +13,10 @@ from sklearn.preprocessing import normalize
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
-from movierec.models.base import Recommender, top_k
-from movierec.models.baseline import fold_ratings
+from movierec.models.base import Recommender
+from movierec.models.common.foldin import fold_ratings
+from movierec.models.common.reasons import explained_columns
+from movierec.models.common.topk import top_ids
 
 _YEAR_RE = re.compile(r"\(\s*\d{4}\s*\)")
 
@@ -88,6 +90,9 @@ class ContentBased(Recommender):
     """
 
     name = "content"
+    declared_abilities: ClassVar[frozenset[str]] = frozenset(
+        {"fold_in", "explain", "explain_ratings", "similar_items"}
+    )
 
     def __init__(
         self,
@@ -196,13 +201,7 @@ class ContentBased(Recommender):
         cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
         sims = np.asarray((self.features_[cols] @ self.features_.T).todense(), dtype=np.float32)
         sims[np.arange(cols.size), cols] = -np.inf
-        top = top_k(sims, int(n))
-        scores = np.full((cols.size, n), -np.inf, dtype=np.float32)
-        ids = np.full((cols.size, n), -1, dtype=np.int64)
-        got = np.take_along_axis(sims, top, axis=1)
-        scores[:, : top.shape[1]] = got
-        ids[:, : top.shape[1]] = np.where(np.isfinite(got), self.data_.items.ids[top], -1)
-        return ids, scores
+        return top_ids(sims, int(n), self.data_.items.ids)
 
     # ------------------------------------------------------------------ explanations
     def contributions(self, profile: np.ndarray, item_col: int) -> dict[str, float]:
@@ -215,9 +214,13 @@ class ContentBased(Recommender):
         }
 
     def explain_profile(self, profile: np.ndarray, item_cols: np.ndarray) -> list[str]:
-        """Reasons from the features that add most to each score (see :meth:`explain`)."""
+        """Reasons from the features that add most to each score (see :meth:`explain`) for
+        the columns ``item_cols`` (``-1``: padding); ``""`` for a movie no feature adds to."""
         out = []
         for c in item_cols:
+            if c < 0:
+                out.append("")  # padding
+                continue
             contrib = self.contributions(profile, int(c))
             genres = sorted(
                 ((v, k[6:]) for k, v in contrib.items() if k.startswith("genre:") and v > 0),
@@ -235,13 +238,13 @@ class ContentBased(Recommender):
                 else:
                     out.append(f"its title shares the word “{value}” with movies you liked")
             else:
-                out.append("little in common with what you rated; ranked for variety")
+                out.append("")  # no feature adds to the score: no reason to give
         return out
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}``."""
         self._check_fitted()
-        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        cols = self._explained(item_ids)
         return self.explain_profile(self.profiles(self._row(ratings))[0], cols)
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
@@ -249,6 +252,11 @@ class ContentBased(Recommender):
         cosine score ``x_i·p_u``: "matches your favourite genres: Sci-Fi, Action"."""
         self._check_fitted()
         u = self.data_.users.index([user_id])
-        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        cols = self._explained(item_ids)
         profile = self.profiles(self.data_.matrix[u])[0]
         return self.explain_profile(profile, cols)
+
+    def _explained(self, item_ids: Any) -> np.ndarray:
+        """Columns of the movies to explain, ``-1`` at padding ids."""
+        cols, valid = explained_columns(self.data_, item_ids)
+        return np.where(valid, cols, -1)

@@ -11,7 +11,10 @@ import numpy as np
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
-from movierec.models.mf import _top_ids, check_float, fold_in_columns, movie_title
+from movierec.models.common.foldin import fold_in_columns
+from movierec.models.common.reasons import explained_columns, movie_title, share_text
+from movierec.models.common.topk import top_ids
+from movierec.models.common.validation import check_float
 
 __all__ = ["EASE", "available_memory"]
 
@@ -55,6 +58,9 @@ class EASE(Recommender):
     """
 
     name: ClassVar[str] = "ease"
+    declared_abilities: ClassVar[frozenset[str]] = frozenset(
+        {"fold_in", "explain", "explain_ratings", "similar_items"}
+    )
 
     weights_: np.ndarray
     cold_items_: np.ndarray
@@ -118,7 +124,8 @@ class EASE(Recommender):
 
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
         """Scores for a new user: ``x_new B`` (no refit needed); shape ``(n_items,)``."""
-        cols, values = fold_in_columns(self, ratings)
+        self._check_fitted()
+        cols, values = fold_in_columns(self.data_, ratings)
         x = np.ones(cols.size) if self.binarize else values
         scores = (x @ self.weights_[cols]).astype(np.float32)
         scores[self.cold_items_] = -np.inf
@@ -133,7 +140,7 @@ class EASE(Recommender):
         sims = np.array(self.weights_[cols], dtype=np.float32)
         sims[:, self.cold_items_] = -np.inf
         sims[np.arange(cols.size), cols] = -np.inf
-        return _top_ids(self, sims, int(n))
+        return top_ids(sims, int(n), self.data_.items.ids)
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
         """Name the rated movie ``j`` with the largest contribution ``x_uj·B[j, i]``."""
@@ -144,26 +151,29 @@ class EASE(Recommender):
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}``."""
-        cols, values = fold_in_columns(self, ratings)
+        self._check_fitted()
+        cols, values = fold_in_columns(self.data_, ratings)
         return self._explain(cols, np.ones(cols.size) if self.binarize else values, item_ids)
 
     def _explain(self, seen: np.ndarray, x: np.ndarray, item_ids: Any) -> list[str]:
-        """Reasons from a history: column indices ``seen`` with input values ``x``."""
+        """Reasons from a history: column indices ``seen`` with input values ``x``.
+
+        For movie ``i`` the rated movie ``j`` with the largest contribution
+        ``c_j = x_j·B[j, i]`` to the score, and its share ``c_j / Σ_j |c_j|``; ``""`` when no
+        contribution is positive (and for padding ids).
+        """
         data = self.data_
-        ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
-        valid = ids >= 0
-        cols = np.zeros(ids.size, dtype=np.int64)
-        cols[valid] = data.items.index(ids[valid])
+        cols, valid = explained_columns(data, item_ids)
         if seen.size == 0:
-            return ["no ratings to explain from" for _ in ids]
+            return [""] * cols.size
         contrib = x[:, None] * self.weights_[np.ix_(seen, cols)]  # (n_seen, b)
         out: list[str] = []
-        for r in range(ids.size):
-            if not valid[r]:
-                out.append("no recommendation at this rank")
-                continue
+        for r in range(cols.size):
             best = int(np.argmax(contrib[:, r]))
+            if not valid[r] or contrib[best, r] <= 0:
+                out.append("")
+                continue
             share = contrib[best, r] / max(float(np.abs(contrib[:, r]).sum()), 1e-12)
-            title = movie_title(self, int(data.items.ids[seen[best]]))
-            out.append(f"because you watched {title} ({share:.0%} of this movie's score)")
+            title = movie_title(self.items_catalog_, int(data.items.ids[seen[best]]))
+            out.append(f"because you watched {title} ({share_text(share)} of this movie's score)")
         return out

@@ -8,8 +8,8 @@ import numpy as np
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.common.validation import check_float
 from movierec.models.ease import EASE
-from movierec.models.mf import check_float
 
 __all__ = ["EDLAE"]
 

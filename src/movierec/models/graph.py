@@ -10,8 +10,9 @@ import scipy.sparse as sp
 
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
-from movierec.models.baseline import fold_ratings
-from movierec.models.mf import _top_ids, check_float, check_int
+from movierec.models.common.foldin import fold_ratings
+from movierec.models.common.topk import top_ids
+from movierec.models.common.validation import check_float, check_int
 
 __all__ = ["RP3beta", "rp3beta_weights"]
 
@@ -96,6 +97,7 @@ class RP3beta(Recommender):
     """
 
     name: ClassVar[str] = "rp3beta"
+    declared_abilities: ClassVar[frozenset[str]] = frozenset({"fold_in", "similar_items"})
 
     def __init__(self, alpha: float = 0.6, beta: float = 0.55, k: int = 200) -> None:
         self.alpha = alpha
@@ -141,4 +143,4 @@ class RP3beta(Recommender):
         sims[np.arange(cols.size), cols] = -np.inf
         sims[:, self.cold_items_] = -np.inf
         sims[sims <= 0] = -np.inf
-        return _top_ids(self, sims, n)
+        return top_ids(sims, n, self.data_.items.ids)

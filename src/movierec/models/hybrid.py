@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from movierec.errors import ConfigError, NotSupportedError
+from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import fitcache
 from movierec.models.base import Recommender
-from movierec.models.baseline import Popularity, fold_ratings
+from movierec.models.baseline import Popularity
+from movierec.models.common.foldin import fold_ratings
+from movierec.models.common.reasons import explained_columns
+from movierec.models.common.zscore import zscore
 from movierec.models.content import ContentBased
 from movierec.models.parts import restore_parts, store_parts
-
-
-def zscore(scores: np.ndarray) -> np.ndarray:
-    """Row-wise z-normalisation over the finite entries; ``-inf`` stays ``-inf``.
-
-    Args:
-        scores: shape ``(b, n_items)``.
-
-    Returns:
-        float64 ``(s − mean_row) / std_row`` (0 where a row's std is 0).
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    finite = np.isfinite(s)
-    cnt = np.maximum(finite.sum(axis=1, keepdims=True), 1)
-    x = np.where(finite, s, 0.0)
-    mean = x.sum(axis=1, keepdims=True) / cnt
-    var = (np.where(finite, (s - mean) ** 2, 0.0)).sum(axis=1, keepdims=True) / cnt
-    std = np.sqrt(var)
-    z = np.divide(s - mean, std, out=np.zeros_like(s), where=(std > 1e-12) & finite)
-    return np.where(finite, z, -np.inf)
 
 
 class Hybrid(Recommender):
@@ -72,6 +55,9 @@ class Hybrid(Recommender):
     """
 
     name = "hybrid"
+    declared_abilities: ClassVar[frozenset[str]] = frozenset(
+        {"fold_in", "explain", "explain_ratings"}
+    )
 
     def __init__(
         self,
@@ -124,6 +110,16 @@ class Hybrid(Recommender):
         """The fitted nested models (rebuilt from the flattened state after :func:`load_model`)."""
         return restore_parts(self, self._build)
 
+    @property
+    def abilities(self) -> frozenset[str]:
+        """``fold_in``, ``explain`` and ``explain_ratings`` always (the content or popularity
+        part has them); ``similar_items`` when the collaborative model has it or the content
+        part was fitted (a catalogue was given; assumed before fitting)."""
+        collab = self._models()["collab"] if hasattr(self, "data_") else self._build()["collab"]
+        if "similar_items" in collab.abilities or getattr(self, "has_content_", True):
+            return self.declared_abilities | {"similar_items"}
+        return self.declared_abilities
+
     # ------------------------------------------------------------------ scoring
     def alpha(self, n_ratings: np.ndarray) -> np.ndarray:
         """``α = n / (n + β)`` (1 when β = 0 and n > 0)."""
@@ -165,23 +161,25 @@ class Hybrid(Recommender):
         if len(ratings) == 0:
             return zscore(subs["pop"].fold_in({})[None, :])[0].astype(np.float32)
         side = self._side().fold_in(ratings)[None, :]
-        try:
+        collab = None
+        if "fold_in" in subs["collab"].abilities:
             collab = subs["collab"].fold_in(ratings)[None, :]
-        except NotSupportedError:
-            collab = None
         return self._blend(collab, side, self.alpha(np.array([len(ratings)])))[0]
 
     def _combine(
         self, a: float, cols: np.ndarray, side: list[str], collab: list[str] | None
     ) -> list[str]:
+        """Per movie: the collaborative and the side reason, the one with more weight first
+        (``a`` = ``α_u``); the side reason alone for a cold movie; a part's ``""`` left out."""
         out = []
         for t, c in enumerate(cols):
             if collab is None or self.item_counts_[c] == 0:
-                out.append(side[t])
+                order = [side[t]]
             elif a >= 0.5:
-                out.append(f"{collab[t]}; {side[t]}")
+                order = [collab[t], side[t]]
             else:
-                out.append(f"{side[t]}; {collab[t]}")
+                order = [side[t], collab[t]]
+            out.append("; ".join(r for r in order if r))
         return out
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
@@ -189,38 +187,29 @@ class Hybrid(Recommender):
         (``α_u`` vs ``1 − α_u``) first; the content reason alone for cold movies."""
         subs = self._models()
         u = int(self.data_.users.index([user_id])[0])
-        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
+        cols, _ = explained_columns(self.data_, item_ids)
         side = self._side().explain(user_id, item_ids)
-        try:
-            collab: list[str] | None = subs["collab"].explain(user_id, item_ids)
-        except NotSupportedError:
-            collab = None
+        collab = None
+        if "explain" in subs["collab"].abilities:
+            collab = subs["collab"].explain(user_id, item_ids)
         return self._combine(float(self.alpha(self.counts_[[u]])[0]), cols, side, collab)
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
-        """:meth:`explain` for a new user given as ``{movieId: rating}`` (parts that cannot
-        explain new users are left out)."""
+        """:meth:`explain` for a new user given as ``{movieId: rating}`` (a collaborative
+        model that cannot explain new users is left out)."""
         subs = self._models()
         fold_ratings(self.data_, ratings)
-        cols = self.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
-
-        def reasons(model: Recommender) -> list[str] | None:
-            hook = getattr(model, "explain_ratings", None)
-            if hook is None:
-                return None
-            try:
-                return list(hook(ratings, item_ids))
-            except NotSupportedError:
-                return None
-
-        side = reasons(self._side()) or [""] * cols.size
+        cols, _ = explained_columns(self.data_, item_ids)
+        side = self._side().explain_ratings(ratings, item_ids)
+        collab = None
+        if "explain_ratings" in subs["collab"].abilities:
+            collab = subs["collab"].explain_ratings(ratings, item_ids)
         a = float(self.alpha(np.array([len(ratings)]))[0])
-        return self._combine(a, cols, side, reasons(subs["collab"]))
+        return self._combine(a, cols, side, collab)
 
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The collaborative model's item similarities if it has them, else content's."""
         subs = self._models()
-        try:
+        if "similar_items" in subs["collab"].abilities:
             return subs["collab"].similar_items(item_ids, n)
-        except NotSupportedError:
-            return self._side().similar_items(item_ids, n)
+        return self._side().similar_items(item_ids, n)

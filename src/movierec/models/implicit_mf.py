@@ -24,14 +24,13 @@ from threadpoolctl import threadpool_limits
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
-from movierec.models.mf import (
-    check_float,
-    check_int,
+from movierec.models.common.factors import (
     explain_by_factors,
     explain_from_history,
-    fold_in_columns,
     similar_by_factors,
 )
+from movierec.models.common.foldin import fold_in_columns
+from movierec.models.common.validation import check_float, check_int
 
 __all__ = ["ImplicitALS", "BPR"]
 
@@ -50,6 +49,10 @@ class _ImplicitFactors(Recommender):
     user_factors_: np.ndarray
     item_factors_: np.ndarray
     cold_items_: np.ndarray
+
+    declared_abilities: ClassVar[frozenset[str]] = frozenset(
+        {"explain", "explain_ratings", "similar_items"}
+    )
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -74,7 +77,7 @@ class _ImplicitFactors(Recommender):
         Cold items and ``excluded`` columns go in its global filter, the user's rated items
         (``exclude_seen``) in its per-row filter; filtered slots (score ``-FLT_MAX``) come
         back, as in the base class, as item id ``-1`` with score ``-inf``. Equal scores are
-        ordered by the lower column as in :func:`~movierec.models.base.top_k`: ``n + 8``
+        ordered by the lower column as in :func:`~movierec.models.common.topk.top_k`: ``n + 8``
         candidates are fetched and re-sorted, and a row whose tie at the cut reaches past
         them is ranked by the base class instead, so results are identical to it.
 
@@ -131,15 +134,24 @@ class _ImplicitFactors(Recommender):
 
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Cosine similarity of item factor vectors."""
-        return similar_by_factors(self, self.item_factors_, item_ids, n)
+        self._check_fitted()
+        return similar_by_factors(self.data_, self.item_factors_, item_ids, n)
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        return explain_by_factors(self, self.item_factors_, user_id, item_ids)
+        """The liked movie whose ``y_j`` is most cosine-similar to ``y_i``
+        (:func:`~movierec.models.common.factors.explain_from_history`)."""
+        self._check_fitted()
+        return explain_by_factors(
+            self.data_, self.items_catalog_, self.item_factors_, user_id, item_ids
+        )
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}``."""
-        cols, values = fold_in_columns(self, ratings)
-        return explain_from_history(self, self.item_factors_, cols, values, item_ids)
+        self._check_fitted()
+        cols, values = fold_in_columns(self.data_, ratings)
+        return explain_from_history(
+            self.data_, self.items_catalog_, self.item_factors_, cols, values, item_ids
+        )
 
     def _mark_cold(self, data: Interactions) -> None:
         self.cold_items_ = np.bincount(data.matrix.indices, minlength=data.n_items) == 0
@@ -177,6 +189,7 @@ class ImplicitALS(_ImplicitFactors):
     """
 
     name: ClassVar[str] = "ials"
+    declared_abilities: ClassVar[frozenset[str]] = _ImplicitFactors.declared_abilities | {"fold_in"}
 
     def __init__(
         self,
@@ -243,7 +256,8 @@ class ImplicitALS(_ImplicitFactors):
         ``x = (YᵀY + Yᵀ(C − I)Y + λI)⁻¹ Yᵀ C p`` with ``C`` the confidences of the given
         movies and ``p = 1`` on them. Returns shape ``(n_items,)`` float32.
         """
-        cols, values = fold_in_columns(self, ratings)
+        self._check_fitted()
+        cols, values = fold_in_columns(self.data_, ratings)
         Y = self.item_factors_.astype(np.float64)
         c = self.confidence(values).astype(np.float64)
         Yu = Y[cols]

@@ -10,8 +10,8 @@ import scipy.sparse as sp
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.common.validation import check_float, check_int
 from movierec.models.ease import EASE
-from movierec.models.mf import check_float, check_int
 
 __all__ = ["LocalEASE", "window_blocks"]
 

@@ -1,13 +1,10 @@
 """Explicit-rating matrix factorisation: Funk SVD, SVD++ (SGD) and weighted-λ ALS.
 
 All three predict ``r̂_ui = μ + b_u + b_i + q_iᵀ p_u`` (SVD++ adds an implicit term to
-``p_u``); their hot loops are the numba kernels in :mod:`movierec.models._kernels`.
+``p_u``); their hot loops are the numba kernels in :mod:`movierec.models.mf_kernels`.
 Learned arrays are index-space (row ``u`` = ``data_.users.ids[u]``, column ``i`` =
 ``data_.items.ids[i]``). Users or movies without a training rating get zero bias and zero
 factors, so they are predicted by ``μ`` (plus the other side's bias).
-
-The module also holds the helpers every latent-factor model shares (cosine item
-similarities, "because you liked …" explanations, ridge fold-in).
 """
 
 from __future__ import annotations
@@ -23,149 +20,17 @@ from threadpoolctl import threadpool_limits
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
-from movierec.models import _kernels
-from movierec.models.base import Recommender, top_k
+from movierec.models import mf_kernels
+from movierec.models.base import Recommender
+from movierec.models.common.factors import (
+    explain_by_factors,
+    explain_from_history,
+    similar_by_factors,
+)
+from movierec.models.common.foldin import fold_in_columns
+from movierec.models.common.validation import check_float, check_int
 
 __all__ = ["FunkSVD", "SVDpp", "ExplicitALS"]
-
-
-# ---------------------------------------------------------------------- validation helpers
-def check_int(model: str, name: str, value: Any, minimum: int = 1) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is an int ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"{model}: {name} must be an integer >= {minimum}, got {value!r}")
-
-
-def check_float(
-    model: str, name: str, value: Any, minimum: float = 0.0, strict: bool = False
-) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a finite number ``>= minimum``
-    (``> minimum`` when ``strict``)."""
-    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
-    ok = ok and bool(np.isfinite(value)) and (value > minimum if strict else value >= minimum)
-    if not ok:
-        op = ">" if strict else ">="
-        raise ConfigError(f"{model}: {name} must be a finite number {op} {minimum}, got {value!r}")
-
-
-# ---------------------------------------------------------------------- shared helpers
-def movie_title(model: Recommender, movie_id: int) -> str:
-    """Title of ``movie_id`` from the fitted catalogue, else ``"movie <id>"``."""
-    catalog = getattr(model, "items_catalog_", None)
-    if catalog is not None and int(movie_id) in catalog:
-        return catalog.title(int(movie_id))
-    return f"movie {int(movie_id)}"
-
-
-def similar_by_factors(
-    model: Recommender, item_factors: np.ndarray, item_ids: Any, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``n`` items by cosine similarity of ``item_factors`` rows (the query excluded).
-
-    Args:
-        item_factors: shape ``(n_items, k)`` (index space).
-        item_ids: external movie ids, shape ``(b,)``.
-
-    Returns:
-        ``(ids, scores)`` of shape ``(b, n)``: external movie ids (``-1`` padding) and cosine
-        similarities (``-inf`` padding). Items with all-zero factors are never returned.
-    """
-    model._check_fitted()
-    if int(n) < 1:
-        raise ConfigError(f"n must be >= 1, got {n}")
-    cols = model.data_.items.index(np.atleast_1d(np.asarray(item_ids)))
-    norms = np.linalg.norm(item_factors, axis=1)
-    unit = item_factors / np.where(norms > 0, norms, 1.0)[:, None]
-    sims = (unit[cols] @ unit.T).astype(np.float32)
-    sims[:, norms == 0] = -np.inf
-    sims[np.arange(cols.size), cols] = -np.inf
-    return _top_ids(model, sims, int(n))
-
-
-def _top_ids(model: Recommender, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    n_items = scores.shape[1]
-    k = min(n, n_items)
-    top = top_k(scores, k)
-    top_scores = np.take_along_axis(scores, top, axis=1)
-    ids = model.data_.items.ids[top]
-    ids[~np.isfinite(top_scores)] = -1
-    out_ids = np.full((scores.shape[0], n), -1, dtype=np.int64)
-    out_scores = np.full((scores.shape[0], n), -np.inf, dtype=np.float32)
-    out_ids[:, :k] = ids
-    out_scores[:, :k] = top_scores
-    return out_ids, out_scores
-
-
-def explain_by_factors(
-    model: Recommender, item_factors: np.ndarray, user_id: int, item_ids: Any, verb: str = "rated"
-) -> list[str]:
-    """ "Because you liked <title>" for each item (external ids) of a training user; see
-    :func:`explain_from_history`."""
-    model._check_fitted()
-    data = model.data_
-    row = int(data.users.index(np.array([user_id]))[0])
-    start, end = data.matrix.indptr[row], data.matrix.indptr[row + 1]
-    seen = data.matrix.indices[start:end]
-    ratings = data.matrix.data[start:end].astype(np.float64)
-    return explain_from_history(model, item_factors, seen, ratings, item_ids, verb)
-
-
-def explain_from_history(
-    model: Recommender,
-    item_factors: np.ndarray,
-    seen: np.ndarray,
-    ratings: np.ndarray,
-    item_ids: Any,
-    verb: str = "rated",
-) -> list[str]:
-    """For each recommended movie, the user's liked movie whose factor vector is most
-    cosine-similar to it.
-
-    Args:
-        item_factors: shape ``(n_items, k)``.
-        seen: column indices the user rated; ``ratings`` their ratings (same shape).
-        item_ids: recommended external movie ids (``-1`` = padding).
-
-    Only movies rated at or above the user's own mean rating count as "liked" (all of them
-    if the user rated everything the same).
-    """
-    data = model.data_
-    ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
-    valid = ids >= 0
-    cols = np.zeros(ids.size, dtype=np.int64)
-    cols[valid] = data.items.index(ids[valid])
-    if seen.size == 0:
-        return ["recommended from overall popularity (no ratings yet)" for _ in ids]
-    liked = ratings >= ratings.mean()
-    seen, ratings = seen[liked], ratings[liked]
-    norms = np.linalg.norm(item_factors, axis=1)
-    unit = item_factors / np.where(norms > 0, norms, 1.0)[:, None]
-    sims = unit[cols] @ unit[seen].T  # (b, n_liked)
-    out: list[str] = []
-    for r in range(ids.size):
-        if not valid[r]:
-            out.append("no recommendation at this rank")
-            continue
-        best = int(np.argmax(sims[r]))
-        title = movie_title(model, int(data.items.ids[seen[best]]))
-        out.append(
-            f"because you {verb} {title} {ratings[best]:g}/{data.rating_scale[1]:g} "
-            f"(taste-profile similarity {sims[r, best]:.2f})"
-        )
-    return out
-
-
-def fold_in_columns(model: Recommender, ratings: Mapping[int, float]) -> tuple[np.ndarray, ...]:
-    """Validate a ``{movieId: rating}`` mapping; return ``(cols, values)`` in index space."""
-    model._check_fitted()
-    if not ratings:
-        raise ConfigError("fold_in needs at least one rating")
-    ids = np.fromiter((int(k) for k in ratings), dtype=np.int64, count=len(ratings))
-    cols = model.data_.items.index(ids)
-    values = np.fromiter((float(v) for v in ratings.values()), dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        raise ConfigError("fold_in ratings must be finite numbers")
-    return cols, values
 
 
 # ---------------------------------------------------------------------- biased MF base
@@ -178,7 +43,9 @@ class _BiasedMF(Recommender):
         user_factors_, item_factors_: shape ``(n_users, k)`` / ``(n_items, k)`` float64.
     """
 
-    predicts_ratings: ClassVar[bool] = True
+    declared_abilities: ClassVar[frozenset[str]] = frozenset(
+        {"predict", "fold_in", "fold_in_ratings", "explain", "explain_ratings", "similar_items"}
+    )
     score_is_rating: ClassVar[bool] = True
 
     mu_: float
@@ -197,7 +64,7 @@ class _BiasedMF(Recommender):
         out += self.mu_ + self.user_bias_[rows][:, None] + self.item_bias_[None, :]
         return out.astype(np.float32)
 
-    def predict(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+    def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """Predicted ratings clipped to the training rating scale, shape ``(n,)`` float64."""
         self._check_fitted()
         rows = np.asarray(user_rows, dtype=np.int64)
@@ -209,15 +76,24 @@ class _BiasedMF(Recommender):
 
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Cosine similarity of item factor vectors ``q_i``."""
-        return similar_by_factors(self, self.item_factors_, item_ids, n)
+        self._check_fitted()
+        return similar_by_factors(self.data_, self.item_factors_, item_ids, n)
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        return explain_by_factors(self, self.item_factors_, user_id, item_ids)
+        """The liked movie whose ``q_j`` is most cosine-similar to ``q_i``
+        (:func:`~movierec.models.common.factors.explain_from_history`)."""
+        self._check_fitted()
+        return explain_by_factors(
+            self.data_, self.items_catalog_, self.item_factors_, user_id, item_ids
+        )
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}``."""
-        cols, values = fold_in_columns(self, ratings)
-        return explain_from_history(self, self.item_factors_, cols, values, item_ids)
+        self._check_fitted()
+        cols, values = fold_in_columns(self.data_, ratings)
+        return explain_from_history(
+            self.data_, self.items_catalog_, self.item_factors_, cols, values, item_ids
+        )
 
     def _fold_in_lambda(self, n: int) -> float:
         """Ridge penalty of a fold-in from ``n`` ratings (SGD's per-rating ``reg`` summed)."""
@@ -235,7 +111,8 @@ class _BiasedMF(Recommender):
         weighting: ``λ`` alone) and ``z`` the implicit term of SVD++ (zero otherwise); no
         ``b_u`` for ALS without biases. Returns shape ``(n_items,)`` float32.
         """
-        cols, values = fold_in_columns(self, ratings)
+        self._check_fitted()
+        cols, values = fold_in_columns(self.data_, ratings)
         z = self._fold_in_offset(cols)
         Q = self.item_factors_[cols]
         F = np.hstack([Q, np.ones((cols.size, 1))])
@@ -263,7 +140,7 @@ class FunkSVD(_BiasedMF):
     Koren, Bell & Volinsky (2009), *Matrix Factorization Techniques for Recommender
     Systems*, IEEE Computer 42(8), eq. 5. Prediction ``r̂_ui = μ + b_u + b_i + q_iᵀ p_u``,
     minimising ``Σ (r_ui − r̂_ui)² + λ (b_u² + b_i² + ‖p_u‖² + ‖q_i‖²)`` by SGD with
-    Surprise's ``SVD`` update rules (see :func:`movierec.models._kernels.svd_sgd_range`).
+    Surprise's ``SVD`` update rules (see :func:`movierec.models.mf_kernels.svd_sgd_range`).
     ``p, q ~ N(init_mean, init_std_dev²)``, biases start at 0; each epoch visits the
     ratings in a fresh seeded random order (Surprise uses a fixed order). Parameters are
     float32 (Surprise: float64) — half the memory traffic, no measurable accuracy change.
@@ -356,7 +233,7 @@ class FunkSVD(_BiasedMF):
 
         def run(stratum: int, order: np.ndarray) -> float:
             return float(
-                _kernels.svd_sgd_range(
+                mf_kernels.svd_sgd_range(
                     users, cols, ratings, order, strata_ptr[stratum], strata_ptr[stratum + 1],
                     self.mu_, self.user_bias_, self.item_bias_, self.user_factors_,
                     self.item_factors_, lr_b, float(self.lr), reg_b, float(self.reg),
@@ -408,7 +285,7 @@ def sgd_epoch_order(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Seeded order of one DSGD epoch: positions shuffled within each stratum, and the
     permutation of diagonal shifts (sub-epoch order); see :class:`FunkSVD`."""
-    order = _kernels.block_shuffle(strata_ptr, rng.random(int(strata_ptr[-1])))
+    order = mf_kernels.block_shuffle(strata_ptr, rng.random(int(strata_ptr[-1])))
     shifts = rng.permutation(blocks).astype(np.int64)
     return order, shifts
 
@@ -425,7 +302,7 @@ class SVDpp(_BiasedMF):
     Surprise's ``SVDpp`` update rules; each epoch visits users in a seeded random order and
     a user's ratings consecutively in a seeded random order. The ``y_j`` updates are
     applied exactly, but in O(|N(u)|·k) per user instead of per rating (see
-    :func:`movierec.models._kernels.svdpp_sgd_epoch`) — same mathematics as Surprise,
+    :func:`movierec.models.mf_kernels.svdpp_sgd_epoch`) — same mathematics as Surprise,
     orders of magnitude less work.
 
     Args:
@@ -505,7 +382,7 @@ class SVDpp(_BiasedMF):
         reg_y = float(self.reg if self.reg_implicit is None else self.reg_implicit)
         for _ in range(int(self.epochs)):
             user_order, pos = svdpp_epoch_order(rng, indptr)
-            _kernels.svdpp_sgd_epoch(
+            mf_kernels.svdpp_sgd_epoch(
                 indptr, indices, ratings, user_order, pos, self.mu_,
                 self.user_bias_, self.item_bias_, self.user_factors_, self.item_factors_,
                 self.implicit_factors_, lr_b, float(self.lr), lr_y, reg_b, float(self.reg), reg_y,
@@ -513,7 +390,7 @@ class SVDpp(_BiasedMF):
         self._zero_cold(data)
         cold_items = np.bincount(indices, minlength=data.n_items) == 0
         self.implicit_factors_[cold_items] = 0.0
-        self.user_implicit_ = _kernels.implicit_sums(indptr, indices, self.implicit_factors_)
+        self.user_implicit_ = mf_kernels.implicit_sums(indptr, indices, self.implicit_factors_)
 
 
 def svdpp_epoch_order(
@@ -529,7 +406,7 @@ def svdpp_epoch_order(
         each user's block (``pos[indptr[u]:indptr[u+1]]`` is a permutation of that range).
     """
     user_order = rng.permutation(indptr.size - 1).astype(np.int64)
-    pos = _kernels.block_shuffle(indptr, rng.random(int(indptr[-1])))
+    pos = mf_kernels.block_shuffle(indptr, rng.random(int(indptr[-1])))
     return user_order, pos
 
 
@@ -539,7 +416,7 @@ class ExplicitALS(_BiasedMF):
     Zhou, Wilkinson, Schreiber & Pan (2008), *Large-scale Parallel Collaborative Filtering
     for the Netflix Prize*, AAIM, eq. 4: minimise
     ``Σ_(u,i) (r_ui − r̂_ui)² + λ (Σ_u n_u ‖x_u‖² + Σ_i n_i ‖y_i‖²)`` by alternating exact
-    ridge solves (:func:`movierec.models._kernels.ridge_rows`)::
+    ridge solves (:func:`movierec.models.mf_kernels.ridge_rows`)::
 
         x_u = (Y_uᵀ Y_u + λ n_u I)⁻¹ Y_uᵀ (r_u − μ − offsets)
 
@@ -637,7 +514,7 @@ class ExplicitALS(_BiasedMF):
             F = np.ascontiguousarray(other_factors)
             out = np.empty((m.shape[0], F.shape[1]))
             offset = np.zeros(other_factors.shape[0])
-        _kernels.ridge_rows(m.indptr.astype(np.int64), m.indices.astype(np.int64), targets,
+        mf_kernels.ridge_rows(m.indptr.astype(np.int64), m.indices.astype(np.int64), targets,
                             F, offset, float(self.reg), bool(self.weighted), out)  # fmt: skip
         factors[:] = out[:, : factors.shape[1]]
         if self.biases:

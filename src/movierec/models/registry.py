@@ -1,19 +1,29 @@
-"""Model names (as used by ``--model``) mapped to their classes, imported lazily."""
+"""Model names (as used by ``--model``) mapped to their classes, imported lazily; and
+:func:`load_model`, which rebuilds a saved model by its registered name."""
 
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 from typing import Any
 
-from movierec.errors import ConfigError
+from movierec import __version__
+from movierec.errors import ConfigError, ModelError
 from movierec.models.base import Recommender
+from movierec.models.common.modelfile import (
+    FORMAT_VERSION,
+    read_arrays,
+    read_metadata,
+    restore_state,
+)
 
 # name -> "module:Class"; a module is imported only when its model is used.
 MODELS: dict[str, str] = {
     "popularity": "movierec.models.baseline:Popularity",
     "baseline": "movierec.models.baseline:BaselineOnly",
-    "user-knn": "movierec.models.knn:UserKNN",
-    "item-knn": "movierec.models.knn:ItemKNN",
+    "user-knn": "movierec.models.knn.user:UserKNN",
+    "item-knn": "movierec.models.knn.item:ItemKNN",
     "svd": "movierec.models.mf:FunkSVD",
     "svdpp": "movierec.models.mf:SVDpp",
     "als": "movierec.models.mf:ExplicitALS",
@@ -60,3 +70,37 @@ def make_model(name: str, **params: Any) -> Recommender:
             f"model {name!r} has no parameter {', '.join(bad)}; valid: {', '.join(valid)}"
         )
     return cls(**params)
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    expected_fingerprint: str | None = None,
+) -> Recommender:
+    """Load a model saved by :meth:`Recommender.save`.
+
+    Raises:
+        ModelError: missing/corrupt file, incompatible format or package version, or a
+            data fingerprint different from ``expected_fingerprint``.
+    """
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(
+            f"{path} has model format {meta.get('format_version')}, this movierec "
+            f"{__version__} reads format {FORMAT_VERSION}; retrain with 'movierec train'"
+        )
+    if str(meta.get("package_version", "")).split(".")[:2] != __version__.split(".")[:2]:
+        raise ModelError(
+            f"{path} was written by movierec {meta.get('package_version')}, incompatible "
+            f"with {__version__}; retrain with 'movierec train'"
+        )
+    if expected_fingerprint is not None and meta["data_fingerprint"] != expected_fingerprint:
+        raise ModelError(
+            f"{path} was trained on different data (fingerprint {meta['data_fingerprint']}, "
+            f"current data {expected_fingerprint}); retrain with 'movierec train'"
+        )
+    model = model_class(meta["model"])(**meta["params"])
+    restore_state(model, read_arrays(path), meta["state"])
+    if not hasattr(model, "items_catalog_"):
+        model.items_catalog_ = None
+    return model

@@ -123,7 +123,7 @@ def schema_state(engine: Engine) -> int | None:
             return _read_version(conn)
     except SQLAlchemyError as exc:
         raise StoreError(
-            f"cannot read the store at {safe_url(engine.url)}: {_short(exc)}"
+            f"cannot read the store at {safe_url(engine.url)}: {one_line(exc)}"
         ) from None
 
 
@@ -177,11 +177,11 @@ def ensure_schema(engine: Engine) -> None:
             conn.execute(SCHEMA_VERSION_TABLE.update().values(version=SCHEMA_VERSION))
     except SQLAlchemyError as exc:
         raise StoreError(
-            f"cannot create the store schema at {safe_url(engine.url)}: {_short(exc)}"
+            f"cannot create the store schema at {safe_url(engine.url)}: {one_line(exc)}"
         ) from None
 
 
-def _short(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """First line of a database error, without SQLAlchemy's background link."""
     orig = getattr(exc, "orig", None) or exc
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from movierec.atomic import atomic_path
 from movierec.errors import ConfigError, StoreError, UnknownIdError
 from movierec.interactions import ItemCatalog
-from movierec.store.engine import _short, as_engine, check_schema, safe_url
+from movierec.store.engine import as_engine, check_schema, one_line, safe_url
 from movierec.store.schema import STATUS_COMPLETE, Movie, Recommendation, Run
 
 Executor = Connection | Session
@@ -232,7 +232,7 @@ def export_run(
                     conn.execute(stmt).all(), columns=list(stmt.selected_columns.keys())
                 )
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read run {run_id}: {_short(exc)}") from None
+            raise StoreError(f"cannot read run {run_id}: {one_line(exc)}") from None
     finally:
         if owned:
             engine.dispose()
@@ -254,7 +254,7 @@ def runs_table(engine_or_url: Engine | str | None) -> list[RunInfo]:
             with engine.connect() as conn:
                 return list_runs(conn)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read runs: {_short(exc)}") from None
+            raise StoreError(f"cannot read runs: {one_line(exc)}") from None
     finally:
         if owned:
             engine.dispose()

@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from movierec.errors import StoreError
 from movierec.interactions import ItemCatalog
-from movierec.store.engine import _short, as_engine, ensure_schema, safe_url
+from movierec.store.engine import as_engine, ensure_schema, one_line, safe_url
 from movierec.store.schema import (
     MOVIES,
     RECOMMENDATION_COLUMNS,
@@ -242,7 +242,7 @@ def write_run(
                     .returning(RUNS.c.id)
                 ).scalar_one()
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot write to {safe_url(engine.url)}: {_short(exc)}") from None
+            raise StoreError(f"cannot write to {safe_url(engine.url)}: {one_line(exc)}") from None
         try:
             _write_body(engine, run_id, recommendations, catalog, make_current)
         except BaseException as exc:
@@ -250,7 +250,7 @@ def write_run(
             if isinstance(exc, SQLAlchemyError):
                 raise StoreError(
                     f"writing run {run_id} to {safe_url(engine.url)} failed and was rolled back: "
-                    f"{_short(exc)}"
+                    f"{one_line(exc)}"
                 ) from None
             raise
         log.info("stored run %d (%d recommendations)", run_id, len(recommendations))

@@ -1,4 +1,4 @@
-"""Compiled kernels of :class:`~movierec.models.knn.ItemKNN`'s global (top-k item) mode.
+"""Compiled kernels of :class:`~movierec.models.knn.item.ItemKNN`'s global (top-k item) mode.
 
 Both kernels touch only stored values, never a dense ``n_items × n_items`` or
 ``n_users × n_items`` block, so large data sets (25M ratings, 37k items, 162k users) fit in a
@@ -7,8 +7,8 @@ few hundred MB and take time linear in the work that is really there:
 * :func:`item_topk_similarities`: each item's ``k`` most similar items. For item ``a`` the
   co-rated sums over ``C = U_a ∩ U_b`` for *every* ``b`` are accumulated by walking the
   users ``u ∈ U_a`` and, for each, the items ``b ∈ I_u`` (cost ``Σ_u |I_u|²`` for all
-  items), then :func:`~movierec.models.knn._sim_value` (the formula of
-  :func:`~movierec.models.knn.similarity_block`) and a bounded heap keep the ``k`` best
+  items), then :func:`~movierec.models.knn.similarity.sim_value` (the formula of
+  :func:`~movierec.models.knn.similarity.similarity_block`) and a bounded heap keep the ``k`` best
   positive ones (ties: lower index).
 * :func:`item_topk_recommend`: a user's top-``n`` under the global-mode score::
 
@@ -32,7 +32,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from movierec.models.knn import _heap_push, _sim_value, _worse
+from movierec.models.knn.heap import heap_push, worse
+from movierec.models.knn.similarity import sim_value
 
 N_CHUNKS = 256
 """Interleaved work chunks per kernel call (many more than threads, for load balance)."""
@@ -84,7 +85,7 @@ def _topk_sims_kernel(
             for t in range(n_touched):
                 b = touched[t]
                 if b != a:
-                    s = _sim_value(
+                    s = sim_value(
                         acc[b, 0],
                         acc[b, 1],
                         acc[b, 2],
@@ -95,8 +96,8 @@ def _topk_sims_kernel(
                         min_support,
                         shrinkage,
                     )
-                    if s > 0 and (size < k or _worse(root_s, root_j, s, b)):
-                        size = _heap_push(hs, hj, hd, a, size, k, s, b, 0.0)
+                    if s > 0 and (size < k or worse(root_s, root_j, s, b)):
+                        size = heap_push(hs, hj, hd, a, size, k, s, b, 0.0)
                         if size == k:
                             root_s = hs[a, 0]
                             root_j = hj[a, 0]
@@ -120,7 +121,7 @@ def item_topk_similarities(
             user indices, values float64)``; ``by_user``: the same values as user × item CSR.
         k: neighbours kept per item (ties at the cut: lower item index).
         kind: ``"cosine"`` or ``"pearson"`` (co-rated sums as in
-            :func:`~movierec.models.knn.similarity_block`), then ``min_support`` and
+            :func:`~movierec.models.knn.similarity.similarity_block`), then ``min_support`` and
             ``shrinkage``.
 
     Returns:
@@ -211,7 +212,7 @@ def _topk_recommend_kernel(
                     else:
                         s = base
                     s32 = np.float64(np.float32(s))
-                    size = _heap_push(hs, hj, hd, 0, size, n, s32, i, 0.0)
+                    size = heap_push(hs, hj, hd, 0, size, n, s32, i, 0.0)
             # items no neighbour reached score their baseline: the best are first in base_order
             # (after n of them, go on through float32 ties so the lower column wins as usual)
             taken = 0
@@ -222,14 +223,14 @@ def _topk_recommend_kernel(
                     s32 = np.float64(np.float32(user_off[a] + item_base[i]))
                     if taken >= n and s32 < last:
                         break
-                    size = _heap_push(hs, hj, hd, 0, size, n, s32, i, 0.0)
+                    size = heap_push(hs, hj, hd, 0, size, n, s32, i, 0.0)
                     taken += 1
                     last = s32
             # heap → best first (score desc, lower column first)
             for pos in range(size - 1, -1, -1):
                 best = 0
                 for t in range(1, pos + 1):
-                    if _worse(hs[0, best], hj[0, best], hs[0, t], hj[0, t]):
+                    if worse(hs[0, best], hj[0, best], hs[0, t], hj[0, t]):
                         best = t
                 out_cols[a, size - 1 - pos] = hj[0, best]
                 out_scores[a, size - 1 - pos] = hs[0, best]

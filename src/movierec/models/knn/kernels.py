@@ -1,0 +1,222 @@
+"""Compiled scoring kernels of the kNN models: a batch of users against all movies, linear
+in the number of (neighbour, rating) pairs visited (no per-rating Python loops).
+
+* :func:`user_knn_kernel` / :func:`user_knn_serial`: per-item user neighbourhoods
+  ``N_k(u;i)`` from each user's best-first neighbour list (parallel over users / on the
+  calling thread).
+* :func:`item_knn_kernel`: per-item item neighbourhoods ``N_k(i;u)`` among the user's rated
+  movies, with a bounded heap per (user, movie) (:mod:`.heap`).
+
+Both give the support-aware score ``base + (Σ s·dev + γ·Σ s) / (Σ s + β)`` (centred) or
+``(Σ s·r + γ·Σ s + β·base) / (Σ s + β)`` (not centred), ``base`` where fewer than ``min_k``
+neighbours or ``Σ s = 0``; see :mod:`movierec.models.knn`.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from movierec.models.knn.heap import heap_push, worse
+
+__all__ = ["item_knn_kernel", "user_knn_kernel", "user_knn_serial"]
+
+
+@numba.njit(cache=True)
+def _user_knn_row(
+    u: int,
+    nb_indptr: np.ndarray,
+    nb_indices: np.ndarray,
+    nb_sims: np.ndarray,
+    r_indptr: np.ndarray,
+    r_indices: np.ndarray,
+    r_vals: np.ndarray,
+    mu: float,
+    k: int,
+    min_k: int,
+    beta: float,
+    gamma: float,
+    centred: bool,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Scores of neighbour-list row ``u`` into ``out`` (``(n_items,)`` float32).
+
+    Walking u's neighbours in decreasing similarity, each item accepts the first ``k``
+    neighbours who rated it, i.e. the k most similar users who rated the item.
+    """
+    n_items = out.size
+    num = np.zeros(n_items)
+    den = np.zeros(n_items)
+    cnt = np.zeros(n_items, dtype=np.int64)
+    for p in range(nb_indptr[u], nb_indptr[u + 1]):
+        v = nb_indices[p]
+        s = nb_sims[p]
+        for q in range(r_indptr[v], r_indptr[v + 1]):
+            i = r_indices[q]
+            if cnt[i] < k:
+                cnt[i] += 1
+                num[i] += s * r_vals[q]
+                den[i] += s
+    for i in range(n_items):
+        if cnt[i] >= min_k and den[i] > 0:
+            if centred:
+                out[i] = mu + (num[i] + gamma * den[i]) / (den[i] + beta)
+            else:
+                out[i] = (num[i] + gamma * den[i] + beta * mu) / (den[i] + beta)
+        else:
+            out[i] = mu
+
+
+@numba.njit(parallel=True, cache=True)
+def user_knn_kernel(
+    rows: np.ndarray,
+    nb_indptr: np.ndarray,
+    nb_indices: np.ndarray,
+    nb_sims: np.ndarray,
+    r_indptr: np.ndarray,
+    r_indices: np.ndarray,
+    r_vals: np.ndarray,
+    base: np.ndarray,
+    n_items: int,
+    k: int,
+    min_k: int,
+    beta: float,
+    gamma: float,
+    centred: bool,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Per-item top-k user neighbourhoods for a batch (parallel over users); returns
+    ``(b, n_items)`` float32 (:func:`_user_knn_row` for each of ``rows``)."""
+    out = np.empty((rows.size, n_items), dtype=np.float32)
+    for a in numba.prange(rows.size):
+        _user_knn_row(
+            rows[a],
+            nb_indptr,
+            nb_indices,
+            nb_sims,
+            r_indptr,
+            r_indices,
+            r_vals,
+            base[a],
+            k,
+            min_k,
+            beta,
+            gamma,
+            centred,
+            out[a],
+        )
+    return out
+
+
+@numba.njit(cache=True)
+def user_knn_serial(
+    rows: np.ndarray,
+    nb_indptr: np.ndarray,
+    nb_indices: np.ndarray,
+    nb_sims: np.ndarray,
+    r_indptr: np.ndarray,
+    r_indices: np.ndarray,
+    r_vals: np.ndarray,
+    base: np.ndarray,
+    n_items: int,
+    k: int,
+    min_k: int,
+    beta: float,
+    gamma: float,
+    centred: bool,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`user_knn_kernel` on the calling thread only (for one user, e.g. a fold-in:
+    no thread start-up or barrier, which under load cost more than the work)."""
+    out = np.empty((rows.size, n_items), dtype=np.float32)
+    for a in range(rows.size):
+        _user_knn_row(
+            rows[a],
+            nb_indptr,
+            nb_indices,
+            nb_sims,
+            r_indptr,
+            r_indices,
+            r_vals,
+            base[a],
+            k,
+            min_k,
+            beta,
+            gamma,
+            centred,
+            out[a],
+        )
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def item_knn_kernel(
+    rows: np.ndarray,
+    r_indptr: np.ndarray,
+    r_indices: np.ndarray,
+    r_dev: np.ndarray,
+    user_off: np.ndarray,
+    item_base: np.ndarray,
+    st_indptr: np.ndarray,
+    st_indices: np.ndarray,
+    st_data: np.ndarray,
+    n_items: int,
+    k: int,
+    min_k: int,
+    beta: float,
+    gamma: float,
+    centred: bool,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Per-item top-k item neighbourhoods among each user's rated items.
+
+    ``st_*`` is the CSR of the *transposed* similarity (row j lists the items i with
+    ``s_ij > 0``). For every rated j and every such i, ``(s_ij, j, dev_uj)`` is pushed into
+    i's bounded heap; the heap then holds the k items most similar to i that u rated.
+    """
+    b = rows.size
+    out = np.empty((b, n_items), dtype=np.float32)
+    for a in numba.prange(b):
+        u = rows[a]
+        num = np.zeros(n_items)
+        den = np.zeros(n_items)
+        size = np.zeros(n_items, dtype=np.int64)
+        if r_indptr[u + 1] - r_indptr[u] <= k:
+            # every positive neighbour the user rated fits in N_k(i;u): plain sums
+            for q in range(r_indptr[u], r_indptr[u + 1]):
+                j = r_indices[q]
+                d = r_dev[q]
+                for p in range(st_indptr[j], st_indptr[j + 1]):
+                    i = st_indices[p]
+                    num[i] += st_data[p] * d
+                    den[i] += st_data[p]
+                    size[i] += 1
+        else:
+            hs = np.empty((n_items, k))
+            hj = np.empty((n_items, k), dtype=np.int64)
+            hd = np.empty((n_items, k))
+            root_s = np.full(n_items, -np.inf)  # contiguous copy of each full heap's root
+            root_j = np.zeros(n_items, dtype=np.int64)
+            for q in range(r_indptr[u], r_indptr[u + 1]):
+                j = r_indices[q]
+                d = r_dev[q]
+                for p in range(st_indptr[j], st_indptr[j + 1]):
+                    i = st_indices[p]
+                    s = st_data[p]
+                    if size[i] == k and not worse(root_s[i], root_j[i], s, j):
+                        continue  # not better than the current k-th best
+                    size[i] = heap_push(hs, hj, hd, i, size[i], k, s, j, d)
+                    if size[i] == k:
+                        root_s[i] = hs[i, 0]
+                        root_j[i] = hj[i, 0]
+            for i in range(n_items):
+                for t in range(size[i]):
+                    num[i] += hs[i, t] * hd[i, t]
+                    den[i] += hs[i, t]
+        for i in range(n_items):
+            base = user_off[a] + item_base[i]
+            if size[i] >= min_k and den[i] > 0:
+                if centred:
+                    out[a, i] = base + (num[i] + gamma * den[i]) / (den[i] + beta)
+                else:
+                    out[a, i] = (num[i] + gamma * den[i] + beta * base) / (den[i] + beta)
+            else:
+                out[a, i] = base
+    return out

@@ -1,0 +1,271 @@
+"""User-based neighbourhood CF: :class:`UserKNN` (see :mod:`movierec.models.knn`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from movierec.errors import ConfigError
+from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.common.foldin import fold_ratings
+from movierec.models.common.reasons import explained_columns
+from movierec.models.knn.base import KNNFoldIn, check_knn_params, neighbour_cap, unique_rows
+from movierec.models.knn.kernels import user_knn_kernel, user_knn_serial
+from movierec.models.knn.similarity import neighbour_lists, query_neighbours
+
+__all__ = ["UserKNN"]
+
+
+class UserKNN(KNNFoldIn):
+    """User-user collaborative filtering (Herlocker et al. 1999), the seed's model.
+
+    With mean-centring (Surprise ``KNNWithMeans``, user-based)::
+
+        r̂_ui = μ_u + Σ_{v∈N_k(u;i)} s_uv (r_vi − μ_v) / Σ_{v∈N_k(u;i)} s_uv
+
+    and without: ``r̂_ui = Σ s_uv r_vi / Σ s_uv``; ``N_k(u;i)`` = the ``k`` users most similar
+    to ``u`` (positive similarity only) who rated ``i``. When fewer than ``min_k`` such users
+    exist the prediction falls back to ``μ_u``. Similarities (over co-rated items, see
+    :func:`similarity_block`): ``cosine`` or ``pearson``, zeroed below ``min_support``
+    co-rated items, shrunk by ``n/(n+shrinkage)``. Predictions are clipped to the rating scale.
+
+    Args:
+        k: neighbours per prediction (≥ 1).
+        similarity: ``"cosine"`` or ``"pearson"``.
+        mean_center: predict deviations from user means (see above).
+        min_support: minimum co-rated items for a similarity to count.
+        shrinkage: λ ≥ 0 of ``s ← s·n/(n+λ)``.
+        min_k: minimum neighbours for a neighbourhood prediction (1 ≤ min_k ≤ k).
+        rank_damping: β ≥ 0 added to ``Σ s`` in :meth:`score` (see module docstring).
+        rank_offset: γ ≥ 0, evidence per rating neighbour in :meth:`score` (ditto).
+        max_neighbors: keep only this many most similar users per user (``None``: all
+            positive ones, i.e. exact per-item neighbourhoods, up to :data:`EXACT_LIMIT`
+            users; ``10·k`` beyond).
+
+    Attributes:
+        user_means_: ``(n_users,)`` mean rating μ_u (the global mean for a user without
+            ratings).
+        nb_indptr_, nb_indices_, nb_sims_: per-user neighbour lists (user row indices),
+            CSR layout, sorted by decreasing similarity.
+        values_: ``(nnz,)`` per-rating values used by the kernel, aligned with
+            ``data_.matrix.data`` (``r − μ_u`` when centring, else ``r``).
+    """
+
+    name = "user-knn"
+    declared_abilities: ClassVar[frozenset[str]] = frozenset(
+        {"predict", "fold_in", "fold_in_ratings", "explain", "explain_ratings"}
+    )
+
+    def __init__(
+        self,
+        k: int = 30,
+        similarity: str = "cosine",
+        mean_center: bool = True,
+        min_support: int = 1,
+        shrinkage: float = 5.0,
+        min_k: int = 1,
+        rank_damping: float = 1000.0,
+        rank_offset: float = 1000.0,
+        max_neighbors: int | None = None,
+    ) -> None:
+        self.k = k
+        self.similarity = similarity
+        self.mean_center = mean_center
+        self.min_support = min_support
+        self.shrinkage = shrinkage
+        self.min_k = min_k
+        self.rank_damping = rank_damping
+        self.rank_offset = rank_offset
+        self.max_neighbors = max_neighbors
+
+    def _validate(self) -> None:
+        check_knn_params(self, ("cosine", "pearson"))
+        if not isinstance(self.mean_center, bool):
+            raise ConfigError(f"user-knn: mean_center must be true/false, got {self.mean_center!r}")
+
+    def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        m = data.matrix
+        counts = np.diff(m.indptr)
+        means = data.user_means().astype(np.float64)
+        self.user_means_ = np.where(counts > 0, means, float(m.data.mean()))
+        self.nb_indptr_, self.nb_indices_, self.nb_sims_ = neighbour_lists(
+            m,
+            self.similarity,
+            self.min_support,
+            float(self.shrinkage),
+            neighbour_cap(self.max_neighbors, data.n_users, self.k),
+        )
+        vals = m.data.astype(np.float64)
+        if self.mean_center:
+            vals = vals - np.repeat(self.user_means_, np.diff(m.indptr))
+        self.values_ = vals
+
+    def _run(
+        self,
+        rows: np.ndarray,
+        nb: tuple[np.ndarray, np.ndarray, np.ndarray],
+        base: np.ndarray,
+        beta: float,
+        gamma: float = 0.0,
+    ) -> np.ndarray:
+        m = self.data_.matrix
+        rows = np.asarray(rows, dtype=np.int64)
+        kernel = user_knn_serial if rows.size <= 1 else user_knn_kernel
+        return kernel(
+            rows,
+            nb[0],
+            nb[1],
+            nb[2],
+            m.indptr.astype(np.int64),
+            m.indices,
+            self.values_,
+            np.asarray(base, dtype=np.float64),
+            self.data_.n_items,
+            int(self.k),
+            int(self.min_k),
+            float(beta),
+            float(gamma),
+            bool(self.mean_center),
+        )
+
+    def _nb(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.nb_indptr_, self.nb_indices_, self.nb_sims_
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        """Damped predicted ratings (unclipped), shape ``(b, n_items)`` float32."""
+        self._check_fitted()
+        rows = np.asarray(user_rows, dtype=np.int64)
+        return self._run(
+            rows, self._nb(), self.user_means_[rows], self.rank_damping, self.rank_offset
+        )
+
+    def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+        """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
+        self._check_fitted()
+        uniq, inv = unique_rows(user_rows)
+        out = np.empty(inv.size, dtype=np.float32)
+        cols = np.asarray(item_cols, dtype=np.int64)
+        for start in range(0, uniq.size, 512):
+            block = uniq[start : start + 512]
+            scores = self._run(block, self._nb(), self.user_means_[block], 0.0)
+            sel = (inv >= start) & (inv < start + block.size)
+            out[sel] = scores[inv[sel] - start, cols[sel]]
+        lo, hi = self.data_.rating_scale
+        return np.clip(out, lo, hi)
+
+    def _by_item(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The training ratings by movie column: CSC ``(indptr int64, user rows int32,
+        ratings float64)``, built once per fitted matrix (a cache, not saved)."""
+        m = self.data_.matrix
+        cache = getattr(self, "_by_item_cache", None)
+        if cache is None or cache[0] is not m:
+            c = m.tocsc()
+            c.sort_indices()
+            arrays = (
+                c.indptr.astype(np.int64),
+                c.indices.astype(np.int32),
+                c.data.astype(np.float64),
+            )
+            cache = (m, arrays)
+            self._by_item_cache = cache
+        return cache[1]
+
+    def _new_user_nb(
+        self, cols: np.ndarray, vals: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A new user's neighbour list (CSR of one row, best first), exactly as
+        :func:`neighbour_lists` would compute it, reading only the movies they rated.
+        The last result is kept so that :meth:`fold_in` then :meth:`explain_ratings` on the
+        same ratings (one API request) compute it once."""
+        key = (cols.tobytes(), vals.tobytes())
+        last = getattr(self, "_new_user_cache", None)
+        if last is not None and last[0] is self.nb_indptr_ and last[1] == key:
+            return last[2]
+        nb = query_neighbours(
+            self._by_item(),
+            self.data_.n_users,
+            cols,
+            vals,
+            self.similarity,
+            self.min_support,
+            float(self.shrinkage),
+            neighbour_cap(self.max_neighbors, self.data_.n_users, self.k),
+        )
+        self._new_user_cache = (self.nb_indptr_, key, nb)
+        return nb
+
+    def _fold(self, ratings: Mapping[int, float], beta: float, gamma: float) -> np.ndarray:
+        """Similarities of the new user to every training user who shares a rated movie,
+        then the same kernel."""
+        self._check_fitted()
+        cols, vals = fold_ratings(self.data_, ratings)
+        if cols.size == 0:
+            return np.full(self.data_.n_items, float(self.data_.matrix.data.mean()), np.float32)
+        return self._run(
+            np.zeros(1, np.int64),
+            self._new_user_nb(cols, vals),
+            np.array([vals.mean()]),
+            beta,
+            gamma,
+        )[0]
+
+    def _nb_of(self, user_row: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = self.nb_indptr_[user_row], self.nb_indptr_[user_row + 1]
+        return self.nb_indices_[lo:hi], self.nb_sims_[lo:hi]
+
+    def _restrict(
+        self, nbrs: np.ndarray, sims: np.ndarray, item_col: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first ``k`` of a best-first neighbour list who rated ``item_col``, their
+        similarities and ratings."""
+        indptr, rows, ratings = self._by_item()
+        lo, hi = indptr[int(item_col)], indptr[int(item_col) + 1]
+        m = self.data_.matrix
+        col = np.zeros(m.shape[0], dtype=m.dtype)  # the column, dense (float64 → float32 exact)
+        col[rows[lo:hi]] = ratings[lo:hi]
+        rated = col[nbrs] > 0
+        k = int(self.k)
+        return nbrs[rated][:k], sims[rated][:k], col[nbrs][rated][:k]
+
+    def neighbourhood(self, user_row: int, item_col: int) -> tuple[np.ndarray, np.ndarray]:
+        """The users (row indices) in ``N_k(u;i)`` and their similarities, best first."""
+        self._check_fitted()
+        nbrs, sims, _ = self._restrict(*self._nb_of(int(user_row)), int(item_col))
+        return nbrs, sims
+
+    def _reasons(self, nbrs: np.ndarray, sims: np.ndarray, item_ids: Any) -> list[str]:
+        """How many of the neighbours ``nbrs`` (best first, similarities ``sims > 0``) are in
+        ``N_k(u;i)`` of each movie and their average rating; ``""`` when none rated it."""
+        cols, valid = explained_columns(self.data_, item_ids)
+        out = []
+        for c, ok in zip(cols, valid, strict=True):
+            chosen, _, ratings = self._restrict(nbrs, sims, int(c)) if ok else (nbrs[:0],) * 3
+            if chosen.size == 0:
+                out.append("")
+                continue
+            avg = float(ratings.mean())
+            how = "rated it highly" if avg >= 3.5 else "rated it"
+            out.append(
+                f"users with similar taste {how} ({chosen.size} of your nearest neighbours, "
+                f"avg {avg:.1f}★)"
+            )
+        return out
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        """How many of the user's nearest neighbours (``N_k(u;i)``) rated each movie, and
+        their average rating ("users with similar taste rated it highly (4 of your nearest
+        neighbours, avg 4.5★)"); ``""`` for a movie none of them rated."""
+        self._check_fitted()
+        u = int(self.data_.users.index([user_id])[0])
+        return self._reasons(*self._nb_of(u), item_ids)
+
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """:meth:`explain` for a new user given as ``{movieId: rating}`` (as :meth:`fold_in`)."""
+        self._check_fitted()
+        cols, vals = fold_ratings(self.data_, ratings)
+        if cols.size == 0:
+            return self._reasons(np.zeros(0, np.int32), np.zeros(0, np.float32), item_ids)
+        _, nbrs, sims = self._new_user_nb(cols, vals)
+        return self._reasons(nbrs, sims, item_ids)
