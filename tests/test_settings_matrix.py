@@ -20,7 +20,7 @@ import pytest
 
 from movierec.cli import main
 from movierec.config import Settings
-from movierec.models.base import read_metadata
+from movierec.models import read_metadata
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from movierec.errors import ConfigError, DataError, NotSupportedError
+from movierec.errors import ConfigError, DataError
 from movierec.explain import CoRatings, Explainer
 from movierec.interactions import ItemCatalog
 from movierec.models.base import Recommender, top_k
@@ -157,10 +157,10 @@ class TopN:
             scores = np.log1p(self.explainer.co.n_raters).astype(np.float32)
             return scores, "popularity", ignored
         cols = items.index(list(known))
-        try:
+        if "fold_in" in self.model.abilities:
             scores = np.array(self.model.fold_in(known), dtype=np.float32, copy=True)
             method = "fold-in"
-        except NotSupportedError:
+        else:
             values = np.fromiter(known.values(), dtype=np.float32, count=len(known))
             scores = self.explainer.co.neighbourhood_scores(cols, values)
             method = "item-neighbourhood"
@@ -183,13 +183,9 @@ class TopN:
         movie_ids = self.model.data_.items.ids[top]
         reasons = self.explainer.for_ratings(ratings, movie_ids)
         predicted = None
-        if method == "fold-in" and self.model.predicts_ratings:
-            try:
-                predicted = self.model.fold_in_ratings(
-                    {m: r for m, r in ratings.items() if int(m) not in ignored}
-                )[top]
-            except NotSupportedError:
-                predicted = None
+        if method == "fold-in" and "fold_in_ratings" in self.model.abilities:
+            known = {m: r for m, r in ratings.items() if int(m) not in ignored}
+            predicted = self.model.fold_in_ratings(known)[top]
         recs = describe(movie_ids, scores[top], reasons, self.catalog, predicted)
         return NewUserResult(recs, method, ignored)
 

@@ -86,13 +86,15 @@ class Explainer:
         """One reason per movie of ``movie_ids`` (shape ``(m,)``) for training user ``user_id``."""
         ids = np.atleast_1d(np.asarray(movie_ids, dtype=np.int64))
         reasons = [""] * ids.size
-        _fill(reasons, _ask(self.model.explain, user_id, ids))
+        can = self.model.abilities
+        if "explain" in can:
+            _fill(reasons, _ask(self.model.explain, user_id, ids))
         if not all(reasons):
             cols, ratings = self.user_ratings(user_id)
-            rated = dict(
-                zip(self.data.items.ids[cols].tolist(), ratings.astype(float).tolist(), strict=True)
-            )
-            _fill(reasons, _ask(getattr(self.model, "explain_ratings", None), rated, ids))
+            if "explain_ratings" in can:
+                items = self.data.items.ids[cols].tolist()
+                rated = dict(zip(items, ratings.astype(float).tolist(), strict=True))
+                _fill(reasons, _ask(self.model.explain_ratings, rated, ids))
             if not all(reasons):
                 _fill(reasons, self._from_columns(cols, ratings, ids))
         return reasons
@@ -105,8 +107,8 @@ class Explainer:
             int(m): float(r) for m, r in ratings.items() if int(m) in self.data.items
         }  # the model can only reason from what it was trained on
         reasons = [""] * ids.size
-        if known:
-            _fill(reasons, _ask(getattr(self.model, "explain_ratings", None), known, ids))
+        if known and "explain_ratings" in self.model.abilities:
+            _fill(reasons, _ask(self.model.explain_ratings, known, ids))
         if not all(reasons):
             cols = self.data.items.index(list(known)) if known else np.zeros(0, np.int64)
             values = np.fromiter(known.values(), dtype=np.float32, count=len(known))
@@ -160,9 +162,8 @@ class Explainer:
 
 
 def _ask(method: Any, *args: Any) -> Sequence[str]:
-    """A model's reasons, or none when it declines (no such ability, or a wrong length)."""
-    if method is None:
-        return []
+    """A declared ability's reasons; none if it still declines (e.g. an ensemble whose fitted
+    weights leave no part that can explain)."""
     try:
         reasons = method(*args)
     except NotSupportedError:
