@@ -330,3 +330,33 @@ class ItemCatalog:
         data = np.ones(len(rows), dtype=np.float32)
         shape = (len(item_ids), len(names))
         return sp.csr_matrix((data, (rows, cols)), shape=shape), names
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A loaded MovieLens release (``movierec.load``): what a model fits on, plus the rows.
+
+    Attributes:
+        name: the release (``ml-100k``, ``ml-latest-small``, ...).
+        ratings: every rating, ``userId, movieId, rating[, timestamp]`` (file order).
+        catalog: the movies (title, year, genres).
+        interactions: the ratings as a user × movie matrix.
+    """
+
+    name: str
+    ratings: pd.DataFrame
+    catalog: ItemCatalog
+    interactions: Interactions
+
+    @property
+    def movies(self) -> pd.DataFrame:
+        """The catalogue as a frame indexed by ``movieId``."""
+        return self.catalog.frame
+
+    def __repr__(self) -> str:
+        d = self.interactions
+        lo, hi = d.rating_scale
+        return (
+            f"Dataset({self.name!r}: {d.nnz:,} ratings by {d.n_users:,} users of "
+            f"{d.n_items:,} movies ({len(self.catalog):,} in the catalogue), {lo:g}-{hi:g})"
+        )

@@ -16,43 +16,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from movierec.interactions import Interactions, ItemCatalog
+from movierec.interactions import Dataset, Interactions, ItemCatalog
 from movierec.models.base import Recommender
-from movierec.models.registry import available_models, make_model
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A loaded MovieLens release.
-
-    Attributes:
-        name: the release (``ml-100k``, ``ml-latest-small``, ...).
-        ratings: every rating, ``userId, movieId, rating, timestamp`` (file order).
-        catalog: the movies (title, year, genres), indexed by ``movieId``.
-        interactions: the ratings as a user × movie matrix (what models fit on).
-    """
-
-    name: str
-    ratings: pd.DataFrame
-    catalog: ItemCatalog
-    interactions: Interactions
-
-    @property
-    def movies(self) -> pd.DataFrame:
-        """The catalogue as a frame indexed by ``movieId``."""
-        return self.catalog.frame
-
-    def __repr__(self) -> str:
-        d = self.interactions
-        return (
-            f"Dataset({self.name!r}: {d.nnz:,} ratings, {d.n_users:,} users, "
-            f"{d.n_items:,} rated of {len(self.catalog):,} movies, scale {d.rating_scale})"
-        )
+from movierec.models.registry import make_model
 
 
 def load(
@@ -92,12 +62,6 @@ def load(
     catalog = ItemCatalog.from_frame(movies[["movieId", "title", "year", "genres"]])
     interactions = Interactions.from_frame(ratings, rating_scale=spec.rating_scale)
     return Dataset(spec.name, ratings, catalog, interactions)
-
-
-def fit(model: str | Recommender, data: Dataset, **params: Any) -> Recommender:
-    """``make_model(model, **params).fit(data)`` (or fit a model object you made)."""
-    made = make_model(model, **params) if isinstance(model, str) else model
-    return made.fit(data.interactions, data.catalog)
 
 
 def recommend(model: Recommender, user_id: int, n: int = 10) -> pd.DataFrame:
@@ -176,18 +140,11 @@ def _frame(recs: Sequence[Any]) -> pd.DataFrame:
     return pd.DataFrame([r.to_dict() for r in recs], columns=columns)
 
 
-def models() -> list[str]:
-    """The model names :func:`make_model` accepts."""
-    return available_models()
-
-
 __all__ = [
     "Dataset",
     "evaluate",
-    "fit",
     "fold_in",
     "load",
     "make_model",
-    "models",
     "recommend",
 ]

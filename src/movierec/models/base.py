@@ -32,7 +32,7 @@ import numpy as np
 
 from movierec import __version__
 from movierec.errors import ConfigError, ModelError, NotSupportedError
-from movierec.interactions import Interactions, ItemCatalog
+from movierec.interactions import Dataset, Interactions, ItemCatalog
 from movierec.models.common.modelfile import FORMAT_VERSION, learned_state, write_model_file
 from movierec.models.common.topk import top_ids, top_k
 
@@ -121,8 +121,14 @@ class Recommender(ABC):
         return self
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, data: Interactions, items: ItemCatalog | None = None) -> Self:
-        """Learn from ``data`` (and optional movie metadata); return ``self``."""
+    def fit(self, data: Interactions | Dataset, items: ItemCatalog | None = None) -> Self:
+        """Learn from ``data`` (and optional movie metadata); return ``self``.
+
+        ``data`` is the ratings matrix, or a loaded :class:`~movierec.interactions.Dataset`
+        (``movierec.load(...)``), whose catalogue is used when ``items`` is not given.
+        """
+        if isinstance(data, Dataset):
+            data, items = data.interactions, items if items is not None else data.catalog
         self._validate()
         if data.nnz == 0:
             raise ConfigError(f"{self.name}: cannot fit on an empty ratings matrix")
