@@ -39,7 +39,7 @@ from prefect.context import TaskRunContext  # noqa: E402
 from movierec import __version__, steps  # noqa: E402
 from movierec.errors import ConfigError, MovieRecError  # noqa: E402
 from movierec.pipeline_config import PipelineConfig  # noqa: E402
-from movierec.recommend import Recommendation  # noqa: E402
+from movierec.topn import Recommendation  # noqa: E402
 
 
 @dataclass

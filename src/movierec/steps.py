@@ -22,7 +22,7 @@ from movierec.pipeline_config import PipelineConfig
 if TYPE_CHECKING:  # heavy modules load only when a step runs
     from movierec.data.ingest import IngestResult
     from movierec.models.base import Recommender
-    from movierec.recommend import Recommendation
+    from movierec.topn import Recommendation
 
 log = logging.getLogger("movierec")
 
@@ -93,8 +93,8 @@ def store(cfg: PipelineConfig, model: Recommender | None = None) -> StoreResult:
     The run is written in one transaction and becomes current only once complete (see
     :func:`movierec.store.writer.write_run`).
     """
-    from movierec.recommend import check_n
     from movierec.store import resolve_db_url, write_run
+    from movierec.topn import check_n
 
     n = check_n(cfg.store_n)
     ranked = engine(cfg).rank_all(cfg, n, model=model)
