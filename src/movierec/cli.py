@@ -549,7 +549,10 @@ def main(argv: list[str] | None = None) -> None:
     except ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, typer.Abort) as exc:
+        if isinstance(exc.__cause__, EOFError):  # click turns any EOFError into Abort
+            typer.echo(f"error: unexpected end of input ({exc.__cause__ or 'EOFError'})", err=True)
+            sys.exit(1)
         typer.echo(interrupt.MESSAGE, err=True)
         sys.exit(interrupt.EXIT_CODE)
     except OSError as exc:
