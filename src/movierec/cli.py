@@ -477,7 +477,7 @@ def serve(
 
 @db_app.command("runs")
 def db_runs(home: HomeOpt = None, db_url: DbUrlOpt = None, dataset: DatasetOpt = None) -> None:
-    """List the stored runs, newest first."""
+    """List the stored runs, newest first (runs whose writer died are marked failed)."""
     from movierec.store import resolve_db_url, runs_table
 
     runs = runs_table(resolve_db_url(db_url, _layout(home, dataset).home))
@@ -496,6 +496,19 @@ def db_runs(home: HomeOpt = None, db_url: DbUrlOpt = None, dataset: DatasetOpt =
             r.data_fingerprint,
         )
     out.print(table if runs else "no runs stored yet")
+
+
+@db_app.command("prune")
+def db_prune(home: HomeOpt = None, db_url: DbUrlOpt = None, dataset: DatasetOpt = None) -> None:
+    """Delete failed runs (also those whose writer died mid-write) and their rows."""
+    from movierec.store import prune_runs, resolve_db_url
+
+    pruned = prune_runs(resolve_db_url(db_url, _layout(home, dataset).home))
+    ids = ", ".join(map(str, pruned.runs))
+    typer.echo(
+        f"removed {len(pruned.runs)} failed run(s){f' ({ids})' if ids else ''} and "
+        f"{pruned.recommendations} recommendation row(s)"
+    )
 
 
 @db_app.command("export")

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from movierec.atomic import atomic_path
 from movierec.errors import ConfigError, StoreError, UnknownIdError
 from movierec.interactions import ItemCatalog
-from movierec.store.engine import as_engine, check_schema, one_line, safe_url
+from movierec.store.engine import as_engine, check_schema, one_line, open_store, safe_url
+from movierec.store.lifecycle import Pruned, prune_failed, reap_stale_runs
 from movierec.store.schema import STATUS_COMPLETE, Movie, Recommendation, Run
 
 Executor = Connection | Session
@@ -245,16 +246,36 @@ def export_run(
 
 
 def runs_table(engine_or_url: Engine | str | None) -> list[RunInfo]:
-    """Every run in the store at ``engine_or_url`` (empty if there is no store yet)."""
+    """Every run in the store at ``engine_or_url`` (empty if there is no store yet), after
+    marking ``failed`` the runs whose writer died (:func:`reap_stale_runs`; an older schema
+    is upgraded for that first)."""
     engine, owned = as_engine(engine_or_url)
     try:
-        if not check_schema(engine):
+        if not open_store(engine):
             return []
         try:
-            with engine.connect() as conn:
+            with engine.begin() as conn:
+                reap_stale_runs(conn)
                 return list_runs(conn)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot read runs: {one_line(exc)}") from None
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def prune_runs(engine_or_url: Engine | str | None) -> Pruned:
+    """Delete every failed run (after reaping those whose writer died) and its rows, in one
+    transaction; nothing to do without a store."""
+    engine, owned = as_engine(engine_or_url)
+    try:
+        if not open_store(engine):
+            return Pruned([], 0)
+        try:
+            with engine.begin() as conn:
+                return prune_failed(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot prune runs: {one_line(exc)}") from None
     finally:
         if owned:
             engine.dispose()
