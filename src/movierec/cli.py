@@ -471,8 +471,11 @@ def serve(
 
     layout = _layout(home, dataset)
     os.environ["MOVIEREC_DATASET"] = layout.dataset  # the app and its workers read Settings
-    typer.echo(f"serving on http://{host}:{port}/ (API docs at /docs); Ctrl-C stops")
-    run(host, port, home=layout.home, db_url=db_url, workers=workers)
+
+    def announce() -> None:
+        typer.echo(f"serving on http://{host}:{port}/ (API docs at /docs); Ctrl-C stops")
+
+    run(host, port, home=layout.home, db_url=db_url, workers=workers, announce=announce)
 
 
 @db_app.command("runs")

@@ -70,6 +70,18 @@ def safe_url(url: str | URL) -> str:
         return "<invalid url>"
 
 
+def database_label(url: str | URL) -> tuple[str, str]:
+    """``(kind, name)`` of a store URL, safe to show: ``("sqlite", "movierec.db")`` (the
+    file's name, not its path), ``("postgresql", "movierec")`` (the database, no host, user
+    or password)."""
+    parsed = make_url(url)
+    kind = parsed.get_backend_name()
+    database = parsed.database or ""
+    if kind == "sqlite":
+        return kind, Path(database).name if database not in ("", ":memory:") else ":memory:"
+    return kind, database
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -79,14 +91,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> Engine:
     """A SQLAlchemy engine for ``url`` (already resolved by :func:`resolve_db_url`).
 
     SQLite connections use WAL mode (readers never wait for a writer); nothing is created on
-    disk until :func:`ensure_schema`. Extra keyword arguments go to
+    disk until :func:`ensure_schema`. ``pool_size``: exactly that many pooled connections
+    (no overflow), for a server that admits that many concurrent reads (an in-memory SQLite
+    database keeps its single connection). Extra keyword arguments go to
     :func:`sqlalchemy.create_engine`.
     """
     parsed = make_url(url)
+    if pool_size is not None and parsed.database not in (None, "", ":memory:"):
+        kwargs.update(pool_size=pool_size, max_overflow=0)
     if parsed.get_backend_name() == "sqlite":
         connect_args = {"check_same_thread": False, "timeout": 30.0}
         connect_args.update(kwargs.pop("connect_args", {}))
