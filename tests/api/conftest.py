@@ -50,6 +50,18 @@ def cosine_model(ml100k: tuple[Interactions, ItemCatalog]) -> Recommender:
 
 
 @pytest.fixture(scope="session")
+def filtered_model(ml100k: tuple[Interactions, ItemCatalog]) -> Recommender:
+    """The cosine model trained only on movies with >= 20 ratings (as transform does), with
+    the whole catalogue: 743 movies people can find and rate that it was never trained on."""
+    data, catalog = ml100k
+    frame = data.to_frame()
+    counts = frame.groupby("movieId")["userId"].transform("size")
+    model = ItemCosine().fit(Interactions.from_frame(frame[counts >= 20]), catalog)
+    assert (model.data_.n_items, len(catalog)) == (939, 1682)
+    return model
+
+
+@pytest.fixture(scope="session")
 def bare_model(ml100k: tuple[Interactions, ItemCatalog]) -> Recommender:
     """A model with no optional ability: the API must fall back for all of them."""
     return ScoreOnly().fit(*ml100k)
