@@ -112,6 +112,10 @@ class Gate:
         Raises:
             Overloaded: ``queue`` calls already wait, or no slot freed within ``wait`` s.
         """
+        return await self.run_within(self.wait, fn, *args)
+
+    async def run_within(self, wait: float, fn: Callable[..., T], *args: Any) -> T:
+        """:meth:`run`, waiting at most ``wait`` seconds for a slot."""
         if self._admit is None or self._threads is None:
             self._admit = anyio.CapacityLimiter(self.slots)
             self._threads = anyio.CapacityLimiter(self.slots)
@@ -120,10 +124,10 @@ class Gate:
             raise self._refuse(f"{self.waiting} requests already waiting")
         self.waiting += 1
         try:
-            with anyio.fail_after(self.wait):
+            with anyio.fail_after(wait):
                 await admit.acquire()
         except TimeoutError:
-            raise self._refuse(f"no free slot within {self.wait:g} s") from None
+            raise self._refuse(f"no free slot within {wait:g} s") from None
         finally:
             self.waiting -= 1
         self.running += 1

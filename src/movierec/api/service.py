@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+import time
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from movierec import __version__
 from movierec.api import schemas
@@ -92,6 +94,7 @@ class Serving:
         self.top_n = TopN(model, catalog, self.co)
         self.explainer = self.top_n.explainer
         self._runs: dict[int, queries.RunInfo] = {}
+        self._current: tuple[float, schemas.RunOut | None] = (-math.inf, None)
 
     def warm_up(self) -> None:
         """Run each model path once so JIT-compiled kernels (numba) compile before traffic."""
@@ -246,7 +249,7 @@ class Serving:
             recommendations=self._recommended(rec_ids, rec_scores, reasons),
         )
 
-    def _run(self, db: Session, run_id: int) -> queries.RunInfo:
+    def _run(self, db: Connection, run_id: int) -> queries.RunInfo:
         run = self._runs.get(run_id)
         if run is None:
             run = self._runs[run_id] = queries.get_run(db, run_id)
@@ -386,8 +389,12 @@ class Serving:
         )
 
     # ------------------------------------------------------------------ runs & reports
-    def health(self) -> schemas.Health:
-        """The loaded model, the current stored run and the store's kind and name."""
+    def current_run_age(self) -> float:
+        """Seconds since :meth:`read_current_run` last ran (``inf`` if never)."""
+        return time.monotonic() - self._current[0]
+
+    def read_current_run(self) -> None:
+        """Read the store's current run for :meth:`health` (blocking: off the event loop)."""
         run = None
         if self.store.available():
             try:
@@ -397,6 +404,12 @@ class Serving:
             except SQLAlchemyError as exc:
                 log.warning("store read failed: %s", exc)
                 self.store.detail = f"read failed: {exc.__class__.__name__}"
+        self._current = (time.monotonic(), run)
+
+    def health(self) -> schemas.Health:
+        """The loaded model, the current stored run as last read (:meth:`read_current_run`)
+        and the store's kind and name. Does no I/O: cheap enough for the event loop."""
+        run = self._current[1]
         abilities = [
             name
             for name in ("predict", "similar_items", "fold_in", "explain")
@@ -418,7 +431,7 @@ class Serving:
             store=schemas.StoreInfo(
                 kind=self.store.kind,
                 name=self.store.name,
-                available=self.store.available(),
+                available=self.store.ok,
                 detail=self.store.detail,
             ),
         )

@@ -12,9 +12,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from movierec.errors import StoreError
 from movierec.store.engine import check_schema, database_label
@@ -63,6 +62,11 @@ class StoreHandle:
         self.detail = "" if self._ok else "empty: no run stored yet"
         return self._ok
 
+    @property
+    def ok(self) -> bool:
+        """Whether the store was usable when last looked at (no I/O)."""
+        return self._ok
+
     def available(self) -> bool:
         """Whether reads can be tried (blocking: may look at the store; call it off the
         event loop)."""
@@ -78,11 +82,12 @@ class StoreHandle:
             return False
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session for one read; its connection returns to the pool on exit."""
+    def session(self) -> Iterator[Connection]:
+        """A connection for one read (Core, no ORM session: the reads are
+        :mod:`movierec.store.queries` statements); back to the pool on exit."""
         if self.engine is None:
             raise StoreError("no store configured")
-        with Session(self.engine) as db:
+        with self.engine.connect() as db:
             yield db
 
     def dispose(self) -> None:
