@@ -112,23 +112,9 @@ def time_writes(url: str, frame: pd.DataFrame, model: Recommender, repeat: int) 
 
 
 def time_postgres(frame: pd.DataFrame, model: Recommender, repeat: int) -> dict | None:
-    import psycopg
-    from sqlalchemy import make_url
-
-    u = make_url(PG_URL)
-    params = {"host": u.host, "port": u.port, "user": u.username, "dbname": u.database}
-    schema = f"movierec_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(**params, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-    except psycopg.Error as exc:
-        print(f"PostgreSQL unreachable, skipped: {exc}")
-        return None
-    try:
-        return time_writes(f"{PG_URL}?options=-csearch_path%3D{schema}", frame, model, repeat)
-    finally:
-        with psycopg.connect(**params, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    """:func:`time_writes` into a throw-away PostgreSQL schema (``None`` if unreachable)."""
+    with store_url("postgres", Path(tempfile.gettempdir())) as url:
+        return None if url is None else time_writes(url, frame, model, repeat)
 
 
 # ---------------------------------------------------------------------- server

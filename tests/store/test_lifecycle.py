@@ -16,13 +16,13 @@ import time
 import pytest
 from sqlalchemy import func, insert, select, text
 
-from movierec.cli import main
 from movierec.store import make_engine, runs_table
 from movierec.store.engine import ensure_schema
 from movierec.store.lifecycle import RUN_LOCK, reap_stale_runs, writer_alive, writer_identity
 from movierec.store.schema import RECOMMENDATIONS, RUNS
 from tests.store.test_store import top_n
 from tests.store.toy import write_model_run
+from tests.test_cli import run_cli
 
 WRITER = """
 import sys, time
@@ -83,13 +83,8 @@ def rows_of(url: str, run_id: int) -> int:
 
 
 def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    code, out, err = run_cli(argv, capsys)
+    return code, out + err
 
 
 @pytest.mark.slow
