@@ -16,10 +16,23 @@ Anchors run side by side: ``pandas.DataFrame.to_sql`` of the same rows (store wr
 The server's CPU time per request is reported too: unlike req/s it holds up when other
 jobs share the machine.
 
-Targets (2 cores): stored ≥ 1,000 req/s with p99 < 50 ms; fold-in ≥ 200 req/s.
+4. The live path under pressure (``--live-models``, default user-knn; needs ``wrk``): for
+   SQLite and PostgreSQL, two ways a request reaches the live model: ``n=20`` over a stored
+   top-10, and ``n=10`` over a run stored with ``-n 5``; each at ``--levels`` concurrent
+   connections (16, 64, 256) for ``--live-duration`` seconds, with ``/health`` probed every
+   100 ms meanwhile (its worst latency and failures). A fresh server per level. Requests are
+   counted by status: 200, 503 (the queue is full: by design), other, and wrk's timeouts.
+
+Targets (2 cores): stored ≥ 1,000 req/s with p99 < 50 ms; fold-in ≥ 200 req/s; live path:
+no timeouts, only 200 or 503, ``/health`` < 1 s throughout.
 Writes ``benchmarks/results/serve.json`` (figures only, no MovieLens data).
 
 Run: ``.venv/bin/python benchmarks/serve.py [--models user-knn,svd] [--workers 2]``
+
+Before/after: the same script measures another checkout when run with its sources first on
+the path (``git archive <commit> | tar -x -C /tmp/before``, then
+``PYTHONPATH=/tmp/before/src python benchmarks/serve.py --label <commit> --out before.json``);
+``--baseline before.json`` then puts those figures beside this run's in the results file.
 """
 
 from __future__ import annotations
@@ -35,8 +48,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +70,8 @@ from movierec.topn import recommend_all
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
 PG_URL = os.environ.get("MOVIEREC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TARGETS = {"stored_req_s": 1000.0, "stored_p99_ms": 50.0, "fold_in_req_s": 200.0, "write_s": 1.0}
+TARGETS = {"stored_req_s": 1000.0, "stored_p99_ms": 50.0, "fold_in_req_s": 200.0, "write_s": 1.0,
+           "live_health_max_s": 1.0}  # fmt: skip
 
 
 def shared_data() -> Path:
@@ -95,23 +112,9 @@ def time_writes(url: str, frame: pd.DataFrame, model: Recommender, repeat: int) 
 
 
 def time_postgres(frame: pd.DataFrame, model: Recommender, repeat: int) -> dict | None:
-    import psycopg
-    from sqlalchemy import make_url
-
-    u = make_url(PG_URL)
-    params = {"host": u.host, "port": u.port, "user": u.username, "dbname": u.database}
-    schema = f"movierec_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(**params, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-    except psycopg.Error as exc:
-        print(f"PostgreSQL unreachable, skipped: {exc}")
-        return None
-    try:
-        return time_writes(f"{PG_URL}?options=-csearch_path%3D{schema}", frame, model, repeat)
-    finally:
-        with psycopg.connect(**params, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    """:func:`time_writes` into a throw-away PostgreSQL schema (``None`` if unreachable)."""
+    with store_url("postgres", Path(tempfile.gettempdir())) as url:
+        return None if url is None else time_writes(url, frame, model, repeat)
 
 
 # ---------------------------------------------------------------------- server
@@ -121,9 +124,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(
+    home: Path, port: int, workers: int, db_url: str | None = None
+) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "movierec", "serve", "--home", str(home), "--port", str(port)]
-    proc = subprocess.Popen([*cmd, "--workers", str(workers)], stdout=subprocess.DEVNULL)
+    cmd += ["--workers", str(workers), *(["--db-url", db_url] if db_url else [])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -136,6 +142,16 @@ def start_server(home: Path, port: int, workers: int) -> subprocess.Popen[bytes]
         time.sleep(0.2)
     proc.terminate()
     raise SystemExit("server did not start within 120 s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s (a frozen server may never finish its requests)."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # the server's own session: it and its worker processes
+        proc.wait(10)
 
 
 def cpu_seconds(root: int) -> float:
@@ -158,10 +174,11 @@ WRK_DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    'RESULT {"requests": %d, "seconds": %f, "errors": %d, "non_2xx": %d, '
+    'RESULT {"requests": %d, "seconds": %f, "errors": %d, "timeouts": %d, "non_2xx": %d, '
     .. '"p50_ms": %f, "p99_ms": %f, "mean_ms": %f}\\n',
     summary.requests, summary.duration / 1e6, e.connect + e.read + e.write + e.timeout,
-    e.status, latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.mean / 1000))
+    e.timeout, e.status, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    latency.mean / 1000))
 end
 """
 
@@ -202,6 +219,45 @@ end
     return body + WRK_DONE
 
 
+def wrk_live_script(user_ids: list[int], n: int) -> str:
+    """Known users asking for ``n`` movies (the live model answers when fewer are stored);
+    the done() line adds the count of each HTTP status (gathered from every wrk thread)."""
+    users = ", ".join(map(str, user_ids))
+    return (
+        f"""
+local users = {{{users}}}
+local i = 0
+local threads = {{}}
+statuses = {{}}
+setup = function(thread)
+  table.insert(threads, thread)
+end
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/users/" .. users[(i % #users) + 1] .. "/recommendations?n={n}")
+end
+response = function(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+"""
+        + WRK_DONE.replace("end\n", "", 1).rstrip()
+        + """
+  local total = {}
+  for _, t in ipairs(threads) do
+    for status, count in pairs(t:get("statuses")) do
+      total[status] = (total[status] or 0) + count
+    end
+  end
+  local parts = {}
+  for status, count in pairs(total) do
+    parts[#parts + 1] = string.format('"%d": %d', status, count)
+  end
+  io.write('STATUS {' .. table.concat(parts, ", ") .. '}\\n')
+end
+"""
+    )
+
+
 def run_wrk(url: str, script: str, duration: float, connections: int, threads: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(script)
@@ -212,6 +268,8 @@ def run_wrk(url: str, script: str, duration: float, connections: int, threads: i
                 f"-t{threads}",
                 f"-c{connections}",
                 f"-d{max(1, round(duration))}s",
+                "--timeout",
+                "10s",
                 "-s",
                 fh.name,
                 url,
@@ -225,6 +283,9 @@ def run_wrk(url: str, script: str, duration: float, connections: int, threads: i
         os.unlink(fh.name)
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
     res = json.loads(line[len("RESULT ") :])
+    status = [x for x in out.splitlines() if x.startswith("STATUS ")]
+    if status:
+        res["status"] = json.loads(status[0][len("STATUS ") :])
     res["req_s"] = res["requests"] / res["seconds"]
     res["tool"] = f"wrk -t{threads} -c{connections} -d{max(1, round(duration))}s"
     return res
@@ -278,6 +339,126 @@ def run_httpx(url: str, kind: str, n: int, concurrency: int, users: list[int], p
         "mean_ms": float(ms.mean()),
         "tool": f"httpx asyncio, {n} requests, concurrency {concurrency}",
     }
+
+
+# ---------------------------------------------------------------------- the live path
+LIVE_SCENARIOS = (
+    ("n=20 over a stored top-10", 10, 20),
+    ("n=10 over a run stored with -n 5", 5, 10),
+)
+
+
+@contextmanager
+def store_url(backend: str, home: Path) -> Iterator[str | None]:
+    """A fresh store of ``backend`` (``None`` if PostgreSQL is unreachable)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{home / 'db' / 'movierec.db'}"
+        return
+    import psycopg
+    from sqlalchemy import make_url
+
+    u = make_url(PG_URL)
+    params = {"host": u.host, "port": u.port, "user": u.username, "dbname": u.database}
+    schema = f"movierec_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(**params, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+    except psycopg.Error as exc:
+        print(f"PostgreSQL unreachable, skipped: {exc}")
+        yield None
+        return
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(**params, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+class HealthProbe(threading.Thread):
+    """``GET /health`` every 100 ms (5 s timeout each) until :meth:`stop`: the worst
+    latency, and how many probes failed (timeout, refused or not 200)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.latencies: list[float] = []
+        self.failures = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=5) as client:
+            while not self._stop_event.is_set():
+                t0 = time.perf_counter()
+                try:
+                    ok = client.get("/health").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.latencies.append(time.perf_counter() - t0)
+                self.failures += not ok
+                self._stop_event.wait(0.1)
+
+    def stop(self) -> dict[str, Any]:
+        self._stop_event.set()
+        self.join(10)
+        return {
+            "health_probes": len(self.latencies),
+            "health_failures": self.failures,
+            "health_max_s": round(max(self.latencies, default=float("nan")), 3),
+            "health_p50_s": round(float(np.median(self.latencies)), 4) if self.latencies else None,
+        }
+
+
+def bench_live(
+    name: str, data: Interactions, catalog: ItemCatalog, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The live path at each concurrency level, on SQLite and PostgreSQL (a fresh server
+    per level: an overloaded server of an older version may stay frozen for minutes), with
+    ``--live-workers`` server processes (1, ``movierec serve``'s default)."""
+    model = make_model(name).fit(data, catalog)
+    users = random.Random(11).sample(data.users.ids.tolist(), len(data.users))
+    levels = [int(c) for c in args.levels.split(",")]
+    out: dict[str, Any] = {}
+    for backend in ("sqlite", "postgres"):
+        out[backend] = {}
+        for scenario, stored_n, ask_n in LIVE_SCENARIOS:
+            home = Path(tempfile.mkdtemp(prefix="movierec-live-"))
+            try:
+                model.save(home / "models" / "recommender.npz")
+                with store_url(backend, home) as url:
+                    if url is None:
+                        out[backend] = None
+                        break
+                    frame = recommend_all(model, n=stored_n)
+                    write_run(url, RunMeta.of(model, n=stored_n), frame, catalog=catalog)
+                    served = None if backend == "sqlite" else url
+                    runs = {}
+                    for c in levels:
+                        port = free_port()
+                        proc = start_server(home, port, args.live_workers, served)
+                        base = f"http://127.0.0.1:{port}"
+                        try:
+                            probe = HealthProbe(base)
+                            probe.start()
+                            script = wrk_live_script(users, ask_n)
+                            cpu0 = cpu_seconds(proc.pid)
+                            res = run_wrk(base, script, args.live_duration, c, 1)
+                            cpu = (cpu_seconds(proc.pid) - cpu0) * 1000
+                            res.update(probe.stop())
+                            res["server_cpu_ms_per_request"] = cpu / max(res["requests"], 1)
+                        finally:
+                            stop_server(proc)
+                        res["concurrency"] = c
+                        runs[str(c)] = res
+                        print(
+                            f"{backend:8s} {scenario:34s} c={c:3d}: {res['req_s']:7.0f} req/s "
+                            f"p99 {res['p99_ms']:8.1f} ms  status {res.get('status')}  "
+                            f"timeouts {res['timeouts']}  /health max {res['health_max_s']} s "
+                            f"({res['health_failures']}/{res['health_probes']} failed)"
+                        )
+                    out[backend][scenario] = runs
+            finally:
+                shutil.rmtree(home, ignore_errors=True)
+    return out
 
 
 # ---------------------------------------------------------------------- main
@@ -366,6 +547,15 @@ def bench_model(
     }
 
 
+def git_describe() -> str:
+    try:
+        return subprocess.run(
+            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+    except OSError:
+        return ""
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--models", default="user-knn,svd", help="comma-separated model names")
@@ -375,6 +565,14 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=5000, help="httpx requests per endpoint")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--repeat", type=int, default=3, help="store writes to time")
+    p.add_argument("--live-models", default="user-knn", help="models for the live path ('': none)")
+    p.add_argument("--levels", default="16,64,256", help="concurrent connections (live path)")
+    p.add_argument("--live-duration", type=float, default=5.0, help="wrk seconds per level")
+    p.add_argument(
+        "--live-workers", type=int, default=1, help="server processes (live path; serve's default)"
+    )
+    p.add_argument("--label", default="", help="what code was measured (e.g. a commit)")
+    p.add_argument("--baseline", type=Path, help="results of another checkout, to put beside")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     tool = args.tool
@@ -382,9 +580,17 @@ def main() -> None:
         tool = "wrk" if shutil.which("wrk") else "httpx"
     data, catalog = load_ml100k(shared_data() / "ml-100k")
     load_before = os.getloadavg()[0]
-    models = {name: bench_model(name, data, catalog, args, tool) for name in args.models.split(",")}
+    names = [m for m in args.models.split(",") if m]
+    models = {name: bench_model(name, data, catalog, args, tool) for name in names}
+    live = {}
+    if args.live_models:
+        if not shutil.which("wrk"):
+            raise SystemExit("the live-path benchmark needs wrk (apt-get install wrk)")
+        live = {name: bench_live(name, data, catalog, args) for name in args.live_models.split(",")}
     result = {
         "benchmark": "serve",
+        "code": args.label or git_describe(),
+        "command": " ".join(["python", "benchmarks/serve.py", *sys.argv[1:]]),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -392,10 +598,15 @@ def main() -> None:
             "loadavg_1min_after": round(os.getloadavg()[0], 2),
         },
         "workers": args.workers,
+        "live_workers": args.live_workers,
         "tool": tool,
         "targets": TARGETS,
         "models": models,
+        "live": live,
     }
+    if args.baseline:
+        before = json.loads(args.baseline.read_text(encoding="utf-8"))
+        result["baseline"] = {k: before.get(k) for k in ("code", "machine", "models", "live")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

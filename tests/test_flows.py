@@ -245,3 +245,35 @@ def test_pipeline_ctrl_c_stops_with_one_line(shared_data: Path, tmp_path: Path) 
         "error: interrupted; the previous artifacts were kept"
     ]
     assert stopped_in < 5.0
+
+
+def test_pipeline_disk_full_prints_one_line(shared_data: Path, tmp_path: Path) -> None:
+    """The real command with its --home on a full disk (a 3 MB tmpfs, mounted in a private
+    user+mount namespace so no privilege is needed): one line, exit 28, no traceback."""
+    import shutil
+
+    if (
+        shutil.which("unshare") is None
+        or subprocess.run(["unshare", "-r", "-m", "true"], capture_output=True).returncode
+    ):
+        pytest.skip("no unprivileged user namespaces (unshare -r -m) to mount a small tmpfs")
+    home = tmp_path / "full"
+    home.mkdir()
+    script = (
+        'mount -t tmpfs -o size=3m tmpfs "$1" && '
+        'exec "$2" -m movierec pipeline --home "$1" --source "$3"'
+    )
+    done = subprocess.run(
+        ["unshare", "-r", "-m", "sh", "-c", script, "sh", str(home), sys.executable,
+         str(shared_data / "ml-100k.zip")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    line = _one_error_line(done)
+    assert done.returncode == 28, done.stderr
+    assert line.startswith("error: disk full while writing ") and line.endswith(
+        "the previous version was kept"
+    )
+    assert len(done.stderr.splitlines()) <= 8, done.stderr  # Prefect's INFO lines at most
+    assert not any((tmp_path / "full").iterdir())  # the tmpfs is gone with the namespace

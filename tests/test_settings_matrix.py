@@ -9,6 +9,7 @@ server receives. A command that ignored a setting fails here.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ USES = {
              "pipeline", "db runs"],
     "dataset": ["download", "convert", "ingest", "transform", "pipeline"],
     "source": ["download", "pipeline"],
-    "db_url": ["store", "pipeline", "db runs", "db export"],
+    "db_url": ["store", "pipeline", "db runs", "db export", "db prune"],
     "min_user_ratings": ["transform", "pipeline"],
     "min_item_ratings": ["transform", "pipeline"],
     "model": ["train", "pipeline"],
@@ -109,6 +110,12 @@ def test_data_and_model_commands_read_their_settings(
     assert code == 0 and len(pd.read_csv(tmp_path / "run1.csv")) == users * 2
     code, out, err = run(["recommend", "--user", str(clean["userId"].iloc[0]), "--json"], capsys)
     assert code == 0 and len(json.loads(out)["recommendations"]) == 5
+    with sqlite3.connect(db) as conn:  # a failed run for 'db prune' to find in that store
+        conn.execute("UPDATE runs SET status = 'failed', is_current = 0 WHERE id = 1")
+    code, out, _ = run(["db", "prune"], capsys)
+    assert code == 0 and out.strip() == (
+        f"removed 1 failed run(s) (1) and {users * 2} recommendation row(s)"
+    )
 
 
 def test_pipeline_reads_every_setting(

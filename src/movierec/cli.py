@@ -471,13 +471,16 @@ def serve(
 
     layout = _layout(home, dataset)
     os.environ["MOVIEREC_DATASET"] = layout.dataset  # the app and its workers read Settings
-    typer.echo(f"serving on http://{host}:{port}/ (API docs at /docs); Ctrl-C stops")
-    run(host, port, home=layout.home, db_url=db_url, workers=workers)
+
+    def announce() -> None:
+        typer.echo(f"serving on http://{host}:{port}/ (API docs at /docs); Ctrl-C stops")
+
+    run(host, port, home=layout.home, db_url=db_url, workers=workers, announce=announce)
 
 
 @db_app.command("runs")
 def db_runs(home: HomeOpt = None, db_url: DbUrlOpt = None, dataset: DatasetOpt = None) -> None:
-    """List the stored runs, newest first."""
+    """List the stored runs, newest first (runs whose writer died are marked failed)."""
     from movierec.store import resolve_db_url, runs_table
 
     runs = runs_table(resolve_db_url(db_url, _layout(home, dataset).home))
@@ -496,6 +499,19 @@ def db_runs(home: HomeOpt = None, db_url: DbUrlOpt = None, dataset: DatasetOpt =
             r.data_fingerprint,
         )
     out.print(table if runs else "no runs stored yet")
+
+
+@db_app.command("prune")
+def db_prune(home: HomeOpt = None, db_url: DbUrlOpt = None, dataset: DatasetOpt = None) -> None:
+    """Delete failed runs (also those whose writer died mid-write) and their rows."""
+    from movierec.store import prune_runs, resolve_db_url
+
+    pruned = prune_runs(resolve_db_url(db_url, _layout(home, dataset).home))
+    ids = ", ".join(map(str, pruned.runs))
+    typer.echo(
+        f"removed {len(pruned.runs)} failed run(s){f' ({ids})' if ids else ''} and "
+        f"{pruned.recommendations} recommendation row(s)"
+    )
 
 
 @db_app.command("export")
@@ -549,7 +565,10 @@ def main(argv: list[str] | None = None) -> None:
     except ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, typer.Abort) as exc:
+        if isinstance(exc.__cause__, EOFError):  # click turns any EOFError into Abort
+            typer.echo(f"error: unexpected end of input ({exc.__cause__ or 'EOFError'})", err=True)
+            sys.exit(1)
         typer.echo(interrupt.MESSAGE, err=True)
         sys.exit(interrupt.EXIT_CODE)
     except OSError as exc:

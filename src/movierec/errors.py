@@ -46,6 +46,13 @@ class ModelError(MovieRecError):
     http_status = 409
 
 
+class ModelFileError(ModelError):
+    """A model file is damaged (truncated, corrupted, emptied) or is not a movierec model."""
+
+    exit_code = 7
+    http_status = 503
+
+
 class NotSupportedError(MovieRecError):
     """The model cannot do what was asked (e.g. ``predict`` on a ranking-only model)."""
 

@@ -7,6 +7,7 @@ reports) speaks external MovieLens ids. :class:`Vocabulary` converts between the
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,6 +276,36 @@ def _infer_scale(ratings: np.ndarray) -> tuple[float, float]:
     return (0.5, 5.0) if has_half else (1.0, 5.0)
 
 
+_ARTICLES = "The|A|An|Les|Le|La|L'|Il|Gli|Lo|El|Los|Las|Das|Der|Die|Det|Den|Un|Une|Una|Uno"
+_TRAILING_ARTICLE = re.compile(rf"^(?P<body>.+), (?P<article>{_ARTICLES})$")
+_TRAILING_GROUPS = re.compile(r"^(?P<main>.*?)(?P<groups>(?: \([^()]*\))*)\s*$")
+_GROUP = re.compile(r" \(([^()]*)\)")
+
+
+def _article_first(text: str) -> str:
+    found = _TRAILING_ARTICLE.match(text)
+    if found is None:
+        return text
+    article = found["article"]
+    return f"{article}{'' if article.endswith(chr(39)) else ' '}{found['body']}"
+
+
+def display_title(title: str) -> str:
+    """A MovieLens title in natural word order, the form every door shows.
+
+    MovieLens moves a leading article to the end: ``"Godfather, The (1972)"`` becomes
+    ``"The Godfather (1972)"``, ``"City of Lost Children, The (Cité des enfants perdus, La)
+    (1995)"`` becomes ``"The City of Lost Children (La Cité des enfants perdus) (1995)"``,
+    ``"Appartement, L' (1996)"`` becomes ``"L'Appartement (1996)"``. Other titles are
+    returned unchanged.
+    """
+    parts = _TRAILING_GROUPS.match(title)
+    if parts is None:  # pragma: no cover - the pattern matches any string
+        return title
+    groups = _GROUP.sub(lambda g: f" ({_article_first(g[1])})", parts["groups"])
+    return _article_first(parts["main"]) + groups
+
+
 @dataclass(frozen=True, eq=False)
 class ItemCatalog:
     """Movie metadata indexed by MovieLens ``movieId``.
@@ -307,7 +338,12 @@ class ItemCatalog:
         return len(self.frame)
 
     def title(self, movie_id: int) -> str:
+        """The title as the release writes it (``"Godfather, The (1972)"``)."""
         return str(self.frame.at[int(movie_id), "title"])
+
+    def display_title(self, movie_id: int) -> str:
+        """The title in natural word order (``"The Godfather (1972)"``): :func:`display_title`."""
+        return display_title(self.title(movie_id))
 
     def genre_names(self) -> list[str]:
         """Sorted genre vocabulary (``(no genres listed)`` and empty are dropped)."""

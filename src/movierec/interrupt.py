@@ -25,6 +25,17 @@ EXIT_CODE = 130
 MESSAGE = "error: interrupted; the previous artifacts were kept"
 
 
+def proc_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after ``pid (comm)``: ``[state, ppid, ...]``
+    (field ``k`` of proc(5) is at index ``k - 3``; ``[19]`` is the start time in clock
+    ticks); ``None`` if there is no such process (or no ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2 :].split()
+
+
 def children(pid: int | None = None) -> list[int]:
     """Direct child process ids of ``pid`` (this process by default), from ``/proc``."""
     parent = os.getpid() if pid is None else pid
@@ -32,12 +43,8 @@ def children(pid: int | None = None) -> list[int]:
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) "
-        if len(fields) > 1 and int(fields[1]) == parent:
+        fields = proc_fields(int(entry.name))
+        if fields is not None and len(fields) > 1 and int(fields[1]) == parent:
             found.append(int(entry.name))
     return found
 
@@ -59,7 +66,7 @@ def stop_children(grace: float = 1.0) -> None:
                 pass
         deadline = time.monotonic() + grace
         while alive and time.monotonic() < deadline:
-            alive = [p for p in alive if Path(f"/proc/{p}").exists() and _running(p)]
+            alive = [p for p in alive if _running(p)]
             time.sleep(0.05)
         pids = alive
         if not pids:
@@ -67,11 +74,8 @@ def stop_children(grace: float = 1.0) -> None:
 
 
 def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2 :].split()[0] != "Z"  # a zombie has already exited
+    fields = proc_fields(pid)
+    return fields is not None and fields[0] != "Z"  # a zombie has already exited
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from movierec.errors import ConfigError, DataError
 from movierec.explain import CoRatings, Explainer
-from movierec.interactions import ItemCatalog
+from movierec.interactions import ItemCatalog, display_title
 from movierec.models.base import Recommender, top_k
 
 
@@ -83,7 +83,8 @@ def describe(
     catalog: ItemCatalog | None,
     predicted: np.ndarray | None = None,
 ) -> list[Recommendation]:
-    """:class:`Recommendation` rows (rank from 1) with titles, years and genres."""
+    """:class:`Recommendation` rows (rank from 1) with titles (natural word order, as
+    :func:`~movierec.interactions.display_title`), years and genres."""
     out: list[Recommendation] = []
     rated = [None] * len(movie_ids) if predicted is None else [float(x) for x in predicted]
     rows = zip(movie_ids, scores, explanations, rated, strict=True)
@@ -91,7 +92,7 @@ def describe(
         title, year, genres = f"movie {int(mid)}", None, ""
         if catalog is not None and int(mid) in catalog:
             row = catalog.frame.loc[int(mid)]
-            title = str(row["title"])
+            title = display_title(str(row["title"]))
             year = None if pd.isna(row["year"]) else int(row["year"])
             genres = str(row["genres"])
         out.append(Recommendation(rank, int(mid), title, year, genres, float(score), why, rating))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -45,6 +47,18 @@ def ml100k(ml100k_dir: Path) -> tuple[Interactions, ItemCatalog]:
 def cosine_model(ml100k: tuple[Interactions, ItemCatalog]) -> Recommender:
     """A model with every optional ability (fold-in, explain, similar items)."""
     return ItemCosine().fit(*ml100k)
+
+
+@pytest.fixture(scope="session")
+def filtered_model(ml100k: tuple[Interactions, ItemCatalog]) -> Recommender:
+    """The cosine model trained only on movies with >= 20 ratings (as transform does), with
+    the whole catalogue: 743 movies people can find and rate that it was never trained on."""
+    data, catalog = ml100k
+    frame = data.to_frame()
+    counts = frame.groupby("movieId")["userId"].transform("size")
+    model = ItemCosine().fit(Interactions.from_frame(frame[counts >= 20]), catalog)
+    assert (model.data_.n_items, len(catalog)) == (939, 1682)
+    return model
 
 
 @pytest.fixture(scope="session")
@@ -115,15 +129,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server_url(cosine_model: Recommender, home: Path) -> Iterator[str]:
-    """A real uvicorn serving the cosine model on a free loopback port (in a thread)."""
+@contextlib.contextmanager
+def uvicorn_thread(app: FastAPI, **options: Any) -> Iterator[str]:
+    """A real uvicorn serving ``app`` on a free loopback port, in a thread, with the
+    server's own HTTP protocol (header deadline, JSON parse errors) unless ``options``
+    name another; yields the base URL."""
     import uvicorn
 
-    app = create_app(home=home, model=cosine_model)
+    from movierec.api.protocol import GuardedHttpProtocol
+
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    options = {"http": GuardedHttpProtocol, "log_level": "warning", **options}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -136,3 +153,10 @@ def server_url(cosine_model: Recommender, home: Path) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server_url(cosine_model: Recommender, home: Path) -> Iterator[str]:
+    """A real uvicorn serving the cosine model on a free loopback port (in a thread)."""
+    with uvicorn_thread(create_app(home=home, model=cosine_model)) as url:
+        yield url

@@ -233,7 +233,7 @@ def test_new_user_explanations_are_true(live: TestClient, cosine_model) -> None:
     body = live.post("/recommendations", json=payload).json()
     frame = cosine_model.data_.to_frame()
     likers = frame[frame["rating"] >= 4].groupby("movieId")["userId"].apply(set)
-    titles = {50: "Star Wars (1977)", 98: "Silence of the Lambs, The (1991)"}
+    titles = {50: "Star Wars (1977)", 98: "The Silence of the Lambs (1991)"}  # natural order
     for rec in body["recommendations"]:
         why = rec["explanation"]
         src = next(m for m, t in titles.items() if t in why)
@@ -348,3 +348,94 @@ def test_missing_model_file_is_a_model_error(tmp_path) -> None:
 
     with pytest.raises(ModelError, match="run 'movierec train' first"):
         create_app(home=tmp_path)
+
+
+# ---------------------------------------------------------------------- catalogue-only movies
+@pytest.fixture(scope="module")
+def filtered(filtered_model, tmp_path_factory) -> TestClient:  # type: ignore[no-untyped-def]
+    app = create_app(home=tmp_path_factory.mktemp("filtered"), model=filtered_model)
+    with TestClient(app) as client:
+        yield client
+
+
+def test_movies_the_model_never_saw_are_ignored_and_listed(filtered: TestClient) -> None:
+    koldum = filtered.get("/movies/1633").json()
+    assert koldum["n_ratings"] == 0  # searchable, rateable, unknown to the model
+    body = filtered.post(
+        "/recommendations",
+        json={"ratings": [{"movieId": 50, "rating": 5}, {"movieId": 1633, "rating": 4}]},
+    ).json()
+    assert body["method"] == "fold-in" and body["ignored"] == [1633]
+    alone = filtered.post(
+        "/recommendations", json={"ratings": [{"movieId": 50, "rating": 5}]}
+    ).json()
+    assert [r["movie"]["id"] for r in body["recommendations"]] == [
+        r["movie"]["id"] for r in alone["recommendations"]
+    ]
+    only = filtered.post(
+        "/recommendations", json={"ratings": [{"movieId": 1633, "rating": 4}], "n": 5}
+    ).json()
+    assert only["method"] == "popularity" and only["ignored"] == [1633]
+    assert [r["movie"]["id"] for r in only["recommendations"]] == [50, 258, 100, 181, 294]
+    r = filtered.post("/recommendations", json={"ratings": [{"movieId": 99999, "rating": 4}]})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == [
+        "body", "ratings", 0, "movieId",
+    ]  # fmt: skip
+
+
+def test_titles_in_natural_order_found_in_either_order(live: TestClient) -> None:
+    assert live.get("/movies/127").json()["title"] == "The Godfather (1972)"
+    for query in ("the godfather", "godfather, the"):
+        found = live.get("/movies", params={"query": query}).json()["movies"]
+        assert 127 in [m["id"] for m in found], query
+    page1 = live.get("/movies", params={"query": "star", "limit": 15}).json()
+    page2 = live.get("/movies", params={"query": "star", "limit": 15, "offset": 15}).json()
+    assert (page1["total"], page2["total"], page2["offset"]) == (20, 20, 15)
+    ids = [m["id"] for m in page1["movies"] + page2["movies"]]
+    assert len(ids) == len(set(ids)) == 20
+    everything = live.get("/movies", params={"query": "star", "limit": 20}).json()["movies"]
+    assert ids == [m["id"] for m in everything]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/movies/%201", "/movies/+1", "/movies/1.0", "/movies/1e3", "/movies/0x1",
+     "/users/%201/recommendations", "/users/1/recommendations?n=%2010",
+     "/users/1/recommendations?n=1_0", "/movies?limit=5.0", "/runs/%201"],
+)  # fmt: skip
+def test_integers_in_paths_and_queries_are_plain_digits(live: TestClient, path: str) -> None:
+    r = live.get(path)
+    assert r.status_code == 422, r.text
+    assert "digits only" in r.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "loc"),
+    [({"ratings": [{"movieId": "50", "rating": 5}]}, ["body", "ratings", 0, "movieId"]),
+     ({"ratings": [{"movieId": 50, "rating": "5"}]}, ["body", "ratings", 0, "rating"]),
+     ({"ratings": [{"movieId": 50, "rating": True}]}, ["body", "ratings", 0, "rating"]),
+     ({"ratings": [{"movieId": True, "rating": 5}]}, ["body", "ratings", 0, "movieId"]),
+     ({"ratings": [{"movieId": 50.0, "rating": 5}]}, ["body", "ratings", 0, "movieId"]),
+     ({"ratings": [{"movieId": 50, "rating": 5}], "n": "10"}, ["body", "n"]),
+     ({"ratings": [{"movieId": 50, "rating": 5}], "n": True}, ["body", "n"])],
+)  # fmt: skip
+def test_request_types_are_strict(live: TestClient, payload, loc) -> None:  # type: ignore[no-untyped-def]
+    r = live.post("/recommendations", json=payload)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == loc, r.text
+
+
+def test_422_bodies_quote_a_short_excerpt_only(live: TestClient) -> None:
+    huge = "9" * 500_000
+    r = live.post("/recommendations", json={"ratings": [{"movieId": huge, "rating": 5}]})
+    assert r.status_code == 422 and len(r.content) < 500, len(r.content)
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["body", "ratings", 0, "movieId"] and len(err["input"]) <= 41
+    many = {"ratings": [{"movieId": "x" * 400, "rating": "y" * 400}] * 1000}  # 0.8 MB
+    r = live.post("/recommendations", json=many)
+    body = r.json()
+    assert r.status_code == 422 and len(r.content) < 10_000, len(r.content)
+    assert len(body["detail"]) == 20 and body["more_errors"] == 1980
+    key = live.post(
+        "/recommendations", json={"ratings": [{"movieId": 50, "rating": 5, "k" * 9999: 1}]}
+    )
+    assert key.status_code == 422 and len(key.content) < 500

@@ -6,6 +6,8 @@ its top-10 for all users stored with :func:`movierec.store.write_run` (as the pi
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -79,6 +81,70 @@ def test_real_uvicorn_process_serves_store_and_fold_in(server: str) -> None:
         assert len(ids) == 5 and 50 not in ids
         assert client.get("/users/9999/recommendations").status_code == 404
         assert "Search movies by title" in client.get("/").text
+
+
+def test_a_burst_on_the_live_path_never_starves_health(server: str, served_home: Path) -> None:
+    """64 concurrent clients ask for ``n=20`` (more than the stored top-10: the live model
+    answers), 3 requests each, while ``/health`` is probed every 50 ms. On the old code the
+    16th such request froze the whole server for minutes (a pooled connection held across
+    the model call). Bounded: 192 requests on 127.0.0.1, 10 s at most."""
+
+    async def run() -> tuple[list[int], list[float], float]:
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with (
+            httpx.AsyncClient(base_url=server, timeout=10, limits=limits) as client,
+            httpx.AsyncClient(base_url=server, timeout=10) as probe,
+        ):
+            done = asyncio.Event()
+            codes: list[int] = []
+            health: list[float] = []
+
+            async def client_loop(k: int) -> None:
+                for i in range(3):
+                    user = 1 + (k * 3 + i) % 943
+                    r = await client.get(f"/users/{user}/recommendations", params={"n": 20})
+                    codes.append(r.status_code)
+                    if r.status_code == 200:
+                        body = r.json()
+                        assert body["source"] == "live" and len(body["recommendations"]) == 20
+                    else:
+                        assert r.status_code == 503 and "retry-after" in r.headers, r.text
+
+            async def burst() -> None:
+                try:
+                    await asyncio.gather(*(client_loop(k) for k in range(64)))
+                finally:
+                    done.set()
+
+            async def probe_health() -> None:
+                while not done.is_set():
+                    t0 = time.monotonic()
+                    assert (await probe.get("/health")).status_code == 200
+                    health.append(time.monotonic() - t0)
+                    await asyncio.sleep(0.05)
+
+            t0 = time.monotonic()
+            await asyncio.wait_for(asyncio.gather(burst(), probe_health()), timeout=10)
+            return codes, health, time.monotonic() - t0
+
+    codes, health, took = asyncio.run(run())
+    assert len(codes) == 192 and set(codes) <= {200, 503}
+    assert codes.count(200) >= 96  # the default queue holds 64: most are served
+    assert health and max(health) < 1.0, f"/health took up to {max(health):.2f} s"
+    assert took < 10
+    with httpx.Client(base_url=server, timeout=10) as after:  # and it still works afterwards
+        assert after.get("/users/1/recommendations").json()["source"] == "store"
+
+
+def test_health_names_the_store_without_a_path(server: str, served_home: Path) -> None:
+    health = httpx.get(server + "/health", timeout=10).json()
+    assert health["store"] == {
+        "kind": "sqlite",
+        "name": "movierec.db",
+        "available": True,
+        "detail": "",
+    }
+    assert str(served_home) not in json.dumps(health)
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

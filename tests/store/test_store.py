@@ -302,3 +302,24 @@ def test_all_ml100k_users_top10_written_under_a_second(db_url: str, ml100k_model
             assert len(rows) == 10 and not {r.movie_id for r in rows} & seen
     finally:
         engine.dispose()
+
+
+def test_empty_or_missing_explanations_are_stored_as_empty_text(db_url: str, toy_model) -> None:
+    """COPY on PostgreSQL reads an empty CSV field as NULL unless told not to."""
+    users = toy_model.data_.users.ids[:2]
+    ids, scores = toy_model.recommend(users, n=2)
+    with_empty = recommendations_frame(users, ids, scores, [["", "why"], ["", ""]])
+    first = write_model_run(db_url, toy_model, with_empty)
+    second = write_model_run(db_url, toy_model, with_empty.drop(columns="explanation"))
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        for run_id, want in ((first, ["", "why", "", ""]), (second, [""] * 4)):
+            rows = conn.execute(
+                text(
+                    "SELECT explanation FROM recommendations WHERE run_id = :r "
+                    "ORDER BY user_id, rank"
+                ),
+                {"r": run_id},
+            ).scalars()
+            assert list(rows) == want
+    engine.dispose()

@@ -1,8 +1,10 @@
 """The FastAPI application factory (``movierec serve`` runs it under uvicorn).
 
 The model is loaded once, when the app is created; the store is opened then too (an
-incompatible schema or unreachable server fails fast with a :class:`StoreError`). The API is
-read-only: nothing a client sends is stored.
+incompatible schema or unreachable server fails fast with a :class:`StoreError`, a damaged
+model file with a :class:`ModelFileError`: the server then refuses to start). The API is
+read-only: nothing a client sends is stored. What the service guarantees under load is in
+:mod:`movierec.api.gates`.
 """
 
 from __future__ import annotations
@@ -10,21 +12,26 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from movierec import __version__
-from movierec.api.middleware import BodyLimitMiddleware
+from movierec.api.gates import Gates, Limits, Overloaded
+from movierec.api.middleware import RequestLimitMiddleware, TimeoutMiddleware
+from movierec.api.protocol import GuardedHttpProtocol
 from movierec.api.routes import health, movies, pages, recommendations, runs, users
 from movierec.api.service import FieldError, Serving
+from movierec.api.storehandle import StoreHandle
 from movierec.config import Layout, Settings, get_settings
 from movierec.errors import MovieRecError
 from movierec.models import Recommender, load_model
@@ -33,10 +40,47 @@ from movierec.store.engine import make_engine, resolve_db_url
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
-MAX_BODY_BYTES = 1_048_576
+MAX_ERRORS = 20
+"""A 422 lists at most this many errors (a 1,000-rating body could have 2,000)."""
+EXCERPT = 40
+"""A 422 quotes at most this many characters of a bad value or field name."""
+
+
+def _excerpt(value: Any) -> Any:
+    """A short scalar as is; a long string cut to :data:`EXCERPT` characters; else None."""
+    if isinstance(value, str):
+        return value if len(value) <= EXCERPT else value[:EXCERPT] + "…"
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return None
+
+
+def compact_errors(errors: Any) -> dict[str, Any]:
+    """FastAPI's validation errors without echoing the input: each names its field
+    (``loc``), says what is wrong (``msg``, ``type``) and quotes at most a short excerpt."""
+    errors = list(errors)
+    detail = []
+    for e in errors[:MAX_ERRORS]:
+        item = {
+            "loc": [p if isinstance(p, int) else _excerpt(str(p)) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", ""))[:200],
+            "type": str(e.get("type", "")),
+        }
+        excerpt = _excerpt(e.get("input"))
+        if excerpt is not None:
+            item["input"] = excerpt
+        detail.append(item)
+    body: dict[str, Any] = {"detail": detail}
+    if len(errors) > MAX_ERRORS:
+        body["more_errors"] = len(errors) - MAX_ERRORS
+    return body
 
 
 def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(compact_errors(exc.errors()), status_code=422)
+
     @app.exception_handler(FieldError)
     async def field_error(_: Request, exc: FieldError) -> JSONResponse:
         body = {"detail": [{"loc": exc.loc, "msg": exc.msg, "type": "value_error"}]}
@@ -47,6 +91,12 @@ def _error_handlers(app: FastAPI) -> None:
         phrase = HTTPStatus(exc.status_code).phrase.replace(" ", "")
         body = {"detail": str(exc.detail), "error": phrase}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        body = {"detail": str(exc), "error": "ServiceUnavailable"}
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(MovieRecError)
     async def movierec_error(_: Request, exc: MovieRecError) -> JSONResponse:
@@ -64,6 +114,7 @@ def create_app(
     reports_dir: str | Path | None = None,
     use_store: bool = True,
     warm_up: bool = True,
+    limits: Limits | None = None,
 ) -> FastAPI:
     """Build the app around one fitted model.
 
@@ -76,31 +127,34 @@ def create_app(
         reports_dir: evaluation reports; ``<home>/reports`` if None.
         use_store: ``False`` serves from the live model only.
         warm_up: run each model path once now (compiles numba kernels before traffic).
+        limits: concurrency, queue, timeout and size limits (:class:`Limits` defaults).
 
     Raises:
-        ModelError: no (compatible) model file. StoreError: unusable store.
+        ModelError: no (compatible) model file. ModelFileError: a damaged model file.
+        StoreError: unusable store.
     """
     settings = settings or get_settings()
+    limits = limits or Limits()
     layout = Layout(Path(home) if home is not None else settings.home, settings.dataset)
     if model is None:
         model = load_model(Path(model_path) if model_path else layout.model_path)
     engine = None
     if use_store:
-        engine = make_engine(resolve_db_url(db_url or settings.db_url, layout.home))
+        url = resolve_db_url(db_url or settings.db_url, layout.home)
+        engine = make_engine(url, pool_size=limits.store_slots, pool_timeout=limits.store_wait)
+    store = StoreHandle(engine)
     try:
-        serving = Serving(model, engine, Path(reports_dir) if reports_dir else layout.reports_dir)
+        serving = Serving(model, store, Path(reports_dir) if reports_dir else layout.reports_dir)
         if warm_up:
             serving.warm_up()
     except BaseException:
-        if engine is not None:
-            engine.dispose()
+        store.dispose()
         raise
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        if engine is not None:
-            engine.dispose()
+        store.dispose()
 
     app = FastAPI(
         title="movierec",
@@ -109,12 +163,23 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.serving = serving
+    app.state.gates = Gates.of(limits)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(
+        RequestLimitMiddleware,
+        max_bytes=limits.max_body_bytes,
+        max_url_bytes=limits.max_url_bytes,
+    )
+    app.add_middleware(TimeoutMiddleware, seconds=limits.request_timeout)  # outermost
     _error_handlers(app)
     for module in (health, movies, users, recommendations, runs, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
     log.info("serving model %s (data %s)", model.name, model.data_.fingerprint())
     return app
 
@@ -158,19 +223,33 @@ def serve(
     db_url: str | None = None,
     workers: int = 1,
     log_level: str = "warning",
+    announce: Callable[[], None] | None = None,
 ) -> None:
     """Run the app under uvicorn until interrupted (what ``movierec serve`` calls).
 
-    With ``workers > 1`` uvicorn starts that many processes, each loading the model once.
-    Kernels run single-threaded (:func:`single_threaded_kernels`).
+    The model is loaded (and the store opened) before anything listens: a missing or
+    damaged model file raises here. ``announce`` is called once that has worked. With
+    ``workers > 1`` uvicorn starts that many processes, each loading the model once. Kernels
+    run single-threaded (:func:`single_threaded_kernels`). Connections: request headers
+    within 10 s (:mod:`movierec.api.protocol`), idle keep-alive 5 s (:class:`Limits`).
     """
     import uvicorn
 
     single_threaded_kernels()
-
+    limits = Limits()
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "http": GuardedHttpProtocol,
+        "timeout_keep_alive": limits.keep_alive,
+    }
     if workers <= 1:
-        app = create_app(home=home, model_path=model_path, db_url=db_url)
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        app = create_app(home=home, model_path=model_path, db_url=db_url, limits=limits)
+        if announce is not None:
+            announce()
+        uvicorn.run(app, **options)
         return
     create_app(home=home, model_path=model_path, db_url=db_url, warm_up=False)  # fail fast
     if home is not None:
@@ -179,12 +258,6 @@ def serve(
         os.environ["MOVIEREC_DB_URL"] = db_url
     if model_path:
         os.environ["MOVIEREC_MODEL_PATH"] = str(model_path)
-    uvicorn.run(
-        "movierec.api.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-    )
+    if announce is not None:
+        announce()
+    uvicorn.run("movierec.api.app:app_from_env", factory=True, workers=workers, **options)

@@ -32,7 +32,8 @@ class Movie(BaseModel):
 
 
 class MovieList(BaseModel):
-    total: int = Field(description="how many movies matched (before the limit)")
+    total: int = Field(description="how many movies matched (before offset and limit)")
+    offset: int = Field(default=0, description="how many matches were skipped")
     movies: list[Movie]
 
 
@@ -68,9 +69,9 @@ class UserRecommendations(BaseModel):
 
 
 class RatingIn(BaseModel):
-    """One rating by the (new) user."""
+    """One rating by the (new) user. Types are strict: ``"5"`` or ``true`` is not a rating."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     movieId: int = Field(  # noqa: N815
         ge=0, le=MAX_ID, description="MovieLens movieId, must be in the training data"
@@ -83,6 +84,7 @@ class NewUserRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [{"ratings": [{"movieId": 50, "rating": 5}, {"movieId": 1, "rating": 4}]}]
         },
@@ -141,7 +143,10 @@ class RunOut(BaseModel):
 
 
 class StoreInfo(BaseModel):
-    url: str
+    """The store, named without a path, host, user or password."""
+
+    kind: str = Field(description="'sqlite', 'postgresql', or '' without a store")
+    name: str = Field(description="the database's name (a SQLite file's name)")
     available: bool
     detail: str = ""
 

@@ -8,22 +8,22 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from movierec import __version__
 from movierec.api import schemas
+from movierec.api.storehandle import StoreHandle, store_errors
 from movierec.errors import (
     DataError,
     MovieRecError,
@@ -32,25 +32,15 @@ from movierec.errors import (
     UnknownIdError,
 )
 from movierec.explain import CoRatings, generic_reason
-from movierec.interactions import ItemCatalog
+from movierec.interactions import ItemCatalog, display_title
 from movierec.models.base import Recommender
 from movierec.store import queries
-from movierec.store.engine import check_schema, safe_url
 from movierec.topn import TopN
 
 log = logging.getLogger(__name__)
 
 NO_GENRES = "(no genres listed)"  # ml-latest's marker for an empty genre list
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-@contextmanager
-def _store_errors() -> Iterator[None]:
-    """Database failures while reading the store become :class:`StoreError` (HTTP 503)."""
-    try:
-        yield
-    except SQLAlchemyError as exc:
-        raise StoreError(f"the recommendation store failed: {type(exc).__name__}") from None
 
 
 class FieldError(DataError):
@@ -70,72 +60,41 @@ def fold_text(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
-class StoreHandle:
-    """The store as seen by the API: re-checks an empty store at most every ``recheck`` s.
-
-    An incompatible schema or an unreachable server raises :class:`StoreError` at start-up
-    (:meth:`check`); later the API degrades to the live model instead of failing.
-    """
-
-    def __init__(self, engine: Engine | None, recheck: float = 2.0) -> None:
-        self.engine = engine
-        self.recheck = recheck
-        self._ok = False
-        self._checked = -1e9
-        self.detail = "no store configured" if engine is None else ""
-
-    @property
-    def url(self) -> str:
-        return safe_url(self.engine.url) if self.engine is not None else ""
-
-    def check(self) -> bool:
-        """Look at the store now; raises :class:`StoreError` if it is unusable."""
-        if self.engine is None:
-            return False
-        self._checked = time.monotonic()
-        self._ok = check_schema(self.engine)
-        self.detail = "" if self._ok else "empty: no run stored yet"
-        return self._ok
-
-    def available(self) -> bool:
-        if self._ok or self.engine is None:
-            return self._ok
-        if time.monotonic() - self._checked < self.recheck:
-            return False
-        try:
-            return self.check()
-        except StoreError as exc:
-            self.detail = str(exc)
-            return False
-
-
 class Serving:
-    """One fitted model, its catalogue, co-rating statistics and the store.
+    """One fitted model, its catalogue, co-rating statistics, and the store it reads.
+
+    The methods are blocking (model work, store reads): the routes run them through the
+    gates (:mod:`movierec.api.gates`), never on the event loop. A method that reads the
+    store opens a session for that read only.
 
     Args:
         model: a fitted :class:`Recommender` (``data_`` holds the training interactions).
-        engine: the store's engine, or ``None`` to serve from the live model only.
+        store: the store (``StoreHandle(None)``: serve from the live model only).
         reports_dir: where evaluation reports live (``reports/<protocol>/leaderboard.json``).
     """
 
     def __init__(
-        self, model: Recommender, engine: Engine | None = None, reports_dir: Path | None = None
+        self,
+        model: Recommender,
+        store: StoreHandle | None = None,
+        reports_dir: Path | None = None,
     ) -> None:
         model._check_fitted()
         self.model = model
         self.data = model.data_
         self.reports_dir = reports_dir
-        self.store = StoreHandle(engine)
+        self.store = store if store is not None else StoreHandle(None)
         self.store.check()
         self.co = CoRatings(self.data)
         catalog = model.items_catalog_
-        if catalog is None and self.store.available() and engine is not None:
-            with Session(engine) as db:
+        if catalog is None and self.store.available():
+            with self.store.session() as db:
                 catalog = queries.load_movies(db)
         self._build_movies(catalog)
         self.top_n = TopN(model, catalog, self.co)
         self.explainer = self.top_n.explainer
         self._runs: dict[int, queries.RunInfo] = {}
+        self._current: tuple[float, schemas.RunOut | None] = (-math.inf, None)
 
     def warm_up(self) -> None:
         """Run each model path once so JIT-compiled kernels (numba) compile before traffic."""
@@ -163,7 +122,8 @@ class Serving:
             frame = frame.join(catalog.frame[["title", "year", "genres"]])
         else:
             frame["title"], frame["year"], frame["genres"] = None, pd.NA, ""
-        frame["title"] = frame["title"].fillna(pd.Series(ids, index=ids).map("movie {}".format))
+        raw = frame["title"].fillna(pd.Series(ids, index=ids).map("movie {}".format)).astype(str)
+        frame["title"] = raw.map(display_title)
         frame["genres"] = frame["genres"].fillna("")
         n = np.zeros(ids.size, dtype=np.int64)
         mean = np.full(ids.size, np.nan)
@@ -172,7 +132,11 @@ class Serving:
         mean[pos] = np.where(self.co.n_raters > 0, self.co.mean_rating, np.nan)
         self.movie_ids = ids
         self._popularity = n
-        self._folded = [fold_text(str(t)) for t in frame["title"]]
+        # searched in both word orders ("the godfather", "godfather, the"); sorted by the first
+        self._folded = [
+            f"{fold_text(shown)}\n{fold_text(release)}"
+            for shown, release in zip(frame["title"], raw, strict=True)
+        ]
         self.movies: dict[int, schemas.Movie] = {}
         for i, (mid, row) in enumerate(frame.iterrows()):  # once at start-up
             year = row["year"]
@@ -202,8 +166,11 @@ class Serving:
             else schemas.Movie(id=int(movie_id), title=f"movie {movie_id}")
         )
 
-    def search_movies(self, query: str | None, genre: str | None, limit: int) -> schemas.MovieList:
-        """Movies whose title contains ``query`` (case/accent-insensitive) and have ``genre``.
+    def search_movies(
+        self, query: str | None, genre: str | None, limit: int, offset: int = 0
+    ) -> schemas.MovieList:
+        """Movies whose title contains ``query`` (case/accent-insensitive, in the natural or
+        the release's word order) and have ``genre``: ``limit`` of them from ``offset`` on.
 
         Ordered by number of training ratings (most first), then title.
         """
@@ -222,8 +189,11 @@ class Serving:
             and (genre_name is None or genre_name in self.movies[int(self.movie_ids[i])].genres)
         ]
         order = sorted(hits, key=lambda i: (-self._popularity[i], self._folded[i]))
+        page = order[offset : offset + limit]
         return schemas.MovieList(
-            total=len(order), movies=[self.movies[int(self.movie_ids[i])] for i in order[:limit]]
+            total=len(order),
+            offset=offset,
+            movies=[self.movies[int(self.movie_ids[i])] for i in page],
         )
 
     # ------------------------------------------------------------------ similar movies
@@ -279,30 +249,35 @@ class Serving:
             recommendations=self._recommended(rec_ids, rec_scores, reasons),
         )
 
-    def _run(self, db: Session, run_id: int) -> queries.RunInfo:
+    def _run(self, db: Connection, run_id: int) -> queries.RunInfo:
         run = self._runs.get(run_id)
         if run is None:
             run = self._runs[run_id] = queries.get_run(db, run_id)
         return run
 
     def stored_recommendations(
-        self, db: Session | None, user_id: int, n: int, model: str | None = None
+        self, user_id: int, n: int, model: str | None = None
     ) -> schemas.UserRecommendations | None:
         """A user's top-``n`` from the store's current run (or ``model``'s newest complete
-        run), or ``None`` when the live model should answer instead: nothing stored for the
-        user, or fewer than ``n`` stored while the live model can give ``n``.
+        run), or ``None`` when the live model should answer instead: no store, nothing
+        stored for the user, or fewer than ``n`` stored while the live model can give ``n``.
 
-        One indexed query; cheap enough to run on the event loop.
+        One indexed query on a session closed before anything else is done.
         """
-        if db is None or not self.store.available():
+        if not self.store.available():
             return None
         try:
-            stored = queries.user_recommendations(db, user_id, n, model)
-            if stored is not None and (len(stored[1]) >= n or not self._live_ok(user_id, model)):
-                return self._from_store(db, user_id, *stored)
+            with self.store.session() as db:
+                stored = queries.user_recommendations(db, user_id, n, model)
+                run = self._run(db, stored[0]) if stored is not None else None
         except SQLAlchemyError as exc:  # degrade to the live model, never a 5xx
             log.warning("store read failed, serving live: %s", exc)
-        return None
+            return None
+        if stored is None or run is None:
+            return None
+        if len(stored[1]) < n and self._live_ok(user_id, model):
+            return None
+        return self._from_store(user_id, run, stored[1])
 
     def _live_ok(self, user_id: int, model: str | None) -> bool:
         return user_id in self.data.users and (model is None or model == self.model.name)
@@ -325,17 +300,9 @@ class Serving:
             )
         raise UnknownIdError(f"unknown user id: {user_id}")
 
-    def user_recommendations(
-        self, db: Session | None, user_id: int, n: int, model: str | None = None
-    ) -> schemas.UserRecommendations:
-        """:meth:`stored_recommendations`, else :meth:`fallback_recommendations`."""
-        found = self.stored_recommendations(db, user_id, n, model)
-        return found if found is not None else self.fallback_recommendations(user_id, n, model)
-
     def _from_store(
-        self, db: Session, user_id: int, run_id: int, rows: list[queries.StoredRecommendation]
+        self, user_id: int, run: queries.RunInfo, rows: list[queries.StoredRecommendation]
     ) -> schemas.UserRecommendations:
-        run = self._run(db, run_id)
         ids = np.array([r.movie_id for r in rows], dtype=np.int64)
         reasons = [r.explanation for r in rows]
         if not all(reasons):  # a run stored without explanations
@@ -348,7 +315,7 @@ class Serving:
             user_id=user_id,
             source="store",
             model=run.model,
-            run_id=run_id,
+            run_id=run.id,
             recommendations=self._recommended(ids, [r.score for r in rows], reasons),
         )
 
@@ -422,14 +389,27 @@ class Serving:
         )
 
     # ------------------------------------------------------------------ runs & reports
-    def health(self, db: Session | None) -> schemas.Health:
+    def current_run_age(self) -> float:
+        """Seconds since :meth:`read_current_run` last ran (``inf`` if never)."""
+        return time.monotonic() - self._current[0]
+
+    def read_current_run(self) -> None:
+        """Read the store's current run for :meth:`health` (blocking: off the event loop)."""
         run = None
-        if db is not None and self.store.available():
+        if self.store.available():
             try:
-                info = queries.current_run(db)
+                with self.store.session() as db:
+                    info = queries.current_run(db)
                 run = schemas.RunOut(**info.as_dict()) if info else None
             except SQLAlchemyError as exc:
+                log.warning("store read failed: %s", exc)
                 self.store.detail = f"read failed: {exc.__class__.__name__}"
+        self._current = (time.monotonic(), run)
+
+    def health(self) -> schemas.Health:
+        """The loaded model, the current stored run as last read (:meth:`read_current_run`)
+        and the store's kind and name. Does no I/O: cheap enough for the event loop."""
+        run = self._current[1]
         abilities = [
             name
             for name in ("predict", "similar_items", "fold_in", "explain")
@@ -449,22 +429,25 @@ class Serving:
             ),
             run=run,
             store=schemas.StoreInfo(
-                url=self.store.url, available=self.store.available(), detail=self.store.detail
+                kind=self.store.kind,
+                name=self.store.name,
+                available=self.store.ok,
+                detail=self.store.detail,
             ),
         )
 
-    def runs(self, db: Session | None) -> list[schemas.RunOut]:
+    def runs(self) -> list[schemas.RunOut]:
         """Every stored run, newest first (empty without a store)."""
-        if db is None or not self.store.available():
+        if not self.store.available():
             return []
-        with _store_errors():
+        with store_errors(), self.store.session() as db:
             return [schemas.RunOut(**r.as_dict()) for r in queries.list_runs(db)]
 
-    def run(self, db: Session | None, run_id: int) -> schemas.RunOut:
+    def run(self, run_id: int) -> schemas.RunOut:
         """One stored run; :class:`UnknownIdError` if there is no such run (or no store)."""
-        if db is None or not self.store.available():
+        if not self.store.available():
             raise UnknownIdError(f"unknown run id: {run_id} (no store)")
-        with _store_errors():
+        with store_errors(), self.store.session() as db:
             return schemas.RunOut(**queries.get_run(db, run_id).as_dict())
 
     def protocols(self) -> list[str]:
@@ -495,13 +478,13 @@ class Serving:
         )
         return schemas.Leaderboard(protocol=protocol, run_id=run_id, leaderboard=board, plots=plots)
 
-    def run_leaderboard(self, db: Session | None, run_id: int) -> schemas.Leaderboard:
+    def run_leaderboard(self, run_id: int) -> schemas.Leaderboard:
         """The leaderboard of the protocol run ``run_id`` was evaluated with.
 
         The protocol is ``metrics["protocol"]`` (or ``params["protocol"]``) of the run; if the
         run names none, the most recently written leaderboard is returned.
         """
-        run = self.run(db, run_id)
+        run = self.run(run_id)
         protocol = run.metrics.get("protocol") or run.params.get("protocol")
         if not protocol:
             found = self.protocols()

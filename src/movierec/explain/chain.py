@@ -23,7 +23,7 @@ import pandas as pd
 
 from movierec.errors import NotSupportedError
 from movierec.explain.corating import CoRatings
-from movierec.interactions import ItemCatalog
+from movierec.interactions import ItemCatalog, display_title
 from movierec.models.base import Recommender
 
 NO_GENRES = "(no genres listed)"  # ml-latest's marker for an empty genre list
@@ -58,7 +58,7 @@ class Explainer:
         if catalog is not None:
             frame = catalog.frame
             ids = frame.index.to_numpy(dtype=np.int64).tolist()
-            self.titles = dict(zip(ids, frame["title"].astype(str), strict=True))
+            self.titles = dict(zip(ids, frame["title"].astype(str).map(display_title), strict=True))
             self.genres = {
                 i: [g for g in str(gs).split("|") if g and g != NO_GENRES]
                 for i, gs in zip(ids, frame["genres"], strict=True)

@@ -10,9 +10,12 @@ from typing import Any
 
 from movierec import __version__
 from movierec.errors import ConfigError, ModelError
+from movierec.interactions import Interactions
 from movierec.models.base import Recommender
 from movierec.models.common.modelfile import (
+    DECODE_ERRORS,
     FORMAT_VERSION,
+    damaged,
     read_arrays,
     read_metadata,
     restore_state,
@@ -78,20 +81,26 @@ def load_model(
 ) -> Recommender:
     """Load a model saved by :meth:`Recommender.save`.
 
+    The file is untrusted input: whatever is wrong with it (truncated, bit-flipped, empty,
+    foreign, an object array, an unknown model or parameter, missing state, a
+    hyperparameter its model's ``validate()`` refuses) ends as one
+    :class:`~movierec.errors.ModelFileError`; loading never executes code from it.
+
     Raises:
-        ModelError: missing/corrupt file, incompatible format or package version, or a
-            data fingerprint different from ``expected_fingerprint``.
+        ModelError: no file, an incompatible format or package version, or a data
+            fingerprint different from ``expected_fingerprint``.
+        ModelFileError: the file is damaged or not a movierec model.
     """
     path = Path(path)
     meta = read_metadata(path)
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta["format_version"] != FORMAT_VERSION:
         raise ModelError(
-            f"{path} has model format {meta.get('format_version')}, this movierec "
+            f"{path} has model format {meta['format_version']}, this movierec "
             f"{__version__} reads format {FORMAT_VERSION}; retrain with 'movierec train'"
         )
-    if str(meta.get("package_version", "")).split(".")[:2] != __version__.split(".")[:2]:
+    if meta["package_version"].split(".")[:2] != __version__.split(".")[:2]:
         raise ModelError(
-            f"{path} was written by movierec {meta.get('package_version')}, incompatible "
+            f"{path} was written by movierec {meta['package_version']}, incompatible "
             f"with {__version__}; retrain with 'movierec train'"
         )
     if expected_fingerprint is not None and meta["data_fingerprint"] != expected_fingerprint:
@@ -99,8 +108,20 @@ def load_model(
             f"{path} was trained on different data (fingerprint {meta['data_fingerprint']}, "
             f"current data {expected_fingerprint}); retrain with 'movierec train'"
         )
-    model = model_class(meta["model"])(**meta["params"])
-    restore_state(model, read_arrays(path), meta["state"])
+    arrays = read_arrays(path)
+    try:
+        if meta["model"] not in MODELS:
+            raise ValueError(f"unknown model {meta['model']!r}")
+        cls = model_class(meta["model"])
+        unknown = sorted(set(meta["params"]) - set(cls._param_names()))
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r} of {meta['model']}")
+        model = cls(**meta["params"]).validate()
+        restore_state(model, arrays, meta["state"])
+    except DECODE_ERRORS as exc:
+        raise damaged(path, exc) from None
+    if not isinstance(getattr(model, "data_", None), Interactions):
+        raise damaged(path, "no training data in the file")
     if not hasattr(model, "items_catalog_"):
         model.items_catalog_ = None
     return model

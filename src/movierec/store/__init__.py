@@ -18,6 +18,7 @@ from movierec.store.queries import (
     get_run,
     list_runs,
     load_movies,
+    prune_runs,
     runs_table,
     user_recommendations,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "get_run",
     "list_runs",
     "load_movies",
+    "prune_runs",
     "make_engine",
     "recommendations_frame",
     "resolve_db_url",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, select
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -22,7 +22,13 @@ from movierec.store.schema import SCHEMA_VERSION, SCHEMA_VERSION_TABLE, Base, Sc
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+def _add_run_writer(conn: Connection) -> None:
+    """Schema 1 -> 2: ``runs.writer`` (the writing process, to reap runs it left behind)."""
+    conn.execute(text("ALTER TABLE runs ADD COLUMN writer VARCHAR(255) NOT NULL DEFAULT ''"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_run_writer}
 """``MIGRATIONS[v]`` upgrades a database from schema ``v`` to ``v + 1`` in place."""
 
 
@@ -64,6 +70,18 @@ def safe_url(url: str | URL) -> str:
         return "<invalid url>"
 
 
+def database_label(url: str | URL) -> tuple[str, str]:
+    """``(kind, name)`` of a store URL, safe to show: ``("sqlite", "movierec.db")`` (the
+    file's name, not its path), ``("postgresql", "movierec")`` (the database, no host, user
+    or password)."""
+    parsed = make_url(url)
+    kind = parsed.get_backend_name()
+    database = parsed.database or ""
+    if kind == "sqlite":
+        return kind, Path(database).name if database not in ("", ":memory:") else ":memory:"
+    return kind, database
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -73,14 +91,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, pool_size: int | None = None, **kwargs: Any) -> Engine:
     """A SQLAlchemy engine for ``url`` (already resolved by :func:`resolve_db_url`).
 
     SQLite connections use WAL mode (readers never wait for a writer); nothing is created on
-    disk until :func:`ensure_schema`. Extra keyword arguments go to
+    disk until :func:`ensure_schema`. ``pool_size``: exactly that many pooled connections
+    (no overflow), for a server that admits that many concurrent reads (an in-memory SQLite
+    database keeps its single connection). Extra keyword arguments go to
     :func:`sqlalchemy.create_engine`.
     """
     parsed = make_url(url)
+    if pool_size is not None and parsed.database not in (None, "", ":memory:"):
+        kwargs.update(pool_size=pool_size, max_overflow=0)
     if parsed.get_backend_name() == "sqlite":
         connect_args = {"check_same_thread": False, "timeout": 30.0}
         connect_args.update(kwargs.pop("connect_args", {}))
@@ -127,16 +149,38 @@ def schema_state(engine: Engine) -> int | None:
         ) from None
 
 
+def _no_sqlite_file(engine: Engine) -> bool:
+    """A SQLite URL whose file does not exist (looking must not create it)."""
+    database = engine.url.database or ""
+    if engine.url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+        return not database.startswith("file:") and not Path(database).is_file()
+    return False
+
+
+def open_store(engine: Engine) -> bool:
+    """``True`` if the database holds a store, upgraded to the current schema if it was
+    older; ``False`` (creating nothing) if it holds none. For commands that read and mark
+    runs (``movierec db runs``, ``db prune``).
+
+    Raises:
+        StoreError: as :func:`check_schema` and :func:`ensure_schema`.
+    """
+    if check_schema(engine):
+        return True
+    if _no_sqlite_file(engine) or schema_state(engine) is None:
+        return False
+    ensure_schema(engine)
+    return True
+
+
 def check_schema(engine: Engine) -> bool:
     """``True`` if the store exists with the current schema, ``False`` if it is empty.
 
     Raises:
         StoreError: the schema is older (and cannot be migrated) or newer than this movierec's.
     """
-    database = engine.url.database or ""
-    if engine.url.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
-        if not database.startswith("file:") and not Path(database).is_file():
-            return False  # don't create an empty file just by looking
+    if _no_sqlite_file(engine):
+        return False  # don't create an empty file just by looking
     version = schema_state(engine)
     if version is None:
         return False

@@ -7,9 +7,10 @@ Every reader selects the run and its rows in one statement (``runs.is_current`` 
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, Select, bindparam, select
@@ -19,10 +20,12 @@ from sqlalchemy.orm import Session
 from movierec.atomic import atomic_path
 from movierec.errors import ConfigError, StoreError, UnknownIdError
 from movierec.interactions import ItemCatalog
-from movierec.store.engine import as_engine, check_schema, one_line, safe_url
+from movierec.store.engine import as_engine, check_schema, one_line, open_store, safe_url
+from movierec.store.lifecycle import Pruned, prune_failed, reap_stale_runs
 from movierec.store.schema import STATUS_COMPLETE, Movie, Recommendation, Run
 
 Executor = Connection | Session
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -244,17 +247,39 @@ def export_run(
     return out, len(frame)
 
 
-def runs_table(engine_or_url: Engine | str | None) -> list[RunInfo]:
-    """Every run in the store at ``engine_or_url`` (empty if there is no store yet)."""
+def _in_store(
+    engine_or_url: Engine | str | None, work: Callable[[Connection], T], empty: T, what: str
+) -> T:
+    """``work(conn)`` in one transaction on the store at ``engine_or_url`` (upgraded to the
+    current schema first), or ``empty`` if there is no store; database errors become
+    :class:`StoreError` ("cannot <what>: ...")."""
     engine, owned = as_engine(engine_or_url)
     try:
-        if not check_schema(engine):
-            return []
+        if not open_store(engine):
+            return empty
         try:
-            with engine.connect() as conn:
-                return list_runs(conn)
+            with engine.begin() as conn:
+                return work(conn)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read runs: {one_line(exc)}") from None
+            raise StoreError(f"cannot {what}: {one_line(exc)}") from None
     finally:
         if owned:
             engine.dispose()
+
+
+def runs_table(engine_or_url: Engine | str | None) -> list[RunInfo]:
+    """Every run in the store at ``engine_or_url`` (empty if there is no store yet), after
+    marking ``failed`` the runs whose writer died (:func:`reap_stale_runs`; an older schema
+    is upgraded for that first)."""
+
+    def reap_and_list(conn: Connection) -> list[RunInfo]:
+        reap_stale_runs(conn)
+        return list_runs(conn)
+
+    return _in_store(engine_or_url, reap_and_list, [], "read runs")
+
+
+def prune_runs(engine_or_url: Engine | str | None) -> Pruned:
+    """Delete every failed run (after reaping those whose writer died) and its rows, in one
+    transaction; nothing to do without a store."""
+    return _in_store(engine_or_url, prune_failed, Pruned([], 0), "prune runs")

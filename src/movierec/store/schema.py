@@ -6,7 +6,8 @@ Schema (version :data:`SCHEMA_VERSION`)::
     movies(id, title, year, genres)           MovieLens movieId, title, year, '|'-joined genres
     runs(id, model, params, data_fingerprint,  one row per stored model run; params/metrics
          metrics, n_users, n_recommendations,  are JSON; status is writing|complete|failed;
-         created, status, is_current)          at most one complete run is current
+         created, status, is_current, writer)  at most one complete run is current; writer
+                                               is host:pid:start of the writing process
     recommendations(run_id, user_id, rank,     top-N per user of a run (external MovieLens
                     movie_id, score,           ids, rank 1 = best)
                     explanation)
@@ -35,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bump when a table changes; add the upgrade step to ``movierec.store.engine.MIGRATIONS``."""
 
 STATUS_WRITING = "writing"
@@ -76,7 +77,9 @@ class Run(Base):
     """One model run whose recommendations are stored.
 
     ``status`` goes ``writing`` → ``complete`` (or ``failed``); only a complete run can be
-    current, and the partial unique index guarantees at most one current run.
+    current, and the partial unique index guarantees at most one current run. ``writer``
+    identifies the process writing it (see :mod:`movierec.store.lifecycle`); added in
+    schema version 2.
     """
 
     __tablename__ = "runs"
@@ -91,6 +94,7 @@ class Run(Base):
     created: Mapped[_dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
     status: Mapped[str] = mapped_column(String(16), default=STATUS_WRITING)
     is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+    writer: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
     __table_args__ = (
         Index(

@@ -2,8 +2,9 @@
 
 Protocol (what readers can rely on):
 
-1. a short transaction inserts the ``runs`` row with ``status='writing'`` (visible to
-   ``movierec db runs``, never current);
+1. a short transaction inserts the ``runs`` row with ``status='writing'`` and the writer's
+   identity (visible to ``movierec db runs``, never current); runs whose writer died are
+   marked ``failed`` first (:mod:`movierec.store.lifecycle`);
 2. one transaction upserts the movie catalogue, bulk-loads every recommendation
    (``executemany`` on SQLite, ``COPY … FROM STDIN`` on PostgreSQL), then flips
    ``is_current`` from the previous run to this one and sets ``status='complete'``;
@@ -33,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from movierec.errors import StoreError
 from movierec.interactions import ItemCatalog
 from movierec.store.engine import as_engine, ensure_schema, one_line, safe_url
+from movierec.store.lifecycle import lock_run, reap_stale_runs, unlock_run, writer_identity
 from movierec.store.schema import (
     MOVIES,
     RECOMMENDATION_COLUMNS,
@@ -46,6 +48,7 @@ from movierec.store.schema import (
 log = logging.getLogger(__name__)
 
 _PG_LOCK_KEY = 0x6D6F7669  # advisory lock serialising the is_current flip on PostgreSQL
+NOT_NULL = "FORCE_NOT_NULL (explanation)"  # COPY: an empty explanation is '', not NULL
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,8 @@ def _bulk_load(conn: Connection, run_id: int, recs: pd.DataFrame) -> None:
         cols = ", ".join(RECOMMENDATION_COLUMNS)
         raw = conn.connection.driver_connection
         with raw.cursor() as cur:  # type: ignore[union-attr]
-            with cur.copy(f"COPY recommendations ({cols}) FROM STDIN WITH (FORMAT csv)") as cp:
+            copy = f"COPY recommendations ({cols}) FROM STDIN WITH (FORMAT csv, {NOT_NULL})"
+            with cur.copy(copy) as cp:
                 cp.write(buf.getvalue())
         return
     conn.execute(insert(RECOMMENDATIONS), frame.to_dict("records"))
@@ -226,33 +230,43 @@ def write_run(
     try:
         ensure_schema(engine)
         run_params = _json_safe(dict(meta.params))
-        try:
-            with engine.begin() as conn:
-                run_id = conn.execute(
-                    insert(RUNS)
-                    .values(
-                        model=meta.model,
-                        params=run_params,
-                        data_fingerprint=meta.data_fingerprint,
-                        metrics=_json_safe(dict(metrics or {})),
-                        created=_dt.datetime.now(_dt.UTC),
-                        status=STATUS_WRITING,
-                        is_current=False,
-                    )
-                    .returning(RUNS.c.id)
-                ).scalar_one()
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot write to {safe_url(engine.url)}: {one_line(exc)}") from None
-        try:
-            _write_body(engine, run_id, recommendations, catalog, make_current)
-        except BaseException as exc:
-            _mark_failed(engine, run_id)
-            if isinstance(exc, SQLAlchemyError):
+        with engine.connect() as conn:
+            try:
+                with conn.begin():
+                    reap_stale_runs(conn)
+                with conn.begin():
+                    run_id = conn.execute(
+                        insert(RUNS)
+                        .values(
+                            model=meta.model,
+                            params=run_params,
+                            data_fingerprint=meta.data_fingerprint,
+                            metrics=_json_safe(dict(metrics or {})),
+                            created=_dt.datetime.now(_dt.UTC),
+                            status=STATUS_WRITING,
+                            is_current=False,
+                            writer=writer_identity(),
+                        )
+                        .returning(RUNS.c.id)
+                    ).scalar_one()
+                    lock_run(conn, run_id)  # held until this connection is done with the run
+            except SQLAlchemyError as exc:
                 raise StoreError(
-                    f"writing run {run_id} to {safe_url(engine.url)} failed and was rolled back: "
-                    f"{one_line(exc)}"
+                    f"cannot write to {safe_url(engine.url)}: {one_line(exc)}"
                 ) from None
-            raise
+            try:
+                with conn.begin():
+                    _write_body(conn, run_id, recommendations, catalog, make_current)
+            except BaseException as exc:
+                _mark_failed(engine, run_id)
+                if isinstance(exc, SQLAlchemyError):
+                    raise StoreError(
+                        f"writing run {run_id} to {safe_url(engine.url)} failed and was rolled "
+                        f"back: {one_line(exc)}"
+                    ) from None
+                raise
+            finally:
+                _unlock(conn, run_id)
         log.info("stored run %d (%d recommendations)", run_id, len(recommendations))
         return int(run_id)
     finally:
@@ -261,31 +275,42 @@ def write_run(
 
 
 def _write_body(
-    engine: Engine,
+    conn: Connection,
     run_id: int,
     recs: pd.DataFrame,
     catalog: ItemCatalog | None,
     make_current: bool,
 ) -> None:
+    """Step 2 of the protocol, in the caller's transaction on ``conn``."""
     runs = RUNS
-    with engine.begin() as conn:
-        if catalog is not None:
-            _upsert_movies(conn, catalog)
-        _bulk_load(conn, run_id, recs)
-        if make_current:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-            conn.execute(update(runs).where(runs.c.is_current).values(is_current=False))
-        conn.execute(
-            update(runs)
-            .where(runs.c.id == run_id)
-            .values(
-                status=STATUS_COMPLETE,
-                is_current=make_current,
-                n_users=int(recs["userId"].nunique()),
-                n_recommendations=len(recs),
-            )
+    if catalog is not None:
+        _upsert_movies(conn, catalog)
+    _bulk_load(conn, run_id, recs)
+    if make_current:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        conn.execute(update(runs).where(runs.c.is_current).values(is_current=False))
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id)
+        .values(
+            status=STATUS_COMPLETE,
+            is_current=make_current,
+            n_users=int(recs["userId"].nunique()),
+            n_recommendations=len(recs),
         )
+    )
+
+
+def _unlock(conn: Connection, run_id: int) -> None:
+    """Release the writer's lock; if the connection broke, the server released it."""
+    try:
+        if conn.in_transaction():
+            conn.rollback()
+        unlock_run(conn, run_id)
+        conn.commit()
+    except SQLAlchemyError:
+        log.debug("run %d: writer lock released with the connection", run_id)
 
 
 def _mark_failed(engine: Engine, run_id: int) -> None:

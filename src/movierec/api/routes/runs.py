@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from movierec.api.deps import ServingDep, SessionDep
+from movierec.api.deps import GatesDep, ServingDep
 from movierec.api.routes.params import RunId
 from movierec.api.schemas import ErrorBody, Leaderboard, LeaderboardIndex, RunOut
 
@@ -20,21 +20,21 @@ Name = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 
 
 @router.get("/runs", response_model=list[RunOut])
-def list_runs(serving: ServingDep, db: SessionDep) -> list[RunOut]:
+async def list_runs(serving: ServingDep, gates: GatesDep) -> list[RunOut]:
     """Every stored run, newest first (empty without a store)."""
-    return serving.runs(db)
+    return await gates.store.run(serving.runs)
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, responses=NOT_FOUND)
-def get_run(run_id: RunId, serving: ServingDep, db: SessionDep) -> RunOut:
+async def get_run(run_id: RunId, serving: ServingDep, gates: GatesDep) -> RunOut:
     """One stored run."""
-    return serving.run(db, run_id)
+    return await gates.store.run(serving.run, run_id)
 
 
 @router.get("/runs/{run_id}/leaderboard", response_model=Leaderboard, responses=NOT_FOUND)
-def run_leaderboard(run_id: RunId, serving: ServingDep, db: SessionDep) -> Leaderboard:
+async def run_leaderboard(run_id: RunId, serving: ServingDep, gates: GatesDep) -> Leaderboard:
     """The evaluation leaderboard (reports/<protocol>/leaderboard.json) of the run's protocol."""
-    return serving.run_leaderboard(db, run_id)
+    return await gates.store.run(serving.run_leaderboard, run_id)
 
 
 @router.get("/leaderboards", response_model=LeaderboardIndex)

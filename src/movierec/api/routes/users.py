@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from movierec.api.deps import ServingDep, SessionDep, run_model
-from movierec.api.routes.params import N, UserId
+from movierec.api.deps import GatesDep, ServingDep
+from movierec.api.routes.params import HistoryLimit, N, UserId
 from movierec.api.schemas import ErrorBody, UserHistory, UserRecommendations
 
 router = APIRouter(prefix="/users", tags=["users"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "unknown user (or model)"}
+    404: {"model": ErrorBody, "description": "unknown user (or model)"},
+    503: {"model": ErrorBody, "description": "busy: retry after Retry-After seconds"},
 }
 
 
@@ -20,7 +21,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 async def user_recommendations(
     user_id: UserId,
     serving: ServingDep,
-    db: SessionDep,
+    gates: GatesDep,
     n: N = 10,
     model: Annotated[
         str | None,
@@ -28,17 +29,13 @@ async def user_recommendations(
     ] = None,
 ) -> UserRecommendations:
     """Top-``n`` for a known user: the store's current run, else the live model."""
-    found = serving.stored_recommendations(db, user_id, n, model)  # one indexed read
+    found = await gates.store.run(serving.stored_recommendations, user_id, n, model)
     if found is not None:
         return found
-    return await run_model(serving.fallback_recommendations, user_id, n, model)
+    return await gates.model.run(serving.fallback_recommendations, user_id, n, model)
 
 
 @router.get("/{user_id}/ratings", response_model=UserHistory, responses=NOT_FOUND)
-def user_ratings(
-    user_id: UserId,
-    serving: ServingDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-) -> UserHistory:
+def user_ratings(user_id: UserId, serving: ServingDep, limit: HistoryLimit = 50) -> UserHistory:
     """The user's training ratings, best first then most recent."""
     return serving.user_history(user_id, limit)

@@ -4,8 +4,11 @@
 const $ = (sel) => document.querySelector(sel);
 const ratings = new Map(); // movieId -> {movie, rating}
 const scaleMax = Math.round(Number(document.body.dataset.scaleMax || 5));
+const PAGE = 15; // search results per "show more"
+const narrow = window.matchMedia("(max-width: 50rem)");
 let recTimer = null;
 let recSeq = 0;
+let searchState = { params: null, shown: 0, total: 0 };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -18,13 +21,17 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A failed call throws an Error with the API's message, the status and Retry-After (s).
 async function api(path, options = {}) {
   const res = await fetch(path, { headers: { "Content-Type": "application/json" }, ...options });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     const d = body.detail;
     const msg = Array.isArray(d) ? d.map((e) => `${(e.loc || []).join(".")}: ${e.msg}`).join("; ") : d;
-    throw new Error(msg || `HTTP ${res.status}`);
+    const err = new Error(msg || `HTTP ${res.status}`);
+    err.status = res.status;
+    err.retryAfter = Number(res.headers.get("Retry-After")) || 0;
+    throw err;
   }
   return body;
 }
@@ -53,6 +60,7 @@ function showTab(tab) {
     t.tabIndex = on ? 0 : -1;
     document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
   }
+  updatePeek();
   if (tab.id === "tab-models") loadModels();
 }
 for (const t of document.querySelectorAll('[role="tab"]')) {
@@ -68,7 +76,7 @@ for (const t of document.querySelectorAll('[role="tab"]')) {
 
 // ---------------------------------------------------------------- rate movies
 function starWidget(movie) {
-  const name = `rate-${movie.id}`;
+  const name = `rate-${movie.id}-${Math.random().toString(36).slice(2, 8)}`;
   const fs = el("fieldset", { class: "stars" }, el("legend", {}, `Your rating of ${movie.title}`));
   for (let v = scaleMax; v >= 1; v--) {
     const id = `${name}-${v}`;
@@ -80,20 +88,44 @@ function starWidget(movie) {
   return fs;
 }
 
+function movieItem(m) {
+  const item = el("li", { class: "movie", "data-movie-id": m.id },
+    el("div", { class: "title" }, m.title), el("div", { class: "meta" }, movieMeta(m)));
+  if (!m.n_ratings) {
+    item.append(el("div", { class: "note" },
+      "Not in the model's training data: rating it will not change your recommendations."));
+  }
+  item.append(starWidget(m));
+  return item;
+}
+
 async function search(event) {
   if (event) event.preventDefault();
   const q = $("#search").value.trim();
   const genre = $("#genre").value;
-  const params = new URLSearchParams({ limit: "15" });
+  const params = new URLSearchParams({ limit: String(PAGE) });
   if (q) params.set("query", q);
   if (genre) params.set("genre", genre);
+  searchState = { params, shown: 0, total: 0 };
+  $("#search-results").replaceChildren();
+  await searchPage();
+}
+
+async function searchPage() {
+  const params = new URLSearchParams(searchState.params);
+  params.set("offset", String(searchState.shown));
   status("#search-status", "Searching…");
+  $("#show-more").hidden = true;
   try {
     const body = await api(`/movies?${params}`);
-    const list = $("#search-results");
-    list.replaceChildren(...body.movies.map((m) => el("li", { class: "movie", "data-movie-id": m.id },
-      el("div", { class: "title" }, m.title), el("div", { class: "meta" }, movieMeta(m)), starWidget(m))));
-    status("#search-status", body.total ? `${body.total} movie(s) found${body.total > body.movies.length ? `, showing ${body.movies.length}` : ""}.` : "No movie matches.");
+    $("#search-results").append(...body.movies.map(movieItem));
+    searchState.shown += body.movies.length;
+    searchState.total = body.total;
+    const shown = searchState.shown;
+    status("#search-status", body.total
+      ? `${body.total} movie(s) found${body.total > shown ? `, showing ${shown}` : ""}.`
+      : "No movie matches.");
+    $("#show-more").hidden = shown >= body.total;
   } catch (err) {
     status("#search-status", err.message, true);
   }
@@ -114,23 +146,54 @@ function renderRated() {
   $("#rated-empty").hidden = items.length > 0;
 }
 
-function scheduleRecs() {
+function scheduleRecs(delay = 150) {
   clearTimeout(recTimer);
-  recTimer = setTimeout(loadRecs, 150);
+  recTimer = setTimeout(loadRecs, delay);
 }
 
-function recItem(r) {
+// "More like this": the movie's nearest movies, each rateable in place.
+async function toggleSimilar(movie, button, holder, rateable) {
+  if (!holder.hidden) { holder.hidden = true; button.setAttribute("aria-expanded", "false"); return; }
+  button.setAttribute("aria-expanded", "true");
+  holder.hidden = false;
+  holder.replaceChildren(el("li", { class: "meta" }, "Loading…"));
+  try {
+    const body = await api(`/movies/${movie.id}/similar?n=5`);
+    holder.replaceChildren(...body.similar.map((s) => el("li", { class: "movie", "data-movie-id": s.movie.id },
+      el("div", { class: "title" }, s.movie.title),
+      el("div", { class: "meta" }, `${movieMeta(s.movie)}${s.explanation ? ` · ${s.explanation}` : ""}`),
+      rateable ? starWidget(s.movie) : "")));
+    if (!body.similar.length) holder.replaceChildren(el("li", { class: "meta" }, "No similar movies known."));
+  } catch (err) {
+    holder.replaceChildren(el("li", { class: "meta error" }, err.message));
+  }
+}
+
+function recItem(r, rateable = true) {
+  const holder = el("ul", { class: "similar", hidden: "" });
+  const more = el("button", { class: "more-like", type: "button", "aria-expanded": "false",
+    title: `Movies like ${r.movie.title}` }, "More like this");
+  more.addEventListener("click", () => toggleSimilar(r.movie, more, holder, rateable));
   return el("li", { class: "rec", "data-movie-id": r.movie.id },
     el("span", { class: "title" }, r.movie.title),
     el("div", { class: "meta" }, movieMeta(r.movie)),
-    el("div", { class: "why" }, r.explanation));
+    el("div", { class: "why" }, r.explanation),
+    more, holder);
+}
+
+function ignoredNote(ids) {
+  if (!ids.length) return "";
+  const names = ids.map((id) => ratings.get(id)?.movie.title || `movie ${id}`);
+  return `Not used: ${names.join(", ")} (no ratings in the training data, so the model cannot learn from ${ids.length > 1 ? "them" : "it"}).`;
 }
 
 async function loadRecs() {
   const seq = ++recSeq;
   if (!ratings.size) {
     $("#new-recs").replaceChildren();
+    $("#recs-note").textContent = "";
     status("#recs-status", "Rate at least one movie.");
+    updatePeek();
     return;
   }
   status("#recs-status", "Updating…");
@@ -139,14 +202,42 @@ async function loadRecs() {
     const body = await api("/recommendations", { method: "POST", body: JSON.stringify(payload) });
     if (seq !== recSeq) return; // a newer request is on its way
     $("#new-recs").replaceChildren(...body.recommendations.map(recItem));
-    status("#recs-status", `${body.recommendations.length} recommendations from ${ratings.size} rating(s) (${body.model}, ${body.method}).`);
+    $("#recs-note").textContent = ignoredNote(body.ignored);
+    const how = body.method === "popularity" ? "popular movies: none of your rated movies is known to the model" : body.method;
+    status("#recs-status", `${body.recommendations.length} recommendations from ${ratings.size} rating(s) (${body.model}, ${how}).`);
   } catch (err) {
-    if (seq === recSeq) status("#recs-status", err.message, true);
+    if (seq !== recSeq) return;
+    if (err.status === 503 && err.retryAfter) { // busy: keep the list, try again
+      status("#recs-status", `The server is busy; retrying in ${err.retryAfter} s…`, true);
+      scheduleRecs(Math.min(err.retryAfter, 10) * 1000);
+    } else {
+      status("#recs-status", err.message, true);
+    }
   }
+  updatePeek();
 }
+
+// On a phone the list sits below the search results: a bar at the bottom shows the top
+// picks whenever the list itself is out of view.
+let recsInView = false;
+function updatePeek() {
+  const peek = $("#recs-peek");
+  const recs = [...document.querySelectorAll("#new-recs > li .title")].slice(0, 3).map((t) => t.textContent);
+  const show = narrow.matches && recs.length > 0 && !recsInView && !$("#view-rate").hidden;
+  if (show) $("#peek-list").textContent = recs.map((t, i) => `${i + 1}. ${t}`).join(" · ");
+  peek.hidden = !show;
+  document.body.classList.toggle("with-peek", show);
+}
+new IntersectionObserver((entries) => {
+  recsInView = entries.some((e) => e.isIntersecting);
+  updatePeek();
+}).observe($("#recs"));
+narrow.addEventListener("change", updatePeek);
+$("#peek-show").addEventListener("click", () => $("#recs").scrollIntoView({ behavior: "smooth", block: "start" }));
 
 $("#search-form").addEventListener("submit", search);
 $("#genre").addEventListener("change", () => search());
+$("#show-more").addEventListener("click", searchPage);
 
 // ---------------------------------------------------------------- existing user
 async function showUser(event) {
@@ -161,7 +252,7 @@ async function showUser(event) {
     const [hist, recs] = await Promise.all([api(`/users/${id}/ratings?limit=30`), api(`/users/${id}/recommendations?n=10`)]);
     $("#user-history").replaceChildren(...hist.ratings.map((h) => el("li", { class: "rated-item" },
       el("span", { class: "title" }, h.movie.title), ` — ${h.rating}★`, el("div", { class: "meta" }, movieMeta(h.movie)))));
-    $("#user-recs").replaceChildren(...recs.recommendations.map(recItem));
+    $("#user-recs").replaceChildren(...recs.recommendations.map((r) => recItem(r, false)));
     $("#user-recs-source").textContent = recs.source === "store"
       ? `From stored run ${recs.run_id} (${recs.model}).` : `Computed live by the ${recs.model} model.`;
     status("#user-status", `User ${id} rated ${hist.n_ratings} movies${hist.n_ratings > hist.ratings.length ? ` (best ${hist.ratings.length} shown)` : ""}.`);
@@ -172,14 +263,36 @@ async function showUser(event) {
 $("#user-form").addEventListener("submit", showUser);
 
 // ---------------------------------------------------------------- models
+function fmtValue(v) {
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
+  if (v && typeof v === "object") return JSON.stringify(v);
+  return v ?? "";
+}
+
 function table(node, rows) {
   if (!rows.length) { node.replaceChildren(); return; }
   const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(4))
-    : v && typeof v === "object" ? JSON.stringify(v) : v ?? "");
+  const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(4)) : fmtValue(v));
   node.replaceChildren(node.querySelector("caption") || "",
     el("thead", {}, el("tr", {}, ...cols.map((c) => el("th", { scope: "col" }, c)))),
     el("tbody", {}, ...rows.map((r) => el("tr", {}, ...cols.map((c) => el("td", { class: typeof r[c] === "number" ? "num" : "" }, fmt(r[c])))))));
+}
+
+// The model's hyperparameters: one row each (nested values, e.g. a blend's parts, flattened
+// to "part.name").
+function paramsTable(params) {
+  const rows = [];
+  const walk = (prefix, value) => {
+    if (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length) {
+      for (const [k, v] of Object.entries(value)) walk(prefix ? `${prefix}.${k}` : k, v);
+    } else {
+      rows.push([prefix, fmtValue(value)]);
+    }
+  };
+  walk("", params);
+  return el("table", { class: "params" }, el("caption", { class: "sr-only" }, "Model parameters"),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "parameter"), el("th", { scope: "col" }, "value"))),
+    el("tbody", {}, ...rows.map(([k, v]) => el("tr", {}, el("th", { scope: "row" }, k), el("td", {}, v)))));
 }
 
 function boardRows(board) {
@@ -217,10 +330,11 @@ async function loadModels() {
   modelsLoaded = true;
   try {
     const [h, runs, idx] = await Promise.all([api("/health"), api("/runs"), api("/leaderboards")]);
-    const facts = [["model", h.model.name], ["parameters", JSON.stringify(h.model.params)],
+    const store = h.store.kind ? `${h.store.kind} database ${h.store.name}` : "none";
+    const facts = [["model", h.model.name], ["parameters", paramsTable(h.model.params)],
       ["training data", `${h.model.n_users} users × ${h.model.n_items} movies (fingerprint ${h.model.data_fingerprint})`],
       ["current run", h.run ? `#${h.run.id} ${h.run.model}, ${h.run.n_recommendations} recommendations, ${when(h.run.created)}` : "none stored"],
-      ["store", h.store.available ? "available" : `unavailable ${h.store.detail}`]];
+      ["store", h.store.available ? `${store}, available` : `${store}, unavailable: ${h.store.detail}`]];
     $("#health").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
     table($("#runs"), runs.map((r) => ({ id: r.id, model: r.model, status: r.status, current: r.is_current ? "yes" : "",
       users: r.n_users, recommendations: r.n_recommendations, created: when(r.created), data: r.data_fingerprint })));

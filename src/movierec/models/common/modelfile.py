@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import json
 import os
+import struct
+import tokenize
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +31,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from movierec.atomic import atomic_path
-from movierec.errors import ModelError
+from movierec.errors import ConfigError, DataError, ModelError, ModelFileError
 from movierec.interactions import Interactions, ItemCatalog, Vocabulary
 
 __all__ = [
+    "DECODE_ERRORS",
     "FORMAT_VERSION",
+    "damaged",
     "learned_state",
     "read_arrays",
     "read_metadata",
@@ -91,7 +97,12 @@ def _pack(key: str, value: Any, arrays: dict[str, np.ndarray], state: dict[str, 
 def write_model_file(
     path: str | os.PathLike[str], arrays: dict[str, np.ndarray], meta: dict[str, Any]
 ) -> Path:
-    """Write ``arrays`` and the JSON ``meta`` atomically to ``path`` (``.npz``)."""
+    """Write ``arrays`` and the JSON ``meta`` atomically to ``path`` (``.npz``).
+
+    ``meta["entries"]`` lists the array names, so that a reader can tell a file whose
+    index was damaged from a complete one (:func:`read_arrays`).
+    """
+    meta = {**meta, "entries": sorted(arrays)}
     blob = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -100,23 +111,125 @@ def write_model_file(
     return path
 
 
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The JSON metadata of a saved model, without loading its arrays."""
-    path = Path(path)
+DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError,
+    ValueError,  # also json/Unicode decoding, object arrays refused (allow_pickle=False)
+    LookupError,  # KeyError, IndexError
+    TypeError,
+    AttributeError,
+    ArithmeticError,  # OverflowError
+    MemoryError,
+    RuntimeError,  # zipfile: "encrypted" or an unsupported feature (NotImplementedError)
+    SyntaxError,  # an .npy header numpy cannot parse
+    tokenize.TokenError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    DataError,
+    ConfigError,
+)
+"""What decoding a damaged or foreign file raises (numpy, zipfile, json, the model's own
+checks): :func:`damaged` turns each into one :class:`ModelFileError`."""
+
+_META_TYPES = {
+    "format_version": int,
+    "package_version": str,
+    "model": str,
+    "params": dict,
+    "state": dict,
+    "data_fingerprint": str,
+}
+
+
+def damaged(path: str | os.PathLike[str], reason: BaseException | str) -> ModelFileError:
+    """The one error of an unusable model file: ``<path> is damaged or not a movierec model
+    (<reason>); retrain with movierec train`` (the reason is one line, at most 160
+    characters)."""
+    if isinstance(reason, BaseException):
+        reason = _reason(reason)
+    if len(reason) > 160:
+        reason = reason[:157] + "..."
+    return ModelFileError(
+        f"{path} is damaged or not a movierec model ({reason}); retrain with movierec train"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, readable account of a decoding error."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, KeyError):
+        return f"missing entry {text}"
+    if isinstance(exc, ValueError) and "pickle" in text:
+        kind = "an object array" if "Object arrays" in text else "data"
+        return f"holds {kind} that only pickle could read: not a numpy .npz model"
+    if isinstance(exc, EOFError | zipfile.BadZipFile | struct.error | zlib.error) or not text:
+        return f"{type(exc).__name__}{': ' + text if text else ''}"
+    return text
+
+
+def _open(path: Path) -> Any:
+    """``np.load`` of an existing model file (``ModelError`` if it is missing/unreadable)."""
     if not path.is_file():
         raise ModelError(f"no model at {path}; run 'movierec train' first")
+    if path.stat().st_size == 0:
+        raise damaged(path, "empty file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            meta: dict[str, Any] = json.loads(bytes(npz[META_KEY]).decode("utf-8"))
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path} is not a movierec model file ({exc})") from exc
+        npz = np.load(path, allow_pickle=False)
+    except PermissionError as exc:
+        raise ModelError(f"cannot read the model at {path}: {exc.strerror}") from None
+    except (OSError, *DECODE_ERRORS) as exc:
+        raise damaged(path, exc) from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise damaged(path, "a single numpy array, not a model archive")
+    return npz
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON metadata of a saved model, without loading its arrays.
+
+    Raises:
+        ModelError: no file at ``path``. ModelFileError: the file is damaged, or is not a
+            movierec model (no metadata, or metadata without its required fields).
+    """
+    path = Path(path)
+    with _open(path) as npz:
+        try:
+            raw = npz[META_KEY]
+            meta = json.loads(bytes(raw).decode("utf-8"))
+        except (OSError, *DECODE_ERRORS) as exc:
+            if isinstance(exc, KeyError):
+                raise damaged(path, "no movierec metadata") from None
+            raise damaged(path, exc) from None
+    if not isinstance(meta, dict):
+        raise damaged(path, "metadata is not a JSON object")
+    for key, kind in _META_TYPES.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise damaged(path, f"metadata field {key!r} is missing or not a {kind.__name__}")
     return meta
 
 
 def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """The learned arrays of a saved model (check :func:`read_metadata` first)."""
-    with np.load(Path(path), allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files if k != META_KEY}
+    """The learned arrays of a saved model (check :func:`read_metadata` first).
+
+    Every entry is read in full, so zip's CRC-32 check covers all the bytes; the names must
+    be those the metadata lists (files written before the list existed are not checked).
+
+    Raises:
+        ModelFileError: a damaged entry, an object array, or entries missing or extra.
+    """
+    path = Path(path)
+    with _open(path) as npz:
+        try:
+            arrays = {k: npz[k] for k in npz.files if k != META_KEY}
+            meta = json.loads(bytes(npz[META_KEY]).decode("utf-8"))
+        except (OSError, *DECODE_ERRORS) as exc:
+            raise damaged(path, exc) from None
+    listed = meta.get("entries") if isinstance(meta, dict) else None
+    if listed is not None and sorted(arrays) != sorted(map(str, listed)):
+        missing = sorted(set(map(str, listed)) - set(arrays))
+        extra = sorted(set(arrays) - set(map(str, listed)))
+        raise damaged(path, f"entries missing {missing[:3]} or unexpected {extra[:3]}")
+    return arrays
 
 
 def restore_state(obj: Any, files: dict[str, np.ndarray], state: dict[str, Any]) -> None:

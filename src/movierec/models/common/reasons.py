@@ -28,9 +28,9 @@ def explained_columns(data: Interactions, item_ids: Any) -> tuple[np.ndarray, np
 
 
 def movie_title(catalog: ItemCatalog | None, movie_id: int) -> str:
-    """Title of ``movie_id`` from ``catalog``, else ``"movie <id>"``."""
+    """Title of ``movie_id`` from ``catalog`` in natural word order, else ``"movie <id>"``."""
     if catalog is not None and int(movie_id) in catalog:
-        return catalog.title(int(movie_id))
+        return catalog.display_title(int(movie_id))
     return f"movie {int(movie_id)}"
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.common.foldin import fold_ratings
-from movierec.models.common.reasons import explained_columns
+from movierec.models.common.reasons import explained_columns, movie_title
 from movierec.models.knn.base import KNNFoldIn, check_knn_params, neighbour_cap, unique_rows
 from movierec.models.knn.kernels import user_knn_kernel, user_knn_serial
 from movierec.models.knn.similarity import neighbour_lists, query_neighbours
@@ -215,19 +215,25 @@ class UserKNN(KNNFoldIn):
         lo, hi = self.nb_indptr_[user_row], self.nb_indptr_[user_row + 1]
         return self.nb_indices_[lo:hi], self.nb_sims_[lo:hi]
 
-    def _restrict(
-        self, nbrs: np.ndarray, sims: np.ndarray, item_col: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The first ``k`` of a best-first neighbour list who rated ``item_col``, their
-        similarities and ratings."""
+    def _chosen(self, nbrs: np.ndarray, item_col: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in a best-first neighbour list of the first ``k`` who rated
+        ``item_col``, and their ratings."""
         indptr, rows, ratings = self._by_item()
         lo, hi = indptr[int(item_col)], indptr[int(item_col) + 1]
         m = self.data_.matrix
         col = np.zeros(m.shape[0], dtype=m.dtype)  # the column, dense (float64 → float32 exact)
         col[rows[lo:hi]] = ratings[lo:hi]
-        rated = col[nbrs] > 0
-        k = int(self.k)
-        return nbrs[rated][:k], sims[rated][:k], col[nbrs][rated][:k]
+        theirs = col[nbrs]
+        positions = np.flatnonzero(theirs > 0)[: int(self.k)]
+        return positions, theirs[positions]
+
+    def _restrict(
+        self, nbrs: np.ndarray, sims: np.ndarray, item_col: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first ``k`` of a best-first neighbour list who rated ``item_col``, their
+        similarities and ratings."""
+        positions, ratings = self._chosen(nbrs, item_col)
+        return nbrs[positions], sims[positions], ratings
 
     def neighbourhood(self, user_row: int, item_col: int) -> tuple[np.ndarray, np.ndarray]:
         """The users (row indices) in ``N_k(u;i)`` and their similarities, best first."""
@@ -235,31 +241,85 @@ class UserKNN(KNNFoldIn):
         nbrs, sims, _ = self._restrict(*self._nb_of(int(user_row)), int(item_col))
         return nbrs, sims
 
-    def _reasons(self, nbrs: np.ndarray, sims: np.ndarray, item_ids: Any) -> list[str]:
+    def _loved_by(self, nbrs: np.ndarray, liked: np.ndarray, threshold: float) -> np.ndarray:
+        """``B[p, j]``: neighbour ``nbrs[p]`` rated column ``liked[j]`` ``>= threshold``;
+        shape ``(len(nbrs), len(liked))`` bool."""
+        indptr, rows, ratings = self._by_item()
+        pos = np.full(self.data_.n_users, -1, dtype=np.int64)
+        pos[nbrs] = np.arange(nbrs.size)
+        starts, ends = indptr[liked], indptr[liked + 1]
+        lengths = ends - starts
+        idx = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        which = np.repeat(np.arange(liked.size), lengths)
+        keep = (ratings[idx] >= threshold) & (pos[rows[idx]] >= 0)
+        loved = np.zeros((nbrs.size, liked.size), dtype=bool)
+        loved[pos[rows[idx][keep]], which[keep]] = True
+        return loved
+
+    def _reasons(
+        self,
+        nbrs: np.ndarray,
+        sims: np.ndarray,
+        item_ids: Any,
+        rated: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> list[str]:
         """How many of the neighbours ``nbrs`` (best first, similarities ``sims > 0``) are in
-        ``N_k(u;i)`` of each movie and their average rating; ``""`` when none rated it."""
+        ``N_k(u;i)`` of each movie and their average rating; ``""`` when none rated it.
+
+        With the user's ratings ``rated = (columns, ratings)``, each reason also names the
+        movie of the user's that drove it: among the movies the user loved (rated at least
+        ``lo + 0.75·(hi − lo)``, 4★ on 1-5), the one whose lovers are most over-represented
+        in ``N_k(u;i)`` compared with all the user's neighbours (largest
+        ``c_j/|N_k(u;i)| − b_j``, ``c_j`` of ``N_k(u;i)`` loved it, ``b_j`` the share of all
+        neighbours who did; ties: larger ``c_j``, then the user's higher rating). The reason
+        cites ``c_j ≥ 1``: "…; like you, 5 of them loved Star Wars (1977)".
+        """
         cols, valid = explained_columns(self.data_, item_ids)
+        lo, hi = self.data_.rating_scale
+        threshold = lo + 0.75 * (hi - lo)
+        liked = np.zeros(0, dtype=np.int64)
+        if rated is not None and nbrs.size:
+            keep = rated[1] >= threshold
+            liked = np.asarray(rated[0], dtype=np.int64)[keep]
+            order = np.lexsort((liked, -np.asarray(rated[1])[keep]))  # best loved first
+            liked = liked[order]
+        loved = self._loved_by(nbrs, liked, threshold) if liked.size else None
+        base = loved.mean(axis=0) if loved is not None else None
+        titles: dict[int, str] = {}
         out = []
         for c, ok in zip(cols, valid, strict=True):
-            chosen, _, ratings = self._restrict(nbrs, sims, int(c)) if ok else (nbrs[:0],) * 3
-            if chosen.size == 0:
+            positions, ratings = self._chosen(nbrs, int(c)) if ok else (nbrs[:0], sims[:0])
+            if positions.size == 0:
                 out.append("")
                 continue
             avg = float(ratings.mean())
             how = "rated it highly" if avg >= 3.5 else "rated it"
-            out.append(
-                f"users with similar taste {how} ({chosen.size} of your nearest neighbours, "
+            reason = (
+                f"users with similar taste {how} ({positions.size} of your nearest neighbours, "
                 f"avg {avg:.1f}★)"
             )
+            if loved is not None and base is not None:
+                counts = loved[positions].sum(axis=0)
+                lift = counts / positions.size - base
+                best = np.lexsort((np.arange(counts.size), -counts, -lift))[0]
+                if counts[best] > 0:
+                    if best not in titles:
+                        movie = int(self.data_.items.ids[liked[best]])
+                        titles[best] = movie_title(self.items_catalog_, movie)
+                    reason += f"; like you, {int(counts[best])} of them loved {titles[best]}"
+            out.append(reason)
         return out
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        """How many of the user's nearest neighbours (``N_k(u;i)``) rated each movie, and
-        their average rating ("users with similar taste rated it highly (4 of your nearest
-        neighbours, avg 4.5★)"); ``""`` for a movie none of them rated."""
+        """How many of the user's nearest neighbours (``N_k(u;i)``) rated each movie, their
+        average rating, and the movie of the user's that drove it (see :meth:`_reasons`):
+        "users with similar taste rated it highly (4 of your nearest neighbours, avg 4.5★);
+        like you, 3 of them loved Alien (1979)"; ``""`` for a movie none of them rated."""
         self._check_fitted()
         u = int(self.data_.users.index([user_id])[0])
-        return self._reasons(*self._nb_of(u), item_ids)
+        m = self.data_.matrix
+        lo, hi = m.indptr[u], m.indptr[u + 1]
+        return self._reasons(*self._nb_of(u), item_ids, (m.indices[lo:hi], m.data[lo:hi]))
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}`` (as :meth:`fold_in`)."""
@@ -268,4 +328,4 @@ class UserKNN(KNNFoldIn):
         if cols.size == 0:
             return self._reasons(np.zeros(0, np.int32), np.zeros(0, np.float32), item_ids)
         _, nbrs, sims = self._new_user_nb(cols, vals)
-        return self._reasons(nbrs, sims, item_ids)
+        return self._reasons(nbrs, sims, item_ids, (cols, vals))
