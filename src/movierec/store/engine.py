@@ -12,17 +12,41 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    inspect,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from movierec.config import Layout, get_settings
 from movierec.errors import StoreError
-from movierec.store.schema import SCHEMA_VERSION, SCHEMA_VERSION_TABLE, Base, SchemaVersion
+from movierec.store.schema import (
+    LIVING_TABLES,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_TABLE,
+    Base,
+    SchemaVersion,
+)
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+def _v1_to_v2(conn: Connection) -> None:
+    """Schema 1 -> 2: the living pipeline's tables (users, ratings, model versions, the
+    production pointer and its history) and ``runs.model_version``; existing rows are kept."""
+    tables = [Base.metadata.tables[name] for name in LIVING_TABLES]
+    Base.metadata.create_all(conn, tables=tables)
+    conn.execute(text("ALTER TABLE runs ADD COLUMN model_version INTEGER"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
 """``MIGRATIONS[v]`` upgrades a database from schema ``v`` to ``v + 1`` in place."""
 
 
