@@ -33,7 +33,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -43,6 +54,8 @@ from movierec.interactions import ITEM_COL, RATING_COL, TIME_COL, USER_COL, Item
 from movierec.store.engine import check_schema, make_engine, one_line, safe_url
 from movierec.store.schema import MOVIES, RATING_COLUMNS, RATINGS, USERS
 from movierec.store.writer import upsert_movies
+
+_USERS_LOCK = 0x75736572  # advisory lock serialising new user ids on PostgreSQL
 
 CHANGE_MARGIN_S = 60.0
 """Seconds subtracted from the start of a retraining read to give the version's
@@ -94,26 +107,29 @@ def token_hash(token: str) -> str:
 # ---------------------------------------------------------------------------------- users
 def create_user(engine: Engine, *, attempts: int = 5) -> tuple[int, str]:
     """A new user: ``(id, token)``. The id is one more than the largest id so far (MovieLens
-    users keep theirs); the token (43 URL-safe characters) is returned once and only its
-    hash is stored. Concurrent calls never share an id (a clash is retried).
+    users keep theirs), taken in the insert itself (under an advisory lock on PostgreSQL,
+    under SQLite's write lock), so concurrent calls never share an id. The token (43
+    URL-safe characters) is returned once; only its SHA-256 is stored.
 
     Raises:
         StoreError: the store is unreachable or has no ``users`` table.
     """
     token = secrets.token_urlsafe(32)
     digest = token_hash(token)
+    next_id = select(
+        (func.coalesce(func.max(USERS.c.id), 0) + 1).label("id"),
+        literal(digest).label("token_hash"),
+        literal(_now_dt(), DateTime(timezone=True)).label("created"),
+    )
+    stmt = insert(USERS).from_select(["id", "token_hash", "created"], next_id).returning(USERS.c.id)
     for _ in range(attempts):
         try:
             with engine.begin() as conn:
-                next_id = conn.execute(select(func.coalesce(func.max(USERS.c.id), 0) + 1))
-                user_id = int(next_id.scalar_one())
-                conn.execute(
-                    insert(USERS).values(
-                        id=user_id, token_hash=digest, created=_now_dt(), changed=None
-                    )
-                )
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _USERS_LOCK})
+                user_id = int(conn.execute(stmt).scalar_one())
             return user_id, token
-        except IntegrityError:
+        except IntegrityError:  # pragma: no cover - the lock makes a clash unlikely
             continue
         except SQLAlchemyError as exc:
             raise _store_error(engine, "create a user", exc) from None
