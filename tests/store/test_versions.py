@@ -186,13 +186,14 @@ def test_a_version_1_store_is_upgraded_in_place(db_url: str, tmp_path) -> None:
                 is_current=True,
             )
         )
+        rec = {"run_id": 1, "user_id": 7}
         conn.execute(
             t["recommendations"].insert(),
             [
-                {"run_id": 1, "user_id": 7, "rank": 1, "movie_id": 50, "score": 2.0, "explanation": "x"},
-                {"run_id": 1, "user_id": 7, "rank": 2, "movie_id": 51, "score": 1.0, "explanation": "y"},
+                {**rec, "rank": 1, "movie_id": 50, "score": 2.0, "explanation": "x"},
+                {**rec, "rank": 2, "movie_id": 51, "score": 1.0, "explanation": "y"},
             ],
-        )  # fmt: skip
+        )
     assert check_schema(eng) is False  # older, and migratable
     ensure_schema(eng)
     assert check_schema(eng) is True
