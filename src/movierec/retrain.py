@@ -183,7 +183,7 @@ def holdout(cfg: PipelineConfig, data: StoreData) -> Any:
 def _score(name: str, params: dict[str, Any], fold: Any, catalog: ItemCatalog) -> Any:
     from movierec.evaluation.scoring import build_model, run_fold
 
-    return run_fold(build_model(name, params), fold, catalog, K, curves=False).result
+    return run_fold(build_model(name, params), fold, catalog, K).result  # as evaluate does
 
 
 def compare(cfg: PipelineConfig, data: StoreData, fold: Any) -> Comparison:
