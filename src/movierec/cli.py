@@ -442,20 +442,18 @@ def schedule(
 ) -> None:
     """Serve 'retrain' as a Prefect deployment on a cron schedule (Ctrl-C stops).
 
-    Uses PREFECT_API_URL when set, else a Prefect server on 127.0.0.1:PORT, started as a
-    child of this command (and stopped with it) when none answers there.
+    Uses PREFECT_API_URL (or the server of 'movierec prefect start') when there is one, else
+    a Prefect server on 127.0.0.1:PORT, started as a child of this command (and stopped
+    with it) when none answers there.
     """
-    import os
-
     from movierec.extras import require
-    from movierec.prefect_server import local_server
+    from movierec.prefect_server import command_server
 
     require("flow", "prefect", "movierec schedule")
     cfg = _config(
         home=home, dataset=dataset, db_url=db_url, model=model, model_params=parse_params(param)
     )
-    with local_server(cfg.home, prefect_port) as url:
-        os.environ["PREFECT_API_URL"] = url
+    with command_server(prefect_port) as url:
         from movierec.flows import check_cron, serve_retrain
 
         check_cron(cron)
@@ -569,14 +567,11 @@ def pipeline(
         spark_master=spark_master,
     )
     if cron:
-        import os
-
         from movierec.extras import require
-        from movierec.prefect_server import local_server
+        from movierec.prefect_server import command_server
 
         require("flow", "prefect", "pipeline --cron")
-        with local_server(cfg.home) as url:
-            os.environ["PREFECT_API_URL"] = url
+        with command_server():
             from movierec.flows import serve_pipeline
 
             serve_pipeline(cfg, cron)

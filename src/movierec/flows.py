@@ -17,8 +17,6 @@ is kept out of the terminal (:func:`quiet_expected_errors`) but stays in Prefect
 record and ``logs/runs.jsonl``.
 """
 
-from __future__ import annotations
-
 import hashlib
 import logging
 import os
@@ -247,14 +245,14 @@ def run_pipeline(cfg: PipelineConfig) -> PipelineResult:
 
 
 def serve_pipeline(cfg: PipelineConfig, cron: str) -> None:
-    """Serve the flow on a cron schedule (blocks until interrupted)."""
-    try:
-        from prefect.client.schemas.schedules import CronSchedule
-
-        CronSchedule(cron=cron)
-    except Exception as exc:
-        raise ConfigError(f"invalid --cron expression {cron!r}: {exc}") from None
-    movierec_pipeline.serve(name="movierec-pipeline", cron=cron, parameters={"cfg": cfg})
+    """Serve the flow on a cron schedule (blocks until interrupted); the deployment stores
+    :func:`deployment_parameters` (no database URL)."""
+    check_cron(cron)
+    if cfg.database_url:
+        os.environ["MOVIEREC_DB_URL"] = cfg.database_url
+    movierec_pipeline.serve(
+        name="movierec-pipeline", cron=cron, parameters=deployment_parameters(cfg)
+    )
 
 
 # ---------------------------------------------------------------------------------- retrain
@@ -287,8 +285,9 @@ def deployment_parameters(cfg: PipelineConfig) -> dict[str, Any]:
     """``cfg`` as a deployment's stored parameters: JSON, the home made absolute, and no
     database URL (a secret is never stored in Prefect; the runs read ``MOVIEREC_DB_URL``
     from the serving process's environment, which :func:`serve_retrain` sets)."""
-    data = cfg.model_dump(mode="json", exclude={"db_url"})
+    data = cfg.model_dump(mode="json")
     data["home"] = str(Path(cfg.home).resolve())
+    data["db_url"] = None
     return {"cfg": data}
 
 
@@ -305,7 +304,7 @@ def check_cron(cron: str) -> None:
 def serve_retrain(cfg: PipelineConfig, cron: str) -> None:
     """Serve the retrain flow as the deployment ``movierec-retrain/movierec-retrain`` on a
     cron schedule (blocks until interrupted; Prefect's API must be configured:
-    :func:`movierec.prefect_server.local_server`)."""
+    :func:`movierec.prefect_server.command_server`)."""
     from prefect.deployments.runner import EntrypointType
 
     check_cron(cron)
