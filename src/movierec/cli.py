@@ -576,6 +576,7 @@ def pipeline(
 
             serve_pipeline(cfg, cron)
         return
+    steps.check(cfg)  # a bad model, parameter or missing engine fails before anything runs
     with logged_step(cfg.layout.log_path, "pipeline", engine=engine):
         if _flow_installed("pipeline"):
             from movierec.flows import run_pipeline
@@ -766,7 +767,7 @@ def runs_list(
     for r in runs:
         started = _dt_text(r.started)
         table.add_row(r.run_id, r.kind, started, str(len(r.metrics)))
-    out.print(table if runs else "no tracked runs yet")
+    Console(width=max(out.width, 110)).print(table if runs else "no tracked runs yet")
 
 
 def _dt_text(seconds: float) -> str:
