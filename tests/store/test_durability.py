@@ -1,16 +1,11 @@
 """A rating write is durable once :func:`put_rating` / :func:`delete_rating` returns: a
 process writing in a loop is killed with SIGKILL, and every write it acknowledged (the
 function returned, then it printed the write) is in the store afterwards (SQLite and
-PostgreSQL)."""
+PostgreSQL). The writer and the bookkeeping: :mod:`movierec.testing.crash`."""
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,41 +14,25 @@ import pytest
 from sqlalchemy import text
 
 from movierec.store import ensure_schema, import_ratings, make_engine, user_ratings
+from movierec.testing.crash import expected_state, operations, run_and_kill
 from tests.store.test_ratings import catalog
 
 pytestmark = pytest.mark.slow
 
-WRITER = """
-import json, sys
-from movierec.data.datasets import WHOLE_STARS
-from movierec.store import delete_rating, make_engine, put_rating
-engine = make_engine(sys.argv[1])
-ops = json.load(open(sys.argv[2]))
-print("ready", flush=True)
-for i, (kind, user, movie, rating) in enumerate(ops):
-    if kind == "put":
-        put_rating(engine, user, movie, rating, scale=WHOLE_STARS)
-    else:
-        delete_rating(engine, user, movie)
-    print(i, flush=True)
-"""
+USERS, MOVIES = list(range(1, 21)), list(range(1, 201))
 
 
-def operations(seed: int, n: int = 4000) -> list[tuple[str, int, int, int]]:
-    """Puts on fresh (user, movie) pairs and deletes of pairs put earlier; each pair is put
-    once and deleted at most once, so the last op touching a pair decides its state."""
-    rng = random.Random(seed)
-    pairs = [(u, m) for u in range(1, 21) for m in range(1, 201)]
-    rng.shuffle(pairs)
-    ops: list[tuple[str, int, int, int]] = []
-    put: list[tuple[int, int]] = []
-    for u, m in pairs[:n]:
-        if put and rng.random() < 0.2:
-            du, dm = put.pop(rng.randrange(len(put)))
-            ops.append(("delete", du, dm, 0))
-        ops.append(("put", u, m, rng.randint(1, 5)))
-        put.append((u, m))
-    return ops[:n]
+def test_operations_are_what_the_check_assumes() -> None:
+    ops = operations(5, 4000, USERS, MOVIES)
+    puts = [(u, m) for kind, u, m, _ in ops if kind == "put"]
+    deletes = [(u, m) for kind, u, m, _ in ops if kind == "delete"]
+    assert len(ops) == 4000 and len(set(puts)) == len(puts)  # each pair put once
+    assert len(set(deletes)) == len(deletes) and set(deletes) <= set(puts)
+    for i, (kind, u, m, _) in enumerate(ops):  # a pair is deleted only after its put
+        if kind == "delete":
+            assert ("put", u, m) in {(k, uu, mm) for k, uu, mm, _ in ops[:i]}
+    state = expected_state([("put", 1, 1, 4), ("delete", 1, 1, 0), ("put", 2, 2, 5)], 1)
+    assert state == {(1, 1): None}  # the op in flight (pair (2, 2)) is left out
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -61,44 +40,18 @@ def test_acknowledged_writes_survive_kill_9(db_url: str, tmp_path: Path, seed: i
     engine = make_engine(db_url)
     ensure_schema(engine)
     users = pd.DataFrame(
-        {"userId": np.arange(1, 21), "movieId": 1, "rating": np.float32(3), "timestamp": 0}
+        {"userId": np.array(USERS), "movieId": 1, "rating": np.float32(3), "timestamp": 0}
     )
-    import_ratings(engine, users, catalog(list(range(1, 201))))
+    import_ratings(engine, users, catalog(MOVIES))
     with engine.begin() as conn:  # start from users without ratings
         conn.execute(text("DELETE FROM ratings"))
-    ops = operations(seed)
-    ops_file = tmp_path / f"ops{seed}.json"
-    ops_file.write_text(json.dumps(ops))
+    ops = operations(seed, 4000, USERS, MOVIES)
     kill_after = random.Random(seed).randint(100, 600)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, db_url, str(ops_file)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ},
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    acked = -1
-    for line in proc.stdout:
-        acked = int(line)
-        if acked >= kill_after:
-            proc.send_signal(signal.SIGKILL)
-            break
-    rest = proc.stdout.read()
-    proc.wait(30)
-    assert proc.returncode == -signal.SIGKILL
-    for line in rest.split():
-        acked = max(acked, int(line))
+    acked = run_and_kill(db_url, ops, kill_after, tmp_path)
     assert acked >= kill_after
-    expected: dict[tuple[int, int], int | None] = {}
-    for kind, u, m, r in ops[: acked + 1]:
-        expected[(u, m)] = r if kind == "put" else None
-    if acked + 1 < len(ops):  # the write in flight when killed may or may not have landed
-        expected.pop((ops[acked + 1][1], ops[acked + 1][2]), None)
+    expected = expected_state(ops, acked)
     stored = {
-        (r.user_id, r.movie_id): int(r.rating)
-        for u in range(1, 21)
-        for r in user_ratings(engine, u)
+        (r.user_id, r.movie_id): int(r.rating) for u in USERS for r in user_ratings(engine, u)
     }
     assert sum(v is not None for v in expected.values()) > 50
     lost = {k: v for k, v in expected.items() if stored.get(k) != v}
