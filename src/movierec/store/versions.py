@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from movierec.errors import ConfigError, StoreError, UnknownIdError
@@ -26,6 +26,8 @@ from movierec.store.writer import json_safe
 
 POINTER_ID = 1
 """The primary key of the production pointer's one row."""
+
+_POINTER_LOCK = 0x70726F64  # advisory lock serialising pointer changes on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -221,16 +223,18 @@ def _set_pointer(
 
 
 def _lock_pointer(conn: Connection) -> tuple[int | None, int | None]:
-    """``(current, previous)`` of the pointer, locked against a concurrent change (a row
-    lock on PostgreSQL; SQLite takes its write lock with the first write)."""
-    stmt = select(PRODUCTION.c.version_id, PRODUCTION.c.previous_version_id).where(
-        PRODUCTION.c.id == POINTER_ID
-    )
+    """``(current, previous)`` of the pointer, locked against a concurrent change until the
+    transaction ends (an advisory lock on PostgreSQL, which also covers the first promotion,
+    when the row does not exist yet; SQLite's write lock, taken by a first write)."""
     if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    else:  # take SQLite's write lock now, before reading
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _POINTER_LOCK})
+    else:
         conn.execute(update(PRODUCTION).where(PRODUCTION.c.id == POINTER_ID).values(id=POINTER_ID))
-    row = conn.execute(stmt).first()
+    row = conn.execute(
+        select(PRODUCTION.c.version_id, PRODUCTION.c.previous_version_id).where(
+            PRODUCTION.c.id == POINTER_ID
+        )
+    ).first()
     return (None, None) if row is None else (row[0], row[1])
 
 
