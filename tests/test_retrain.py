@@ -29,18 +29,9 @@ from movierec.store import (
     runs_table,
 )
 from movierec.testing.feedback import new_ratings
+from tests.clirun import run
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from movierec.cli import main
 from movierec.config import Settings
 from movierec.models import read_metadata
+from tests.clirun import run
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -44,16 +44,6 @@ USES = {
 
 def test_every_setting_is_in_the_matrix() -> None:
     assert set(USES) == set(Settings.model_fields)
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def expected_counts(ratings: pd.DataFrame, min_user: int, min_item: int) -> tuple[int, int, int]:

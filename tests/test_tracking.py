@@ -12,18 +12,9 @@ import pytest
 from movierec.cli import main
 from movierec.codeversion import code_version
 from movierec.models import read_metadata
+from tests.clirun import run
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 @pytest.fixture

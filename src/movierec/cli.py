@@ -209,8 +209,10 @@ def transform(
 
 @app.command("import")
 def import_(home: HomeOpt = None, dataset: DatasetOpt = None, db_url: DbUrlOpt = None) -> None:
-    """Load the converted ratings (data/raw/ratings.csv), their users and the movies into the
-    store, which becomes the source 'retrain' trains from (idempotent)."""
+    """Load the converted ratings, their users and the movies into the store (idempotent).
+
+    From then on the store is the source 'retrain' trains from.
+    """
     cfg = _config(home=home, dataset=dataset, db_url=db_url)
     with _step(cfg.layout, "import"):
         result = steps.import_ratings(cfg)
@@ -384,8 +386,11 @@ def retrain(
         int, typer.Option("--store-n", help="Movies per user stored by a promoted version.")
     ] = _DEFAULT["store_n"],
 ) -> None:
-    """Retrain from the store: evaluate against production on the newest ratings, register
-    a model version, promote it if it is not worse (a Prefect flow when Prefect is installed)."""
+    """Retrain from the store, compare with production, register and maybe promote a version.
+
+    The comparison holds out each user's newest ratings; the new version is promoted unless
+    its NDCG@10 is worse by more than the margin (a Prefect flow when Prefect is installed).
+    """
     cfg = _config(
         home=home,
         dataset=dataset,

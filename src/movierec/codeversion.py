@@ -10,26 +10,22 @@ from pathlib import Path
 from movierec import __version__
 
 
+def _git(*args: str) -> str:
+    """``git ARGS`` run in this package's folder; its stripped output."""
+    src = Path(__file__).resolve().parent
+    done = subprocess.run(
+        ["git", "-C", str(src), *args], capture_output=True, text=True, timeout=5, check=True
+    )
+    return done.stdout.strip()
+
+
 @functools.cache
 def git_commit() -> str | None:
     """The short commit of the checkout holding this package (with ``+dirty`` when the
     tracked files differ from it), or ``None`` (not a checkout, or no git)."""
-    src = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
+        commit = _git("rev-parse", "--short=12", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{commit}+dirty" if commit and dirty else commit or None
