@@ -334,7 +334,8 @@ def models_versions(
             v.code_version,
             v.created.isoformat(timespec="seconds"),
         )
-    out.print(table if versions else "no model versions yet; run 'movierec retrain'")
+    shown = table if versions else "no model versions yet; run 'movierec retrain'"
+    Console(width=max(out.width, 150)).print(shown)
 
 
 @models_app.command("promote")
@@ -717,12 +718,13 @@ def db_runs(home: HomeOpt = None, db_url: DbUrlOpt = None, dataset: DatasetOpt =
 
     runs = runs_table(resolve_db_url(db_url, _layout(home, dataset).home))
     table = Table(title="Stored runs")
-    for col in ("id", "model", "status", "current", "users", "rows", "created", "data"):
+    for col in ("id", "model", "version", "status", "current", "users", "rows", "created", "data"):
         table.add_column(col)
     for r in runs:
         table.add_row(
             str(r.id),
             r.model,
+            "" if r.model_version is None else str(r.model_version),
             r.status,
             "*" if r.is_current else "",
             str(r.n_users),
@@ -730,7 +732,7 @@ def db_runs(home: HomeOpt = None, db_url: DbUrlOpt = None, dataset: DatasetOpt =
             r.created.isoformat(timespec="seconds"),
             r.data_fingerprint,
         )
-    out.print(table if runs else "no runs stored yet")
+    Console(width=max(out.width, 120)).print(table if runs else "no runs stored yet")
 
 
 @db_app.command("export")
