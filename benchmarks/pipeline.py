@@ -36,7 +36,7 @@ from movierec.data.ml100k import read_u_data
 from movierec.data.transform import transform, write_clean
 from movierec.interactions import Interactions
 from movierec.models.knn import UserKNN
-from movierec.recommend import recommend_all, recommend_for_user
+from movierec.topn import recommend_all, recommend_for_user
 from movierec.training import fit_model, load_trained
 
 RESULTS = Path(__file__).with_name("results")

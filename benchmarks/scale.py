@@ -9,7 +9,7 @@ Per size, two fresh subprocesses (so each one's peak RSS is its own):
    → transform (:func:`movierec.data.transform.transform`, 5/20 filters, then the CSR
    :class:`~movierec.interactions.Interactions`) → train (``ials``: 64 factors, 15
    iterations, ``implicit``'s CG solver on every core; or ``item-knn``) → top-10 for every
-   user (:func:`movierec.recommend.recommend_all`, batched) → SQLite store
+   user (:func:`movierec.topn.recommend_all`, batched) → SQLite store
    (:func:`movierec.store.writer.write_run`, one transaction). Each stage reports its wall
    time and the peak RSS sampled while it ran (every 20 ms); the process's ``ru_maxrss`` is
    the overall peak.
@@ -121,8 +121,8 @@ def cmd_pipeline(size: str, workdir: Path, model_name: str, anchor: bool) -> dic
     from movierec.data.transform import transform
     from movierec.interactions import Interactions, ItemCatalog
     from movierec.models.registry import make_model
-    from movierec.recommend import recommend_all
     from movierec.store.writer import RunMeta, write_run
+    from movierec.topn import recommend_all
 
     threads = os.cpu_count() or 2
     params: dict[str, Any] = (

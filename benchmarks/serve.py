@@ -48,8 +48,8 @@ from movierec.data.releases import load_release
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
 from movierec.models.registry import make_model
-from movierec.recommend import recommend_all
 from movierec.store import RunMeta, write_run
+from movierec.topn import recommend_all
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serve.json"

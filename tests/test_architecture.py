@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("movierec.data", "movierec.pipeline_config"),
     ("movierec.models", "movierec.testing"),
     ("movierec.explain",),
-    ("movierec.recommend", "movierec.evaluation", "movierec.training", "movierec.tracking"),
+    ("movierec.topn", "movierec.evaluation", "movierec.training", "movierec.tracking"),
     ("movierec.store",),
     ("movierec.engines",),
     ("movierec.steps", "movierec.retrain"),

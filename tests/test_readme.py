@@ -35,3 +35,19 @@ def test_readme_quickstart_runs(
     result = runner.summarize(verbose=False)
     assert result.failed == 0, f"{result.failed} README example(s) failed (see output above)"
     assert list(tmp_path.iterdir()) == []  # loading from a source installs nothing
+
+
+def test_api_names_are_not_shadowed_by_submodules() -> None:
+    """``mr.recommend`` stays the function after ``movierec.<submodule>`` imports (a package
+    attribute of the same name would be replaced by the submodule)."""
+    import importlib
+    import pkgutil
+    import types
+
+    import movierec
+
+    for info in pkgutil.walk_packages(movierec.__path__, "movierec."):
+        importlib.import_module(info.name)
+    for name in movierec.__all__:
+        value = getattr(movierec, name)
+        assert not isinstance(value, types.ModuleType), name

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from movierec.interactions import ItemCatalog
     from movierec.models.base import Recommender
     from movierec.pipeline_config import PipelineConfig
-    from movierec.recommend import Recommendation
     from movierec.store import RunMeta
+    from movierec.topn import Recommendation
 
 
 @dataclass
@@ -127,8 +127,8 @@ class LocalEngine:
         return model if model is not None else load_trained(cfg.layout)
 
     def rank_all(self, cfg: PipelineConfig, n: int, model: Recommender | None = None) -> RankedRun:
-        from movierec.recommend import TopN
         from movierec.store import RunMeta
+        from movierec.topn import TopN
 
         model = self._model(cfg, model)
         frame = TopN(model).for_all(n)
@@ -137,7 +137,7 @@ class LocalEngine:
     def recommend(
         self, cfg: PipelineConfig, model: Recommender | None = None
     ) -> list[Recommendation]:
-        from movierec.recommend import TopN
+        from movierec.topn import TopN
 
         return TopN(self._model(cfg, model)).for_user(cfg.user, cfg.n)
 

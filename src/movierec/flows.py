@@ -36,8 +36,8 @@ from prefect.context import TaskRunContext  # noqa: E402
 from movierec import __version__, retrain, steps  # noqa: E402
 from movierec.errors import ConfigError, MovieRecError  # noqa: E402
 from movierec.pipeline_config import PipelineConfig  # noqa: E402
-from movierec.recommend import Recommendation  # noqa: E402
 from movierec.steps import PipelineResult  # noqa: E402
+from movierec.topn import Recommendation  # noqa: E402
 
 
 def file_digest(paths: list[Path]) -> str:

@@ -70,7 +70,7 @@ def recommend(model: Recommender, user_id: int, n: int = 10) -> pd.DataFrame:
     Returns:
         Frame ``rank, movieId, title, year, genres, predictedRating, score, explanation``.
     """
-    from movierec.recommend import TopN
+    from movierec.topn import TopN
 
     return _frame(TopN(model).for_user(int(user_id), n))
 
@@ -83,7 +83,7 @@ def fold_in(model: Recommender, ratings: Mapping[int, float], n: int = 10) -> pd
     Returns:
         Frame as :func:`recommend`; ``attrs["method"]`` says how it was scored.
     """
-    from movierec.recommend import TopN
+    from movierec.topn import TopN
 
     result = TopN(model).for_ratings({int(m): float(r) for m, r in ratings.items()}, n)
     frame = _frame(result.recommendations)

@@ -22,7 +22,7 @@ from movierec.pipeline_config import PipelineConfig
 if TYPE_CHECKING:  # heavy modules load only when a step runs
     from movierec.data.ingest import IngestResult
     from movierec.models.base import Recommender
-    from movierec.recommend import Recommendation
+    from movierec.topn import Recommendation
 
 log = logging.getLogger("movierec")
 
@@ -146,8 +146,8 @@ def store(
     """
     from dataclasses import replace
 
-    from movierec.recommend import check_n
     from movierec.store import resolve_db_url, write_run
+    from movierec.topn import check_n
 
     n = check_n(cfg.store_n)
     ranked = engine(cfg).rank_all(cfg, n, model=model)

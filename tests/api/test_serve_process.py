@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from movierec.models.registry import make_model
-from movierec.recommend import recommend_all
+from movierec.topn import recommend_all
 from tests.api.conftest import free_port
 from tests.store.toy import write_model_run
 

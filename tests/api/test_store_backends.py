@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from movierec.api.app import app_from_env, create_app
 from movierec.explain import Explainer
-from movierec.recommend import recommend_all
 from movierec.store import make_engine
+from movierec.topn import recommend_all
 from tests.conftest import unavailable
 from tests.store.toy import pg_reachable, pg_schema_url, write_model_run
 

@@ -34,9 +34,9 @@ from movierec.errors import (
 from movierec.explain import CoRatings, generic_reason
 from movierec.interactions import ItemCatalog
 from movierec.models.base import Recommender
-from movierec.recommend import TopN
 from movierec.store import queries
 from movierec.store.engine import check_schema, safe_url
+from movierec.topn import TopN
 
 log = logging.getLogger(__name__)
 

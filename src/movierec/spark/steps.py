@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from movierec.config import Layout
     from movierec.models.base import Recommender
     from movierec.pipeline_config import PipelineConfig
-    from movierec.recommend import Recommendation
     from movierec.spark.engine import ALSParams
+    from movierec.topn import Recommendation
 
 log = logging.getLogger("movierec")
 
@@ -212,6 +212,6 @@ class SparkEngine:
         return RankedRun(frame, meta, local.items_catalog_, metrics)
 
     def recommend(self, cfg: PipelineConfig, model: Any = None) -> list[Recommendation]:
-        from movierec.recommend import TopN
+        from movierec.topn import TopN
 
         return TopN(self._model(cfg, model)).for_user(cfg.user, cfg.n)
