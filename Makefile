@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+RUN_STAMP := $(VENV)/.installed-run
 SOURCE ?= $(MOVIEREC_SOURCE)
 
 .PHONY: run test lint venv clean bench
@@ -15,10 +16,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# make run needs only the core and Prefect (the [flow] extra); make test installs everything.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[flow]'
+	touch $(RUN_STAMP)
+
 venv: $(STAMP)
 
 ## run: the whole pipeline on ml-100k, ending with the top-5 movies for user 1
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/movierec pipeline --user 1 -n 5 $(if $(SOURCE),--source $(SOURCE),)
 
 ## test: lint + the full test suite

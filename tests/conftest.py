@@ -13,6 +13,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Tracking (MLflow) costs seconds per command; the tests that check it turn it on.
+os.environ.setdefault("MOVIEREC_TRACKING", "0")
+
 
 def _shared_data() -> Path:
     env = os.environ.get("MOVIEREC_SHARED_DATA")

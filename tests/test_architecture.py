@@ -17,15 +17,15 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "movierec"
 
 LAYERS: list[tuple[str, ...]] = [
     ("movierec", "movierec.errors", "movierec.config", "movierec.atomic", "movierec.runlog",
-     "movierec.interrupt"),
+     "movierec.interrupt", "movierec.codeversion", "movierec.extras", "movierec.prefect_server"),
     ("movierec.interactions",),
     ("movierec.data", "movierec.pipeline_config"),
     ("movierec.models", "movierec.testing"),
     ("movierec.explain",),
-    ("movierec.topn", "movierec.evaluation", "movierec.training"),
+    ("movierec.topn", "movierec.evaluation", "movierec.training", "movierec.tracking"),
     ("movierec.store",),
     ("movierec.engines",),
-    ("movierec.steps",),
+    ("movierec.steps", "movierec.retrain"),
     ("movierec.spark",),
     ("movierec.flows", "movierec.api", "movierec.library"),
     ("movierec.cli",),

@@ -164,7 +164,11 @@ def test_cron_serve_is_validated_and_delegated(monkeypatch: pytest.MonkeyPatch) 
     cfg = _cfg(Path("/x"))
     flows.serve_pipeline(cfg, "0 3 * * *")
     assert calls and calls[0]["cron"] == "0 3 * * *"
-    assert calls[0]["parameters"] == {"cfg": cfg}
+    # stored as JSON without the database URL, and valid for the flow (a deployment run
+    # validates them: the config comes back whole)
+    stored = calls[0]["parameters"]
+    assert stored == flows.deployment_parameters(cfg) and stored["cfg"]["db_url"] is None
+    assert flows.movierec_pipeline.validate_parameters(stored)["cfg"] == cfg
     with pytest.raises(ConfigError, match="cron"):
         flows.serve_pipeline(cfg, "not a cron")
 

@@ -19,39 +19,32 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from movierec.cli import main
 from movierec.config import Settings
 from movierec.models import read_metadata
+from tests.clirun import run
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 USES = {
     "home": ["download", "convert", "ingest", "transform", "train", "store", "recommend",
-             "pipeline", "db runs"],
+             "pipeline", "db runs", "import", "retrain", "models versions"],
     "dataset": ["download", "convert", "ingest", "transform", "pipeline"],
     "source": ["download", "pipeline"],
-    "db_url": ["store", "pipeline", "db runs", "db export", "db prune"],
-    "min_user_ratings": ["transform", "pipeline"],
-    "min_item_ratings": ["transform", "pipeline"],
-    "model": ["train", "pipeline"],
+    "db_url": ["store", "pipeline", "db runs", "db export", "db prune", "import", "retrain",
+               "models versions"],
+    "min_user_ratings": ["transform", "pipeline", "retrain"],
+    "min_item_ratings": ["transform", "pipeline", "retrain"],
+    "model": ["train", "pipeline", "retrain"],
     "download_timeout": ["download", "pipeline"],
     "download_retries": ["download", "pipeline"],
+    "promote_margin": ["retrain"],
+    "tracking": ["train", "evaluate", "retrain"],
 }  # fmt: skip
 """Which commands use which setting (each pair is checked below)."""
 
 
 def test_every_setting_is_in_the_matrix() -> None:
     assert set(USES) == set(Settings.model_fields)
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def expected_counts(ratings: pd.DataFrame, min_user: int, min_item: int) -> tuple[int, int, int]:
@@ -67,6 +60,7 @@ def expected_counts(ratings: pd.DataFrame, min_user: int, min_item: int) -> tupl
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in Settings.model_fields:
         monkeypatch.delenv(f"MOVIEREC_{name.upper()}", raising=False)
+    monkeypatch.setenv("MOVIEREC_TRACKING", "0")  # MLflow costs seconds; its check sets it
     return monkeypatch
 
 
@@ -230,3 +224,86 @@ def test_download_timeout_and_retries_reach_the_command(
     # retry waits its backoff: 1 s for download, 2 s for the flow's task retry)
     assert took < 4.5, took
     assert "timed out" in err.lower() or "timeout" in err.lower(), err
+
+
+def tracked_kinds(home: Path) -> list[str]:
+    """The ``kind`` of every run in the home's local MLflow store (``[]``: no store)."""
+    if not (home / "mlflow" / "mlflow.db").is_file():
+        return []
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("movierec")
+    return sorted(r.data.tags["kind"] for r in client.search_runs([exp.experiment_id]))
+
+
+def test_living_commands_read_their_settings(
+    env: pytest.MonkeyPatch,
+    prefect_harness: None,
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """import / retrain / models versions: home, db_url, model, the filters, the promotion
+    margin and tracking, each from its variable alone."""
+    home = tmp_path / "home"
+    db = tmp_path / "elsewhere.db"
+    env.setenv("MOVIEREC_HOME", str(home))
+    env.setenv("MOVIEREC_DB_URL", f"sqlite:///{db}")
+    env.setenv("MOVIEREC_MIN_USER_RATINGS", "60")
+    env.setenv("MOVIEREC_MIN_ITEM_RATINGS", "45")
+    env.setenv("MOVIEREC_MODEL", "ease")
+    assert run(["download", "--source", str(shared_data / "ml-100k.zip")], capsys)[0] == 0
+    assert run(["convert"], capsys)[0] == 0
+    code, out, _ = run(["import"], capsys)
+    assert code == 0 and "imported 100,000 of 100,000" in out
+    assert db.is_file() and not (home / "db").exists()
+
+    env.setenv("MOVIEREC_TRACKING", "1")
+    code, out, err = run(["retrain"], capsys)
+    assert code == 0, err
+    raw = pd.read_csv(
+        shared_data / "ml-100k/u.data", sep="\t", names=["userId", "movieId", "r", "t"]
+    )
+    n, _, _ = expected_counts(raw, 60, 45)
+    assert f"{n:,} after the filters" in out
+    assert "model version 1: ease -> models/versions/ease-" in out
+    assert len(list((home / "models" / "versions").glob("ease-*.npz"))) == 1
+    assert tracked_kinds(home) == ["retrain"]
+
+    # a worse model: refused with the default margin, promoted with a wide one
+    env.setenv("MOVIEREC_TRACKING", "0")
+    env.setenv("MOVIEREC_MODEL", "popularity")
+    code, out, _ = run(["retrain"], capsys)
+    assert code == 0 and "kept production:" in out and "margin 0.01" in out
+    env.setenv("MOVIEREC_PROMOTE_MARGIN", "0.5")
+    code, out, _ = run(["retrain"], capsys)
+    assert code == 0 and "promoted:" in out and "(margin 0.5)" in out
+    assert tracked_kinds(home) == ["retrain"]  # tracking off: nothing more recorded
+    code, out, _ = run(["models", "versions", "--json"], capsys)
+    listed = json.loads(out)
+    assert [(v["id"], v["model"], v["is_production"]) for v in listed] == [
+        (3, "popularity", True),
+        (2, "popularity", False),
+        (1, "ease", False),
+    ]
+
+
+def test_tracking_setting_reaches_train_and_evaluate(
+    env: pytest.MonkeyPatch,
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = tmp_path / "home"
+    env.setenv("MOVIEREC_HOME", str(home))
+    assert run(["download", "--source", str(shared_data / "ml-100k.zip")], capsys)[0] == 0
+    assert run(["convert"], capsys)[0] == 0
+    assert run(["transform"], capsys)[0] == 0
+    assert run(["train", "--model", "popularity"], capsys)[0] == 0
+    assert run(["evaluate", "--models", "popularity"], capsys)[0] == 0
+    assert tracked_kinds(home) == []  # MOVIEREC_TRACKING=0
+    env.setenv("MOVIEREC_TRACKING", "1")
+    assert run(["train", "--model", "popularity"], capsys)[0] == 0
+    assert run(["evaluate", "--models", "popularity"], capsys)[0] == 0
+    assert tracked_kinds(home) == ["evaluate", "train"]

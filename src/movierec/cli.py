@@ -185,6 +185,13 @@ def transform(
     min_user_ratings: MinUserOpt = None,
     min_item_ratings: MinItemOpt = None,
     dataset: DatasetOpt = None,
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            "--from-store", help="Read the ratings from the store (see 'movierec import')."
+        ),
+    ] = False,
+    db_url: DbUrlOpt = None,
 ) -> None:
     """Filter sparse users and movies into data/processed/ratings_clean.csv."""
     cfg = _config(
@@ -192,9 +199,23 @@ def transform(
         dataset=dataset,
         min_user_ratings=min_user_ratings,
         min_item_ratings=min_item_ratings,
+        from_store=from_store,
+        db_url=db_url,
     )
     with _step(cfg.layout, "transform"):
         result = steps.transform(cfg)
+    typer.echo(str(result))
+
+
+@app.command("import")
+def import_(home: HomeOpt = None, dataset: DatasetOpt = None, db_url: DbUrlOpt = None) -> None:
+    """Load the converted ratings, their users and the movies into the store (idempotent).
+
+    From then on the store is the source 'retrain' trains from.
+    """
+    cfg = _config(home=home, dataset=dataset, db_url=db_url)
+    with _step(cfg.layout, "import"):
+        result = steps.import_ratings(cfg)
     typer.echo(str(result))
 
 
@@ -242,14 +263,211 @@ def recommend(
     _print_recommendations(steps.recommend(cfg), user, as_json, verbose)
 
 
-@app.command()
-def models() -> None:
-    """List the available model names."""
+models_app = typer.Typer(
+    help="List the model names; model versions and the production pointer (subcommands).",
+    invoke_without_command=True,
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
+def models(ctx: typer.Context) -> None:
+    """List the available model names (subcommands: versions, promote, rollback)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from movierec.models.registry import available_models, model_class
 
     for name in available_models():
         doc = (model_class(name).__doc__ or "").strip().splitlines()
         typer.echo(f"{name:12s} {doc[0] if doc else ''}")
+
+
+def _store_engine(home: Path | None, db_url: str | None, dataset: str | None = None) -> Any:
+    """An engine on the store of ``--home`` / ``--db-url`` with its schema up to date."""
+    from movierec.store import ensure_schema, make_engine, resolve_db_url
+
+    engine = make_engine(resolve_db_url(db_url, _layout(home, dataset).home))
+    ensure_schema(engine)
+    return engine
+
+
+@models_app.command("versions")
+def models_versions(
+    home: HomeOpt = None,
+    db_url: DbUrlOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the registered model versions, newest first (* = in production)."""
+    from movierec.store import list_versions
+
+    engine = _store_engine(home, db_url)
+    try:
+        versions = list_versions(engine)
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps([v.as_dict() for v in versions]))
+        return
+    table = Table(title="Model versions")
+    for col in (
+        "version",
+        "prod",
+        "model",
+        "NDCG@10",
+        "RMSE",
+        "ratings",
+        "data",
+        "code",
+        "created",
+    ):
+        table.add_column(col)
+    for v in versions:
+        ndcg, rmse = v.metrics.get("candidate.NDCG@10"), v.metrics.get("candidate.RMSE")
+        table.add_row(
+            str(v.id),
+            "*" if v.is_production else "",
+            v.model,
+            "" if ndcg is None else f"{ndcg:.4f}",
+            "" if rmse is None else f"{rmse:.4f}",
+            f"{v.n_ratings:,}",
+            v.data_fingerprint,
+            v.code_version,
+            v.created.isoformat(timespec="seconds"),
+        )
+    shown = table if versions else "no model versions yet; run 'movierec retrain'"
+    Console(width=max(out.width, 150)).print(shown)
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[int, typer.Argument(help="Model version id (see 'models versions').")],
+    home: HomeOpt = None,
+    db_url: DbUrlOpt = None,
+) -> None:
+    """Put a registered model version in production (the service follows the pointer)."""
+    from movierec.store import promote
+
+    engine = _store_engine(home, db_url)
+    try:
+        typer.echo(str(promote(engine, version, reason="movierec models promote")))
+    finally:
+        engine.dispose()
+
+
+@models_app.command("rollback")
+def models_rollback(home: HomeOpt = None, db_url: DbUrlOpt = None) -> None:
+    """Put back the version that was in production before the current one."""
+    from movierec.store import rollback
+
+    engine = _store_engine(home, db_url)
+    try:
+        typer.echo(str(rollback(engine, reason="movierec models rollback")))
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def retrain(
+    home: HomeOpt = None,
+    dataset: DatasetOpt = None,
+    db_url: DbUrlOpt = None,
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    min_user_ratings: MinUserOpt = None,
+    min_item_ratings: MinItemOpt = None,
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            "--margin",
+            help="Promote unless NDCG@10 is worse by more than this "
+            "(MOVIEREC_PROMOTE_MARGIN) [0.01].",
+        ),
+    ] = None,
+    store_n: Annotated[
+        int, typer.Option("--store-n", help="Movies per user stored by a promoted version.")
+    ] = _DEFAULT["store_n"],
+) -> None:
+    """Retrain from the store, compare with production, register and maybe promote a version.
+
+    The comparison holds out each user's newest ratings; the new version is promoted unless
+    its NDCG@10 is worse by more than the margin (a Prefect flow when Prefect is installed).
+    """
+    cfg = _config(
+        home=home,
+        dataset=dataset,
+        db_url=db_url,
+        model=model,
+        model_params=parse_params(param),
+        min_user_ratings=min_user_ratings,
+        min_item_ratings=min_item_ratings,
+        promote_margin=margin,
+        store_n=store_n,
+    )
+    with logged_step(cfg.layout.log_path, "retrain", model=cfg.model):
+        if _flow_installed("retrain"):
+            from movierec.flows import run_retrain
+
+            result = run_retrain(cfg)
+        else:
+            from movierec.retrain import retrain as run
+
+            result = run(cfg)
+    typer.echo(str(result))
+
+
+def _flow_installed(command: str) -> bool:
+    """True when Prefect is installed; else a one-line note that ``command`` runs its steps
+    in this process."""
+    from movierec.extras import installed
+
+    if installed("prefect"):
+        return True
+    typer.echo(
+        f"note: Prefect is not installed (pip install 'movierec[flow]'): {command} runs its "
+        "steps in this process",
+        err=True,
+    )
+    return False
+
+
+@app.command()
+def schedule(
+    cron: Annotated[str, typer.Option("--cron", help='Cron schedule, e.g. "0 3 * * *".')],
+    home: HomeOpt = None,
+    dataset: DatasetOpt = None,
+    db_url: DbUrlOpt = None,
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    prefect_port: Annotated[
+        int,
+        typer.Option(
+            "--prefect-port",
+            help="Port of the local Prefect server (used if one answers, else started).",
+        ),
+    ] = 4200,
+) -> None:
+    """Serve 'retrain' as a Prefect deployment on a cron schedule (Ctrl-C stops).
+
+    Uses PREFECT_API_URL (or the server of 'movierec prefect start') when there is one, else
+    a Prefect server on 127.0.0.1:PORT, started as a child of this command (and stopped
+    with it) when none answers there.
+    """
+    from movierec.extras import require
+    from movierec.prefect_server import command_server
+
+    require("flow", "prefect", "movierec schedule")
+    cfg = _config(
+        home=home, dataset=dataset, db_url=db_url, model=model, model_params=parse_params(param)
+    )
+    with command_server(prefect_port) as url:
+        from movierec.flows import check_cron, serve_retrain
+
+        check_cron(cron)
+        typer.echo(
+            f"serving deployment movierec-retrain/movierec-retrain on {cron!r} "
+            f"(Prefect API {url}); Ctrl-C stops"
+        )
+        serve_retrain(cfg, cron)
 
 
 def _count(value: int | None) -> str:
@@ -334,10 +552,9 @@ def pipeline(
     """Run download -> convert -> ingest -> transform -> train -> store -> recommend (Prefect).
 
     With --engine spark, transform, ALS (hold-out RMSE) and top-N for every user run on
-    Spark; -p sets ALS parameters (rank, reg, iterations, implicit, alpha, ...).
+    Spark; -p sets ALS parameters (rank, reg, iterations, implicit, alpha, ...). Without
+    Prefect installed, the same steps run in this process.
     """
-    from movierec.flows import run_pipeline, serve_pipeline
-
     if engine not in ENGINES:
         raise ConfigError(f"unknown --engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     cfg = _config(
@@ -356,10 +573,23 @@ def pipeline(
         spark_master=spark_master,
     )
     if cron:
-        serve_pipeline(cfg, cron)
+        from movierec.extras import require
+        from movierec.prefect_server import command_server
+
+        require("flow", "prefect", "pipeline --cron")
+        with command_server():
+            from movierec.flows import serve_pipeline
+
+            serve_pipeline(cfg, cron)
         return
+    steps.check(cfg)  # a bad model, parameter or missing engine fails before anything runs
     with logged_step(cfg.layout.log_path, "pipeline", engine=engine):
-        result = run_pipeline(cfg)
+        if _flow_installed("pipeline"):
+            from movierec.flows import run_pipeline
+
+            result = run_pipeline(cfg)
+        else:
+            result = steps.pipeline(cfg)
     typer.echo(result.summary)
     _print_recommendations(result.recommendations, user, as_json)
 
@@ -448,6 +678,9 @@ def evaluate(
         )
     typer.echo(summary_text(board))
     typer.echo(f"report written to {layout.reports_dir / board.protocol}")
+    from movierec import tracking
+
+    tracking.record_evaluation(layout, board, layout.reports_dir / board.protocol)
 
 
 # ---------------------------------------------------------------- serving (store + API)
@@ -467,6 +700,9 @@ def serve(
     """Serve the HTTP API (docs at /docs) and the web page (/) with uvicorn."""
     import os
 
+    from movierec.extras import require
+
+    require("serve", "fastapi", "movierec serve")
     from movierec.api.app import serve as run
 
     layout = _layout(home, dataset)
@@ -485,12 +721,13 @@ def db_runs(home: HomeOpt = None, db_url: DbUrlOpt = None, dataset: DatasetOpt =
 
     runs = runs_table(resolve_db_url(db_url, _layout(home, dataset).home))
     table = Table(title="Stored runs")
-    for col in ("id", "model", "status", "current", "users", "rows", "created", "data"):
+    for col in ("id", "model", "version", "status", "current", "users", "rows", "created", "data"):
         table.add_column(col)
     for r in runs:
         table.add_row(
             str(r.id),
             r.model,
+            "" if r.model_version is None else str(r.model_version),
             r.status,
             "*" if r.is_current else "",
             str(r.n_users),
@@ -498,7 +735,7 @@ def db_runs(home: HomeOpt = None, db_url: DbUrlOpt = None, dataset: DatasetOpt =
             r.created.isoformat(timespec="seconds"),
             r.data_fingerprint,
         )
-    out.print(table if runs else "no runs stored yet")
+    Console(width=max(out.width, 120)).print(table if runs else "no runs stored yet")
 
 
 @db_app.command("prune")
@@ -531,6 +768,62 @@ def db_export(
     url = resolve_db_url(db_url, _layout(home, dataset).home)
     path, n = export_run(url, run, out_path, fmt)  # type: ignore[arg-type]
     typer.echo(f"wrote {n} recommendations of run {run} to {path}")
+
+
+# ---------------------------------------------------------------- tracked runs (MLflow)
+runs_app = typer.Typer(help="Tracked runs (MLflow): list, compare.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(
+    home: HomeOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="How many, newest first.")] = 20,
+) -> None:
+    """The newest tracked evaluate / train / retrain runs."""
+    from movierec import tracking
+
+    runs = tracking.list_tracked(_layout(home), limit)
+    table = Table(title="Tracked runs (MLflow)")
+    for col in ("run", "kind", "started", "metrics"):
+        table.add_column(col, overflow="fold")
+    for r in runs:
+        started = _dt_text(r.started)
+        table.add_row(r.run_id, r.kind, started, str(len(r.metrics)))
+    Console(width=max(out.width, 110)).print(table if runs else "no tracked runs yet")
+
+
+def _dt_text(seconds: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
+
+
+@runs_app.command("compare")
+def runs_compare(
+    a: Annotated[str, typer.Argument(help="Tracked run id (or a unique prefix).")],
+    b: Annotated[str, typer.Argument(help="Tracked run id (or a unique prefix).")],
+    home: HomeOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """The metrics of two tracked runs and their deltas (B - A)."""
+    from movierec import tracking
+
+    run_a, run_b, deltas = tracking.compare(_layout(home), a, b)
+    if as_json:
+        rows = [{"metric": d.name, "a": d.a, "b": d.b, "delta": d.delta} for d in deltas]
+        typer.echo(json.dumps({"a": run_a.run_id, "b": run_b.run_id, "metrics": rows}))
+        return
+    table = Table(title=f"A = {run_a.kind} {run_a.run_id[:8]}, B = {run_b.kind} {run_b.run_id[:8]}")
+    for col in ("metric", "A", "B", "B - A"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+
+    def cell(v: float | None, signed: bool = False) -> str:
+        return "" if v is None else (f"{v:+.4g}" if signed else f"{v:.4g}")
+
+    for d in deltas:
+        table.add_row(d.name, cell(d.a), cell(d.b), cell(d.delta, signed=True))
+    Console(width=max(out.width, 100)).print(table)
 
 
 @app.callback(invoke_without_command=True)

@@ -8,6 +8,8 @@ The layout keeps the seed project's paths under a working directory (``--home`` 
     data/raw/movies.csv               converted movies (UTF-8)
     data/processed/ratings_clean.csv  filtered ratings
     models/recommender.npz            the trained model (arrays + JSON metadata, no pickle)
+    models/versions/                  registered model versions (movierec retrain)
+    mlflow/                           the local MLflow tracking store (mlflow.db, artifacts/)
     logs/runs.jsonl                   one JSON line per step run
     reports/<protocol>/               evaluation reports
     db/movierec.db                    SQLite recommendation store
@@ -40,6 +42,8 @@ class Settings(BaseSettings):
     model: str = "user-knn"
     download_timeout: float = 60.0
     download_retries: int = 3
+    promote_margin: float = 0.01
+    tracking: bool = True
 
 
 def get_settings() -> Settings:
@@ -91,6 +95,16 @@ class Layout:
     @property
     def model_path(self) -> Path:
         return self.models_dir / "recommender.npz"
+
+    @property
+    def versions_dir(self) -> Path:
+        """Registered model versions (``models/versions/<model>-<sha12>.npz``)."""
+        return self.models_dir / "versions"
+
+    @property
+    def tracking_dir(self) -> Path:
+        """The local MLflow tracking store (``mlflow/mlflow.db`` and ``mlflow/artifacts``)."""
+        return self.home / "mlflow"
 
     @property
     def log_path(self) -> Path:

@@ -100,7 +100,14 @@ class LocalEngine:
         from movierec.data.ingest import ingest
         from movierec.data.transform import transform, write_clean
 
-        result = transform(ingest(cfg.layout).ratings, cfg.min_user_ratings, cfg.min_item_ratings)
+        if cfg.from_store:
+            from movierec.store import resolve_db_url
+            from movierec.store.ratings import store_ratings
+
+            ratings = store_ratings(resolve_db_url(cfg.database_url, cfg.home))
+        else:
+            ratings = ingest(cfg.layout).ratings
+        result = transform(ratings, cfg.min_user_ratings, cfg.min_item_ratings)
         path = write_clean(result.frame, cfg.layout)
         return TransformOutput(str(result.summary), path, result)
 

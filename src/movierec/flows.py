@@ -17,14 +17,11 @@ is kept out of the terminal (:func:`quiet_expected_errors`) but stays in Prefect
 record and ``logs/runs.jsonl``.
 """
 
-from __future__ import annotations
-
 import hashlib
 import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +33,11 @@ from prefect.artifacts import create_table_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.context import TaskRunContext  # noqa: E402
 
-from movierec import __version__, steps  # noqa: E402
+from movierec import __version__, retrain, steps  # noqa: E402
 from movierec.errors import ConfigError, MovieRecError  # noqa: E402
 from movierec.pipeline_config import PipelineConfig  # noqa: E402
+from movierec.steps import PipelineResult  # noqa: E402
 from movierec.topn import Recommendation  # noqa: E402
-
-
-@dataclass
-class PipelineResult:
-    """What the flow returns: a printable summary and the recommendations."""
-
-    summary: str
-    recommendations: list[Recommendation]
-    cached_steps: list[str]
 
 
 def file_digest(paths: list[Path]) -> str:
@@ -256,11 +245,75 @@ def run_pipeline(cfg: PipelineConfig) -> PipelineResult:
 
 
 def serve_pipeline(cfg: PipelineConfig, cron: str) -> None:
-    """Serve the flow on a cron schedule (blocks until interrupted)."""
+    """Serve the flow on a cron schedule (blocks until interrupted); the deployment stores
+    :func:`deployment_parameters` (no database URL)."""
+    check_cron(cron)
+    if cfg.database_url:
+        os.environ["MOVIEREC_DB_URL"] = cfg.database_url
+    movierec_pipeline.serve(
+        name="movierec-pipeline", cron=cron, parameters=deployment_parameters(cfg)
+    )
+
+
+# ---------------------------------------------------------------------------------- retrain
+_RETRAIN_TASKS = {
+    stage: task(name=stage.__name__.replace("_", "-"), cache_policy=NO_CACHE)(stage)
+    for stage in retrain.STAGES
+}
+"""One task per retrain stage: each is the plain stage function (:mod:`movierec.retrain`)."""
+
+
+def _as_task(stage: Any, *args: Any) -> Any:
+    return _RETRAIN_TASKS[stage](*args)
+
+
+@flow(name="movierec-retrain", log_prints=False)
+def movierec_retrain(cfg: PipelineConfig) -> retrain.RetrainResult:
+    """read store -> hold-out -> compare with production -> fit -> register -> promote ->
+    store -> track (:func:`movierec.retrain.retrain`, each stage a task)."""
+    return retrain.retrain(cfg, call=_as_task)
+
+
+def run_retrain(cfg: PipelineConfig) -> retrain.RetrainResult:
+    """Run the retrain flow once (expected errors re-raised, without console noise)."""
+    steps.check(cfg)
+    with quiet_expected_errors():
+        return movierec_retrain(cfg)
+
+
+def deployment_parameters(cfg: PipelineConfig) -> dict[str, Any]:
+    """``cfg`` as a deployment's stored parameters: JSON, the home made absolute, and no
+    database URL (a secret is never stored in Prefect; the runs read ``MOVIEREC_DB_URL``
+    from the serving process's environment, which :func:`serve_retrain` sets)."""
+    data = cfg.model_dump(mode="json")
+    data["home"] = str(Path(cfg.home).resolve())
+    data["db_url"] = None
+    return {"cfg": data}
+
+
+def check_cron(cron: str) -> None:
+    """:class:`ConfigError` for a cron expression Prefect would refuse."""
     try:
         from prefect.client.schemas.schedules import CronSchedule
 
         CronSchedule(cron=cron)
     except Exception as exc:
         raise ConfigError(f"invalid --cron expression {cron!r}: {exc}") from None
-    movierec_pipeline.serve(name="movierec-pipeline", cron=cron, parameters={"cfg": cfg})
+
+
+def serve_retrain(cfg: PipelineConfig, cron: str) -> None:
+    """Serve the retrain flow as the deployment ``movierec-retrain/movierec-retrain`` on a
+    cron schedule (blocks until interrupted; Prefect's API must be configured:
+    :func:`movierec.prefect_server.command_server`)."""
+    from prefect.deployments.runner import EntrypointType
+
+    check_cron(cron)
+    if cfg.database_url:
+        os.environ["MOVIEREC_DB_URL"] = cfg.database_url
+    movierec_retrain.serve(
+        name="movierec-retrain",
+        cron=cron,
+        parameters=deployment_parameters(cfg),
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        print_starting_message=False,
+    )

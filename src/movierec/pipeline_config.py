@@ -39,12 +39,14 @@ class PipelineConfig(BaseModel):
     min_item_ratings: int
     download_timeout: float
     download_retries: int
+    promote_margin: float = Field(0.01, ge=0)
     model_params: dict[str, Any] = Field(default_factory=dict)
     user: int = 1
     n: int = Field(5, ge=1)
     store_n: int = Field(10, ge=0)
     engine: Engine = "local"
     spark_master: str = "local[*]"
+    from_store: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **options: Any) -> PipelineConfig:

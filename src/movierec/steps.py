@@ -60,14 +60,62 @@ def ingest(cfg: PipelineConfig) -> IngestResult:
     return run(cfg.layout)
 
 
+def import_ratings(cfg: PipelineConfig) -> Any:
+    """Load the converted ratings, their users and the catalogue into the store (bulk,
+    idempotent; see :func:`movierec.store.ratings.import_ratings`)."""
+    from movierec.data.ingest import ingest as load
+    from movierec.interactions import ItemCatalog
+    from movierec.store import ensure_schema, make_engine, resolve_db_url
+    from movierec.store import import_ratings as write
+
+    data = load(cfg.layout)
+    store = make_engine(resolve_db_url(cfg.database_url, cfg.home))
+    try:
+        ensure_schema(store)
+        return write(store, data.ratings, ItemCatalog.from_frame(data.movies))
+    finally:
+        store.dispose()
+
+
 def transform(cfg: PipelineConfig) -> Any:
-    """Drop sparse users, then sparse movies (the engine's transform)."""
+    """Drop sparse users, then sparse movies (the engine's transform); with
+    ``cfg.from_store`` the ratings come from the store instead of ``data/raw/ratings.csv``."""
+    from movierec.errors import ConfigError
+
+    if cfg.from_store and cfg.engine != "local":
+        raise ConfigError("--from-store works with the local engine only")
     return engine(cfg).transform(cfg)
 
 
 def train(cfg: PipelineConfig) -> Any:
-    """Fit the configured model on the cleaned ratings and save it (the engine's train)."""
-    return engine(cfg).train(cfg)
+    """Fit the configured model on the cleaned ratings and save it (the engine's train);
+    the run is tracked (:mod:`movierec.tracking`)."""
+    result = engine(cfg).train(cfg)
+    track_training(cfg, result)
+    return result
+
+
+def track_training(cfg: PipelineConfig, result: Any) -> str | None:
+    """Record a ``train`` in MLflow: model, parameters, filters, data fingerprint, fit time
+    and sizes, and the model file (whatever of these the engine's result carries)."""
+    from movierec import tracking
+
+    path = getattr(result, "path", None)
+    sizes = ("seconds", "n_users", "n_items", "n_ratings")
+    return tracking.record(
+        "train",
+        cfg.layout,
+        params={
+            "model": cfg.model,
+            "engine": cfg.engine,
+            "params": getattr(result, "params", None) or cfg.model_params,
+            "min_user_ratings": cfg.min_user_ratings,
+            "min_item_ratings": cfg.min_item_ratings,
+        },
+        metrics={name: getattr(result, name) for name in sizes if hasattr(result, name)},
+        data_fingerprint=getattr(result, "fingerprint", ""),
+        artifacts=[(Path(path), "model")] if path else [],
+    )
 
 
 def is_trained(cfg: PipelineConfig) -> bool:
@@ -87,19 +135,25 @@ class StoreResult:
         return f"stored run {self.run_id}: top-{self.n} for every user ({self.n_rows:,} rows)"
 
 
-def store(cfg: PipelineConfig, model: Recommender | None = None) -> StoreResult:
+def store(
+    cfg: PipelineConfig, model: Recommender | None = None, model_version: int | None = None
+) -> StoreResult:
     """Write every user's top-``store_n``, explained, into the store as one current run.
 
     The run is written in one transaction and becomes current only once complete (see
-    :func:`movierec.store.writer.write_run`).
+    :func:`movierec.store.writer.write_run`); ``model_version`` is the registered version
+    ``model`` is (``movierec retrain``), recorded with the run.
     """
+    from dataclasses import replace
+
     from movierec.store import resolve_db_url, write_run
     from movierec.topn import check_n
 
     n = check_n(cfg.store_n)
     ranked = engine(cfg).rank_all(cfg, n, model=model)
+    meta = replace(ranked.meta, model_version=model_version)
     url = resolve_db_url(cfg.database_url, cfg.home)
-    run_id = write_run(url, ranked.meta, ranked.frame, ranked.metrics, catalog=ranked.catalog)
+    run_id = write_run(url, meta, ranked.frame, ranked.metrics, catalog=ranked.catalog)
     log.info("stored run %d: %d recommendations", run_id, len(ranked.frame))
     return StoreResult(run_id, n, len(ranked.frame))
 
@@ -107,6 +161,38 @@ def store(cfg: PipelineConfig, model: Recommender | None = None) -> StoreResult:
 def recommend(cfg: PipelineConfig, model: Recommender | None = None) -> list[Recommendation]:
     """Top-``cfg.n`` explained recommendations for ``cfg.user`` from the trained model."""
     return engine(cfg).recommend(cfg, model=model)
+
+
+@dataclass
+class PipelineResult:
+    """What a whole pipeline run returns: a printable summary and the recommendations."""
+
+    summary: str
+    recommendations: list[Recommendation]
+    cached_steps: list[str]
+
+
+def pipeline(cfg: PipelineConfig) -> PipelineResult:
+    """The seven steps in this process, in order (``movierec pipeline`` without Prefect; the
+    flow :func:`movierec.flows.movierec_pipeline` runs the same steps as tasks, with caching).
+    Training is skipped when the saved model is what it would produce now."""
+    check(cfg)
+    download(cfg)
+    convert(cfg)
+    lines = [str(ingest(cfg)), transform(cfg).summary]
+    cached = []
+    if is_trained(cfg):
+        cached.append("train")
+        lines.append(f"model of {cfg.model} is current; training skipped")
+    else:
+        lines.append(str(train(cfg)))
+    if cfg.store_n > 0:
+        lines.append(str(store(cfg)))
+    recs = recommend(cfg)
+    summary = "\n".join(lines)
+    if cached:
+        summary += f"\n(skipped: {', '.join(cached)})"
+    return PipelineResult(summary=summary, recommendations=recs, cached_steps=cached)
 
 
 def engine(cfg: PipelineConfig) -> Engine:

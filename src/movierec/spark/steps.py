@@ -87,6 +87,9 @@ class SparkEngine:
         return spark_session(cfg.spark_master)
 
     def check(self, cfg: PipelineConfig) -> None:
+        from movierec.extras import require
+
+        require("spark", "pyspark", "the Spark engine")  # before any step runs
         als_params(cfg.model_params)
 
     def transform(self, cfg: PipelineConfig) -> TransformOutput:

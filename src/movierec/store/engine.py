@@ -12,23 +12,52 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    inspect,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from movierec.config import Layout, get_settings
 from movierec.errors import StoreError
-from movierec.store.schema import SCHEMA_VERSION, SCHEMA_VERSION_TABLE, Base, SchemaVersion
+from movierec.store.schema import (
+    LIVING_TABLES,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_TABLE,
+    Base,
+    SchemaVersion,
+)
 
 log = logging.getLogger(__name__)
 
 
+def _has_column(conn: Connection, table: str, column: str) -> bool:
+    return any(c["name"] == column for c in inspect(conn).get_columns(table))
+
+
 def _add_run_writer(conn: Connection) -> None:
     """Schema 1 -> 2: ``runs.writer`` (the writing process, to reap runs it left behind)."""
-    conn.execute(text("ALTER TABLE runs ADD COLUMN writer VARCHAR(255) NOT NULL DEFAULT ''"))
+    if not _has_column(conn, "runs", "writer"):
+        conn.execute(text("ALTER TABLE runs ADD COLUMN writer VARCHAR(255) NOT NULL DEFAULT ''"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_run_writer}
+def _add_living_tables(conn: Connection) -> None:
+    """Schema 2 -> 3: the living pipeline's tables (users, ratings, model versions, the
+    production pointer and its history) and ``runs.model_version``; existing rows are kept."""
+    tables = [Base.metadata.tables[name] for name in LIVING_TABLES]
+    Base.metadata.create_all(conn, tables=tables)
+    if not _has_column(conn, "runs", "model_version"):
+        conn.execute(text("ALTER TABLE runs ADD COLUMN model_version INTEGER"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_run_writer, 2: _add_living_tables}
 """``MIGRATIONS[v]`` upgrades a database from schema ``v`` to ``v + 1`` in place."""
 
 

@@ -42,6 +42,7 @@ class RunInfo:
     created: _dt.datetime
     status: str
     is_current: bool
+    model_version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = dict(vars(self))
@@ -70,6 +71,7 @@ _RUN_COLS = (
     Run.created,
     Run.status,
     Run.is_current,
+    Run.model_version,
 )
 
 
@@ -88,6 +90,7 @@ def _run_info(row: Any) -> RunInfo:
         created=created,
         status=row.status,
         is_current=bool(row.is_current),
+        model_version=None if row.model_version is None else int(row.model_version),
     )
 
 

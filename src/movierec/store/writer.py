@@ -59,11 +59,14 @@ class RunMeta:
         model: the model's name (``user-knn``, ``spark-als``, ...).
         params: its hyperparameters and run options (e.g. ``n``), JSON-serialisable.
         data_fingerprint: :meth:`Interactions.fingerprint` of the training data.
+        model_version: the registered model version that wrote the run
+            (:mod:`movierec.store.versions`), ``None`` for an unregistered model file.
     """
 
     model: str
     params: Mapping[str, Any] = field(default_factory=dict)
     data_fingerprint: str = ""
+    model_version: int | None = None
 
     @classmethod
     def of(cls, model: Any, **params: Any) -> RunMeta:
@@ -118,12 +121,12 @@ def recommendations_frame(
     )
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Metrics/params with numpy scalars and non-finite floats made JSON-friendly."""
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -133,7 +136,8 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-def _catalog_rows(catalog: ItemCatalog) -> list[dict[str, Any]]:
+def catalog_rows(catalog: ItemCatalog) -> list[dict[str, Any]]:
+    """The ``movies`` rows of ``catalog`` (id, title, year or None, genres)."""
     frame = catalog.frame
     years = frame["year"].astype("Int64")
     return [
@@ -144,8 +148,9 @@ def _catalog_rows(catalog: ItemCatalog) -> list[dict[str, Any]]:
     ]
 
 
-def _upsert_movies(conn: Connection, catalog: ItemCatalog) -> int:
-    rows = _catalog_rows(catalog)
+def upsert_movies(conn: Connection, catalog: ItemCatalog) -> int:
+    """Insert or update every movie of ``catalog`` in ``movies``; the number of rows."""
+    rows = catalog_rows(catalog)
     if not rows:
         return 0
     dialect = conn.dialect.name
@@ -229,7 +234,7 @@ def write_run(
     engine, owned = as_engine(engine_or_url)
     try:
         ensure_schema(engine)
-        run_params = _json_safe(dict(meta.params))
+        run_params = json_safe(dict(meta.params))
         with engine.connect() as conn:
             try:
                 with conn.begin():
@@ -241,11 +246,12 @@ def write_run(
                             model=meta.model,
                             params=run_params,
                             data_fingerprint=meta.data_fingerprint,
-                            metrics=_json_safe(dict(metrics or {})),
+                            metrics=json_safe(dict(metrics or {})),
                             created=_dt.datetime.now(_dt.UTC),
                             status=STATUS_WRITING,
                             is_current=False,
                             writer=writer_identity(),
+                            model_version=meta.model_version,
                         )
                         .returning(RUNS.c.id)
                     ).scalar_one()
@@ -284,7 +290,7 @@ def _write_body(
     """Step 2 of the protocol, in the caller's transaction on ``conn``."""
     runs = RUNS
     if catalog is not None:
-        _upsert_movies(conn, catalog)
+        upsert_movies(conn, catalog)
     _bulk_load(conn, run_id, recs)
     if make_current:
         if conn.dialect.name == "postgresql":
