@@ -14,28 +14,13 @@ from movierec.api.service import Serving
 from movierec.errors import StoreError
 from movierec.store import make_engine, recommendations_frame
 from movierec.testing import taste_clusters
+from tests.api import reference
 from tests.store.toy import ItemCosine, write_model_run
 
 pytestmark = pytest.mark.realdata
 
 STAR_WARS = 50
 JSON = {"content-type": "application/json"}
-
-
-def seen_by(model, user_id: int) -> set[int]:
-    row = int(model.data_.users.index([user_id])[0])
-    m = model.data_.matrix
-    return set(model.data_.items.ids[m.indices[m.indptr[row] : m.indptr[row + 1]]].tolist())
-
-
-def brute_force_cosine_top(model, movie_id: int, n: int) -> list[int]:
-    r = model.data_.matrix.toarray().astype(np.float64)
-    col = int(model.data_.items.index([movie_id])[0])
-    norms = np.linalg.norm(r, axis=0)
-    sims = r.T @ r[:, col] / (norms * norms[col])
-    sims[col] = -np.inf
-    order = np.lexsort((np.arange(sims.size), -sims))[:n]
-    return model.data_.items.ids[order].tolist()
 
 
 # ---------------------------------------------------------------------- health, docs, page
@@ -110,10 +95,8 @@ def test_get_movie(live: TestClient) -> None:
     assert live.get("/movies/abc").status_code == 422
 
 
-def test_similar_movies_model_and_fallback(
-    live: TestClient, bare: TestClient, cosine_model
-) -> None:
-    expected = brute_force_cosine_top(cosine_model, STAR_WARS, 5)
+def test_similar_movies_model_and_fallback(live: TestClient, bare: TestClient) -> None:
+    expected = reference.similar(STAR_WARS, 5)
     for client, method in ((live, "model"), (bare, "co-rating cosine")):
         body = client.get(f"/movies/{STAR_WARS}/similar", params={"n": 5}).json()
         assert body["method"] == method
@@ -124,13 +107,13 @@ def test_similar_movies_model_and_fallback(
 
 
 # ---------------------------------------------------------------------- known users
-def test_user_recommendations_live(live: TestClient, cosine_model) -> None:
+def test_user_recommendations_live(live: TestClient) -> None:
     body = live.get("/users/1/recommendations", params={"n": 10}).json()
     assert body["source"] == "live" and body["run_id"] is None
     recs = body["recommendations"]
     ids = [r["movie"]["id"] for r in recs]
-    assert len(ids) == 10 and not set(ids) & seen_by(cosine_model, 1)
-    assert ids == cosine_model.recommend([1], n=10)[0][0].tolist()
+    assert len(ids) == 10 and not set(ids) & reference.seen(1)
+    assert ids == reference.top_n(1, 10)
     assert [r["rank"] for r in recs] == list(range(1, 11))
     assert recs[0]["explanation"].startswith("similar to movie ")
 
@@ -149,12 +132,12 @@ def test_n_out_of_range_is_422_naming_n(live: TestClient, n: int) -> None:
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "n"]
 
 
-def test_user_recommendations_from_store(stored: TestClient, cosine_model) -> None:
+def test_user_recommendations_from_store(stored: TestClient) -> None:
     body = stored.get("/users/1/recommendations").json()
     assert (body["source"], body["run_id"], body["model"]) == ("store", 1, "test-item-cosine")
     ids = [r["movie"]["id"] for r in body["recommendations"]]
-    assert ids == cosine_model.recommend([1], n=10)[0][0].tolist()
-    assert not set(ids) & seen_by(cosine_model, 1)
+    assert ids == reference.top_n(1, 10)
+    assert not set(ids) & reference.seen(1)
     # stored rows had no explanation: the API adds a true one from user 1's ratings
     assert all(r["explanation"] for r in body["recommendations"])
     assert body["recommendations"][0]["movie"]["title"]
@@ -203,14 +186,14 @@ def test_user_history(live: TestClient) -> None:
 
 
 # ---------------------------------------------------------------------- new users
-def test_new_user_star_wars_fan(live: TestClient, cosine_model) -> None:
+def test_new_user_star_wars_fan(live: TestClient) -> None:
     r = live.post("/recommendations", json={"ratings": [{"movieId": 50, "rating": 5}]})
     assert r.status_code == 200
     body = r.json()
     assert body["method"] == "fold-in"
     ids = [x["movie"]["id"] for x in body["recommendations"]]
     assert len(ids) == 10 and STAR_WARS not in ids
-    assert ids[:3] == brute_force_cosine_top(cosine_model, STAR_WARS, 3)  # Jedi, Raiders, Empire
+    assert ids[:3] == reference.similar(STAR_WARS, 3)  # Jedi, Raiders, Empire
     first = body["recommendations"][0]
     assert first["movie"]["title"] == "Return of the Jedi (1983)"
     assert first["explanation"] == (
@@ -218,7 +201,7 @@ def test_new_user_star_wars_fan(live: TestClient, cosine_model) -> None:
     )
 
 
-def test_new_user_fallback_without_fold_in(bare: TestClient, cosine_model) -> None:
+def test_new_user_fallback_without_fold_in(bare: TestClient) -> None:
     payload = {"ratings": [{"movieId": 50, "rating": 5}, {"movieId": 1, "rating": 2}], "n": 5}
     body = bare.post("/recommendations", json=payload).json()
     assert body["method"] == "item-neighbourhood"
@@ -227,11 +210,11 @@ def test_new_user_fallback_without_fold_in(bare: TestClient, cosine_model) -> No
     assert all("Star Wars (1977) 5★" in x["explanation"] for x in body["recommendations"][:3])
 
 
-def test_new_user_explanations_are_true(live: TestClient, cosine_model) -> None:
+def test_new_user_explanations_are_true(live: TestClient) -> None:
     """Every "N who liked it also liked this" count matches a brute-force count."""
     payload = {"ratings": [{"movieId": 50, "rating": 5}, {"movieId": 98, "rating": 4}], "n": 10}
     body = live.post("/recommendations", json=payload).json()
-    frame = cosine_model.data_.to_frame()
+    frame = reference.ratings()
     likers = frame[frame["rating"] >= 4].groupby("movieId")["userId"].apply(set)
     titles = {50: "Star Wars (1977)", 98: "The Silence of the Lambs (1991)"}  # natural order
     for rec in body["recommendations"]:

@@ -14,6 +14,7 @@ from movierec.api.app import app_from_env, create_app
 from movierec.explain import Explainer
 from movierec.store import make_engine
 from movierec.topn import recommend_all
+from tests.api import reference
 from tests.conftest import unavailable
 from tests.store.toy import pg_reachable, pg_schema_url, write_model_run
 
@@ -80,7 +81,7 @@ def test_broken_store_degrades_to_the_live_model(tmp_path, cosine_model) -> None
         runs = client.get("/runs")
         assert runs.status_code == 503 and runs.json()["error"] == "StoreError"
         ids = [x["movie"]["id"] for x in r.json()["recommendations"]]
-        assert ids == cosine_model.recommend([3], n=10)[0][0].tolist()
+        assert ids == reference.top_n(3, 10)
 
 
 def test_store_appearing_after_start_is_picked_up(tmp_path, cosine_model, monkeypatch) -> None:
