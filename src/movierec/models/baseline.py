@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
+from movierec.models.common.batch import batch_shape
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns
 
@@ -74,6 +75,8 @@ class _ItemOnlyReasons(Recommender):
     ratings) is only validated.
     """
 
+    explains_ratings_as_user: ClassVar[bool] = True
+
     def _reasons(self, item_ids: Any) -> list[str]:
         raise NotImplementedError
 
@@ -81,6 +84,15 @@ class _ItemOnlyReasons(Recommender):
         self._check_fitted()
         self.data_.users.index([user_id])
         return self._reasons(item_ids)
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch: each distinct movie's reason is made once."""
+        self._check_fitted()
+        users, items = batch_shape(user_ids, item_ids)
+        self.data_.users.index(users)
+        distinct, where = np.unique(items, return_inverse=True)
+        reasons = np.array(self._reasons(distinct), dtype=object)
+        return reasons[where.reshape(items.shape)].tolist()  # type: ignore[no-any-return]
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """Same reasons as :meth:`explain`."""

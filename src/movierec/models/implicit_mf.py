@@ -27,6 +27,7 @@ from movierec.models.base import Recommender
 from movierec.models.common.factors import (
     explain_by_factors,
     explain_from_history,
+    explain_users_by_factors,
     similar_by_factors,
 )
 from movierec.models.common.foldin import fold_in_columns
@@ -53,6 +54,7 @@ class _ImplicitFactors(Recommender):
     declared_abilities: ClassVar[frozenset[str]] = frozenset(
         {"explain", "explain_ratings", "similar_items"}
     )
+    explains_ratings_as_user: ClassVar[bool] = True
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -143,6 +145,13 @@ class _ImplicitFactors(Recommender):
         self._check_fitted()
         return explain_by_factors(
             self.data_, self.items_catalog_, self.item_factors_, user_id, item_ids
+        )
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch (vectorised; see :meth:`Recommender.explain_users`)."""
+        self._check_fitted()
+        return explain_users_by_factors(
+            self.data_, self.items_catalog_, self.item_factors_, user_ids, item_ids
         )
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:

@@ -9,9 +9,11 @@ import numpy as np
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.common.batch import batch_shape
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns
 from movierec.models.knn.base import KNNFoldIn, check_knn_params, neighbour_cap, unique_rows
+from movierec.models.knn.evidence import user_neighbour_raters
 from movierec.models.knn.kernels import user_knn_kernel, user_knn_serial
 from movierec.models.knn.similarity import neighbour_lists, query_neighbours
 
@@ -235,21 +237,33 @@ class UserKNN(KNNFoldIn):
         nbrs, sims, _ = self._restrict(*self._nb_of(int(user_row)), int(item_col))
         return nbrs, sims
 
-    def _reasons(self, nbrs: np.ndarray, sims: np.ndarray, item_ids: Any) -> list[str]:
-        """How many of the neighbours ``nbrs`` (best first, similarities ``sims > 0``) are in
-        ``N_k(u;i)`` of each movie and their average rating; ``""`` when none rated it."""
-        cols, valid = explained_columns(self.data_, item_ids)
-        out = []
-        for c, ok in zip(cols, valid, strict=True):
-            chosen, _, ratings = self._restrict(nbrs, sims, int(c)) if ok else (nbrs[:0],) * 3
-            if chosen.size == 0:
-                out.append("")
-                continue
-            avg = float(ratings.mean())
+    def _reasons(
+        self, rows: np.ndarray, nb: tuple[np.ndarray, np.ndarray], item_ids: np.ndarray
+    ) -> list[list[str]]:
+        """How many of each user's neighbours (best-first lists ``nb = (indptr, indices)``
+        at ``rows``) are in ``N_k(u;i)`` of each movie (``item_ids`` shape ``(b, n)``) and
+        their average rating; ``""`` when none rated it."""
+        b, n = item_ids.shape
+        cols, valid = explained_columns(self.data_, item_ids.ravel())
+        cols = np.where(valid, cols, -1).reshape(b, n)
+        indptr, item_rows, ratings = self._by_item()
+        count, total = user_neighbour_raters(
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(nb[0], dtype=np.int64),
+            np.asarray(nb[1], dtype=np.int64),
+            indptr,
+            item_rows,
+            ratings,
+            cols,
+            int(self.k),
+        )
+        out: list[list[str]] = [[""] * n for _ in range(b)]
+        for u, r in zip(*np.nonzero(count > 0), strict=True):
+            avg = float(total[u, r]) / int(count[u, r])
             how = "rated it highly" if avg >= 3.5 else "rated it"
-            out.append(
-                f"users with similar taste {how} ({chosen.size} of your nearest neighbours, "
-                f"avg {avg:.1f}★)"
+            out[u][r] = (
+                f"users with similar taste {how} ({int(count[u, r])} of your nearest "
+                f"neighbours, avg {avg:.1f}★)"
             )
         return out
 
@@ -257,15 +271,21 @@ class UserKNN(KNNFoldIn):
         """How many of the user's nearest neighbours (``N_k(u;i)``) rated each movie, and
         their average rating ("users with similar taste rated it highly (4 of your nearest
         neighbours, avg 4.5★)"); ``""`` for a movie none of them rated."""
+        return self.explain_users([user_id], [item_ids])[0]
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch (compiled; see :meth:`Recommender.explain_users`)."""
         self._check_fitted()
-        u = int(self.data_.users.index([user_id])[0])
-        return self._reasons(*self._nb_of(u), item_ids)
+        users, items = batch_shape(user_ids, item_ids)
+        rows = self.data_.users.index(users)
+        return self._reasons(rows, (self.nb_indptr_, self.nb_indices_), items)
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}`` (as :meth:`fold_in`)."""
         self._check_fitted()
         cols, vals = fold_ratings(self.data_, ratings)
+        ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))[None, :]
         if cols.size == 0:
-            return self._reasons(np.zeros(0, np.int32), np.zeros(0, np.float32), item_ids)
-        _, nbrs, sims = self._new_user_nb(cols, vals)
-        return self._reasons(nbrs, sims, item_ids)
+            return self._reasons(np.zeros(1, np.int64), (np.zeros(2), np.zeros(0)), ids)[0]
+        indptr, nbrs, _ = self._new_user_nb(cols, vals)
+        return self._reasons(np.zeros(1, np.int64), (indptr, nbrs), ids)[0]
