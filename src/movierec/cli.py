@@ -72,6 +72,12 @@ ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", help="Hyperparameter as NAME=VALUE (VALUE parsed as JSON)."),
 ]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", min=0, help="Threads of the compiled models (MOVIEREC_THREADS) [0: all cores]."
+    ),
+]
 DbUrlOpt = Annotated[
     str | None,
     typer.Option("--db-url", help="Store URL (MOVIEREC_DB_URL) [sqlite:///<home>/db/movierec.db]."),
@@ -200,11 +206,20 @@ def transform(
 
 @app.command()
 def train(
-    home: HomeOpt = None, model: ModelOpt = None, param: ParamOpt = None, dataset: DatasetOpt = None
+    home: HomeOpt = None,
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    dataset: DatasetOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Train a model on the cleaned ratings and save it to models/recommender.npz."""
-    cfg = _config(home=home, dataset=dataset, model=model, model_params=parse_params(param))
-    with _step(cfg.layout, "train", model=cfg.model):
+    cfg = _config(
+        home=home, dataset=dataset, model=model, model_params=parse_params(param), threads=threads
+    )
+    cfg, note = steps.choose_model(cfg)
+    if note:
+        typer.echo(note)
+    with _step(cfg.layout, "train", model=cfg.model, note=note):
         result = steps.train(cfg)
     typer.echo(str(result))
 
@@ -215,9 +230,10 @@ def store(
     dataset: DatasetOpt = None,
     db_url: DbUrlOpt = None,
     n: Annotated[int, typer.Option("-n", "--n", help="Movies per user.")] = _DEFAULT["store_n"],
+    threads: ThreadsOpt = None,
 ) -> None:
     """Write every user's explained top-N into the recommendation store as one (current) run."""
-    cfg = _config(home=home, dataset=dataset, db_url=db_url, store_n=n)
+    cfg = _config(home=home, dataset=dataset, db_url=db_url, store_n=n, threads=threads)
     with _step(cfg.layout, "store"):
         result = steps.store(cfg)
     typer.echo(str(result))
@@ -330,6 +346,7 @@ def pipeline(
     spark_master: Annotated[
         str, typer.Option("--spark-master", help="Spark master URL (--engine spark).")
     ] = _DEFAULT["spark_master"],
+    threads: ThreadsOpt = None,
 ) -> None:
     """Run download -> convert -> ingest -> transform -> train -> store -> recommend (Prefect).
 
@@ -354,12 +371,14 @@ def pipeline(
         db_url=db_url,
         engine=engine,
         spark_master=spark_master,
+        threads=threads,
     )
     if cron:
         serve_pipeline(cfg, cron)
         return
-    with logged_step(cfg.layout.log_path, "pipeline", engine=engine):
+    with logged_step(cfg.layout.log_path, "pipeline", engine=engine) as record:
         result = run_pipeline(cfg)
+        record.update(model=result.model, note=result.note)
     typer.echo(result.summary)
     _print_recommendations(result.recommendations, user, as_json)
 

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     model: str = "user-knn"
     download_timeout: float = 60.0
     download_retries: int = 3
+    threads: int = 0
+    """Threads of the compiled models (0: every available core; see :mod:`movierec.threads`)."""
 
 
 def get_settings() -> Settings:

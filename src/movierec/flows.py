@@ -49,6 +49,9 @@ class PipelineResult:
     summary: str
     recommendations: list[Recommendation]
     cached_steps: list[str]
+    model: str = ""
+    note: str | None = None
+    """Why the model differs from the configured default (:func:`steps.choose_model`)."""
 
 
 def file_digest(paths: list[Path]) -> str:
@@ -178,6 +181,9 @@ def movierec_pipeline(cfg: PipelineConfig) -> PipelineResult:
     summary, hit = _run_cached(transform_task, [clean], cfg)
     lines.append(summary)
     cached += ["transform"] if hit else []
+    cfg, note = steps.choose_model(cfg)
+    if note:
+        lines.append(note)
     if steps.is_trained(cfg):
         cached.append("train")
         lines.append(f"model of {cfg.model} is current; training skipped")
@@ -189,7 +195,9 @@ def movierec_pipeline(cfg: PipelineConfig) -> PipelineResult:
     summary = "\n".join(lines)
     if cached:
         summary += f"\n(cached, skipped: {', '.join(cached)})"
-    return PipelineResult(summary=summary, recommendations=recs, cached_steps=cached)
+    return PipelineResult(
+        summary=summary, recommendations=recs, cached_steps=cached, model=cfg.model, note=note
+    )
 
 
 def _expected_names() -> tuple[str, ...]:

@@ -39,6 +39,10 @@ class PipelineConfig(BaseModel):
     min_item_ratings: int
     download_timeout: float
     download_retries: int
+    threads: int = Field(0, ge=0)
+    model_chosen: bool = True
+    """Whether :attr:`model` was asked for (an option or ``MOVIEREC_MODEL``); if not, the
+    pipeline may pick a scalable model for large data (:func:`model_for_size`)."""
     model_params: dict[str, Any] = Field(default_factory=dict)
     user: int = 1
     n: int = Field(5, ge=1)
@@ -63,6 +67,10 @@ class PipelineConfig(BaseModel):
             if name in Settings.model_fields
         }
         values.update({k: v for k, v in options.items() if v is not None})
+        if "model_chosen" not in options:
+            values["model_chosen"] = (
+                options.get("model") is not None or "model" in settings.model_fields_set
+            )
         values["home"] = Path(values["home"]).expanduser()
         values["dataset"] = get_dataset(values["dataset"]).name
         try:
@@ -83,6 +91,38 @@ class PipelineConfig(BaseModel):
     def database_url(self) -> str | None:
         """The store URL as given (``None``: ``MOVIEREC_DB_URL`` or SQLite under ``home``)."""
         return self.db_url.get_secret_value() if self.db_url is not None else None
+
+
+SCALABLE_MODEL = "ials"
+"""The model the pipeline trains by default on large data (linear in the ratings, every core)."""
+
+DEFAULT_MODEL_MAX_RATINGS = 2_000_000
+"""Above this many (filtered) ratings the pipeline's default model is :data:`SCALABLE_MODEL`
+instead of ``user-knn``, whose user-user similarities grow with the square of the users:
+ml-100k, ml-latest-small and ml-1m keep ``user-knn``; ml-10m, ml-20m, ml-25m and ml-latest
+get ``ials``."""
+
+
+def model_for_size(cfg: PipelineConfig, n_ratings: int) -> tuple[PipelineConfig, str | None]:
+    """The one rule for the pipeline's default model on large data.
+
+    When the model was not asked for (:attr:`PipelineConfig.model_chosen` is false, no
+    ``-p`` parameters, local engine) and ``n_ratings`` exceeds
+    :data:`DEFAULT_MODEL_MAX_RATINGS`, the config switches to :data:`SCALABLE_MODEL`.
+
+    Returns:
+        ``(config, note)``: the config to train with and a one-line note saying what was
+        picked and why (``None`` when nothing changed).
+    """
+    if cfg.model_chosen or cfg.model_params or cfg.engine != "local":
+        return cfg, None
+    if n_ratings <= DEFAULT_MODEL_MAX_RATINGS:
+        return cfg, None
+    note = (
+        f"{n_ratings:,} ratings is above {DEFAULT_MODEL_MAX_RATINGS:,}: training "
+        f"'{SCALABLE_MODEL}' instead of the default '{cfg.model}' (choose one with --model)"
+    )
+    return cfg.model_copy(update={"model": SCALABLE_MODEL, "model_params": {}}), note
 
 
 def _expected(error: Any) -> str:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from movierec import threads
 from movierec.engines import Engine, engine_for
-from movierec.pipeline_config import PipelineConfig
+from movierec.pipeline_config import PipelineConfig, model_for_size
 
 if TYPE_CHECKING:  # heavy modules load only when a step runs
     from movierec.data.ingest import IngestResult
@@ -65,9 +66,33 @@ def transform(cfg: PipelineConfig) -> Any:
     return engine(cfg).transform(cfg)
 
 
+def choose_model(cfg: PipelineConfig) -> tuple[PipelineConfig, str | None]:
+    """The config to train with: the default model switches to a scalable one above a
+    stated size (:func:`movierec.pipeline_config.model_for_size`, the one home of that
+    rule), counted on the cleaned ratings. Returns ``(config, note)``; the note is one line
+    (``None`` when nothing changed)."""
+    if cfg.model_chosen or cfg.engine != "local":
+        return cfg, None
+    return model_for_size(cfg, count_rows(cfg.layout.clean_ratings_csv))
+
+
+def count_rows(csv: Path) -> int:
+    """Data rows of a CSV file with a header line (0 when it does not exist)."""
+    if not csv.is_file():
+        return 0
+    lines, last = 0, b"\n"
+    with csv.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(0, lines + (last != b"\n") - 1)
+
+
 def train(cfg: PipelineConfig) -> Any:
-    """Fit the configured model on the cleaned ratings and save it (the engine's train)."""
-    return engine(cfg).train(cfg)
+    """Fit the configured model on the cleaned ratings and save it (the engine's train),
+    with at most ``cfg.threads`` threads (0: every core)."""
+    with threads.limit(cfg.threads):
+        return engine(cfg).train(cfg)
 
 
 def is_trained(cfg: PipelineConfig) -> bool:
@@ -82,9 +107,13 @@ class StoreResult:
     run_id: int
     n: int
     n_rows: int
+    threads: int = 1
 
     def __str__(self) -> str:
-        return f"stored run {self.run_id}: top-{self.n} for every user ({self.n_rows:,} rows)"
+        return (
+            f"stored run {self.run_id}: top-{self.n} for every user ({self.n_rows:,} rows) "
+            f"on {self.threads} thread{'s' if self.threads != 1 else ''}"
+        )
 
 
 def store(cfg: PipelineConfig, model: Recommender | None = None) -> StoreResult:
@@ -97,11 +126,12 @@ def store(cfg: PipelineConfig, model: Recommender | None = None) -> StoreResult:
     from movierec.store import resolve_db_url, write_run
 
     n = check_n(cfg.store_n)
-    ranked = engine(cfg).rank_all(cfg, n, model=model)
+    with threads.limit(cfg.threads) as used:
+        ranked = engine(cfg).rank_all(cfg, n, model=model)
     url = resolve_db_url(cfg.database_url, cfg.home)
     run_id = write_run(url, ranked.meta, ranked.frame, ranked.metrics, catalog=ranked.catalog)
     log.info("stored run %d: %d recommendations", run_id, len(ranked.frame))
-    return StoreResult(run_id, n, len(ranked.frame))
+    return StoreResult(run_id, n, len(ranked.frame), used)
 
 
 def recommend(cfg: PipelineConfig, model: Recommender | None = None) -> list[Recommendation]:

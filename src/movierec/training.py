@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from movierec import threads
 from movierec.config import Layout
 from movierec.data.ingest import load_movies, load_ratings
 from movierec.errors import DataError, ModelError
@@ -36,11 +37,13 @@ class TrainResult:
     n_ratings: int
     seconds: float
     params: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
 
     def __str__(self) -> str:
         return (
             f"trained {self.model.name} on {self.n_ratings:,} ratings "
             f"({self.n_users:,} users x {self.n_items:,} movies) in {self.seconds:.2f} s "
+            f"on {self.threads} thread{'s' if self.threads != 1 else ''} "
             f"-> {self.path} (data {self.fingerprint})"
         )
 
@@ -78,6 +81,7 @@ def fit_model(layout: Layout, model_name: str, params: dict[str, Any] | None = N
         n_ratings=data.nnz,
         seconds=seconds,
         params=model.get_params(),
+        threads=threads.current(),
     )
 
 

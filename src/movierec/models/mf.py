@@ -9,7 +9,6 @@ factors, so they are predicted by ``μ`` (plus the other side's bias).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -18,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from movierec import threads as movierec_threads
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import mf_kernels
@@ -249,7 +249,7 @@ class FunkSVD(_BiasedMF):
                 )
             )  # fmt: skip
 
-        threads = min(blocks, os.cpu_count() or 1)
+        threads = min(blocks, movierec_threads.current())
         with ThreadPoolExecutor(max_workers=threads) as pool:
             for _ in range(int(self.epochs)):
                 order, shifts = sgd_epoch_order(rng, strata_ptr, blocks)

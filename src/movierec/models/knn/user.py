@@ -17,7 +17,13 @@ from movierec.models.knn.evidence import user_neighbour_raters
 from movierec.models.knn.kernels import user_knn_kernel, user_knn_serial
 from movierec.models.knn.similarity import neighbour_lists, query_neighbours
 
-__all__ = ["UserKNN"]
+__all__ = ["MAX_USERS", "UserKNN"]
+
+MAX_USERS = 20_000
+"""Above this many training users :class:`UserKNN` refuses to fit and names the faster
+models: its similarity step is ``O(users²)`` (6,480 users of the 1M-rating synthetic set
+take 17–23 s to fit on 2 cores; 32,400 users at 5M would take about 25× that, and scoring
+and explaining every user grow likewise)."""
 
 
 class UserKNN(KNNFoldIn):
@@ -88,6 +94,12 @@ class UserKNN(KNNFoldIn):
             raise ConfigError(f"user-knn: mean_center must be true/false, got {self.mean_center!r}")
 
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        if data.n_users > MAX_USERS:
+            raise ConfigError(
+                f"user-knn: {data.n_users:,} users is above its limit of {MAX_USERS:,} (its "
+                "user-user similarities grow with the square of the users: hours and "
+                "gigabytes here); use 'ials' (minutes, every core) or 'item-knn'"
+            )
         m = data.matrix
         counts = np.diff(m.indptr)
         means = data.user_means().astype(np.float64)
