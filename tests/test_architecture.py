@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "movierec"
 
 LAYERS: list[tuple[str, ...]] = [
     ("movierec", "movierec.errors", "movierec.config", "movierec.atomic", "movierec.runlog",
-     "movierec.interrupt"),
+     "movierec.interrupt", "movierec.threads", "movierec.defaults"),
     ("movierec.interactions",),
     ("movierec.data", "movierec.pipeline_config"),
     ("movierec.models", "movierec.testing"),

@@ -13,19 +13,20 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from movierec import __version__, steps
-from movierec.config import Layout
+from movierec import __version__, defaults
 from movierec.engines import ENGINES
 from movierec.errors import ConfigError, MovieRecError
-from movierec.pipeline_config import PipelineConfig
 from movierec.runlog import logged_step
+
+if TYPE_CHECKING:  # loaded by the commands that need them (start-up: see docs/scale-and-spark.md)
+    from movierec.config import Layout
+    from movierec.pipeline_config import PipelineConfig
 
 try:  # typer >= 0.20 vendors its own click
     from typer._click.exceptions import ClickException
@@ -85,16 +86,27 @@ DbUrlOpt = Annotated[
 
 
 _DEFAULT = {
-    name: field.default
-    for name, field in PipelineConfig.model_fields.items()
-    if name in ("user", "n", "store_n", "engine", "spark_master")
+    "user": defaults.USER,
+    "n": defaults.N,
+    "store_n": defaults.STORE_N,
+    "engine": defaults.ENGINE,
+    "spark_master": defaults.SPARK_MASTER,
 }
-"""Defaults of the options that have no ``MOVIEREC_*`` setting (they live in the config)."""
+"""Defaults of the options that have no ``MOVIEREC_*`` setting (:mod:`movierec.defaults`)."""
+
+
+def _steps() -> Any:
+    """:mod:`movierec.steps`, imported when a command runs (not for ``--help``)."""
+    from movierec import steps
+
+    return steps
 
 
 def _config(**options: Any) -> PipelineConfig:
     """The one config of this command: ``MOVIEREC_*`` settings with the given options
     (those not ``None``) laid over them."""
+    from movierec.pipeline_config import PipelineConfig
+
     return PipelineConfig.from_settings(**options)
 
 
@@ -110,6 +122,8 @@ def _step(layout: Layout, name: str, **details: Any) -> Iterator[dict[str, Any]]
         if not sys.stderr.isatty():
             yield record
             return
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             bar.add_task(f"{name}...", total=None)
@@ -163,7 +177,7 @@ def download(home: HomeOpt = None, source: SourceOpt = None, dataset: DatasetOpt
     """Fetch and verify a MovieLens release into data/raw/<dataset>/ (default ml-100k)."""
     cfg = _config(home=home, source=source, dataset=dataset)
     with logged_step(cfg.layout.log_path, "download"):
-        path = steps.download(cfg)
+        path = _steps().download(cfg)
     typer.echo(f"dataset ready in {path}")
 
 
@@ -172,7 +186,7 @@ def convert(home: HomeOpt = None, dataset: DatasetOpt = None) -> None:
     """Convert the release files into data/raw/ratings.csv and movies.csv."""
     cfg = _config(home=home, dataset=dataset)
     with _step(cfg.layout, "convert"):
-        ratings, movies = steps.convert(cfg)
+        ratings, movies = _steps().convert(cfg)
     typer.echo(f"wrote {ratings} and {movies}")
 
 
@@ -181,7 +195,7 @@ def ingest(home: HomeOpt = None, dataset: DatasetOpt = None) -> None:
     """Load and validate ratings.csv + movies.csv, and report what is there."""
     cfg = _config(home=home, dataset=dataset)
     with _step(cfg.layout, "ingest"):
-        result = steps.ingest(cfg)
+        result = _steps().ingest(cfg)
     typer.echo(str(result))
 
 
@@ -200,7 +214,7 @@ def transform(
         min_item_ratings=min_item_ratings,
     )
     with _step(cfg.layout, "transform"):
-        result = steps.transform(cfg)
+        result = _steps().transform(cfg)
     typer.echo(str(result))
 
 
@@ -216,11 +230,11 @@ def train(
     cfg = _config(
         home=home, dataset=dataset, model=model, model_params=parse_params(param), threads=threads
     )
-    cfg, note = steps.choose_model(cfg)
+    cfg, note = _steps().choose_model(cfg)
     if note:
         typer.echo(note)
     with _step(cfg.layout, "train", model=cfg.model, note=note):
-        result = steps.train(cfg)
+        result = _steps().train(cfg)
     typer.echo(str(result))
 
 
@@ -235,7 +249,7 @@ def store(
     """Write every user's explained top-N into the recommendation store as one (current) run."""
     cfg = _config(home=home, dataset=dataset, db_url=db_url, store_n=n, threads=threads)
     with _step(cfg.layout, "store"):
-        result = steps.store(cfg)
+        result = _steps().store(cfg)
     typer.echo(str(result))
 
 
@@ -255,7 +269,7 @@ def recommend(
 ) -> None:
     """Top-N unseen movies for a user from the trained model, each with its reason."""
     cfg = _config(home=home, dataset=dataset, user=user, n=n)
-    _print_recommendations(steps.recommend(cfg), user, as_json, verbose)
+    _print_recommendations(_steps().recommend(cfg), user, as_json, verbose)
 
 
 @app.command()

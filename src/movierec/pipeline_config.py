@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from movierec import defaults
 from movierec.config import Layout, Settings, get_settings
 from movierec.data.datasets import get_dataset
 from movierec.errors import ConfigError
@@ -44,11 +45,11 @@ class PipelineConfig(BaseModel):
     """Whether :attr:`model` was asked for (an option or ``MOVIEREC_MODEL``); if not, the
     pipeline may pick a scalable model for large data (:func:`model_for_size`)."""
     model_params: dict[str, Any] = Field(default_factory=dict)
-    user: int = 1
-    n: int = Field(5, ge=1)
-    store_n: int = Field(10, ge=0)
-    engine: Engine = "local"
-    spark_master: str = "local[*]"
+    user: int = defaults.USER
+    n: int = Field(defaults.N, ge=1)
+    store_n: int = Field(defaults.STORE_N, ge=0)
+    engine: Engine = defaults.ENGINE  # type: ignore[assignment]
+    spark_master: str = defaults.SPARK_MASTER
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **options: Any) -> PipelineConfig:

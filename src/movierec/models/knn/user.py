@@ -13,9 +13,7 @@ from movierec.models.common.batch import batch_shape
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns
 from movierec.models.knn.base import KNNFoldIn, check_knn_params, neighbour_cap, unique_rows
-from movierec.models.knn.evidence import user_neighbour_raters
-from movierec.models.knn.kernels import user_knn_kernel, user_knn_serial
-from movierec.models.knn.similarity import neighbour_lists, query_neighbours
+from movierec.models.knn.one_user import neighbour_raters, user_scores
 
 __all__ = ["MAX_USERS", "UserKNN"]
 
@@ -104,6 +102,8 @@ class UserKNN(KNNFoldIn):
         counts = np.diff(m.indptr)
         means = data.user_means().astype(np.float64)
         self.user_means_ = np.where(counts > 0, means, float(m.data.mean()))
+        from movierec.models.knn.similarity import neighbour_lists
+
         self.nb_indptr_, self.nb_indices_, self.nb_sims_ = neighbour_lists(
             m,
             self.similarity,
@@ -126,8 +126,16 @@ class UserKNN(KNNFoldIn):
     ) -> np.ndarray:
         m = self.data_.matrix
         rows = np.asarray(rows, dtype=np.int64)
-        kernel = user_knn_serial if rows.size <= 1 else user_knn_kernel
-        return kernel(
+        if rows.size == 1:  # one request: plain numpy, the kernel's arithmetic, no numba
+            one = user_scores(
+                int(rows[0]), nb[0], nb[1], nb[2], m.indptr.astype(np.int64), m.indices,
+                self.values_, float(np.asarray(base, dtype=np.float64)[0]), self.data_.n_items,
+                int(self.k), int(self.min_k), float(beta), float(gamma), bool(self.mean_center),
+            )  # fmt: skip
+            return one[None, :]
+        from movierec.models.knn.kernels import user_knn_kernel
+
+        return user_knn_kernel(
             rows,
             nb[0],
             nb[1],
@@ -197,6 +205,8 @@ class UserKNN(KNNFoldIn):
         last = getattr(self, "_new_user_cache", None)
         if last is not None and last[0] is self.nb_indptr_ and last[1] == key:
             return last[2]
+        from movierec.models.knn.similarity import query_neighbours
+
         nb = query_neighbours(
             self._by_item(),
             self.data_.n_users,
@@ -259,16 +269,25 @@ class UserKNN(KNNFoldIn):
         cols, valid = explained_columns(self.data_, item_ids.ravel())
         cols = np.where(valid, cols, -1).reshape(b, n)
         indptr, item_rows, ratings = self._by_item()
-        count, total = user_neighbour_raters(
-            np.asarray(rows, dtype=np.int64),
-            np.asarray(nb[0], dtype=np.int64),
-            np.asarray(nb[1], dtype=np.int64),
-            indptr,
-            item_rows,
-            ratings,
-            cols,
-            int(self.k),
-        )
+        nb_indptr = np.asarray(nb[0], dtype=np.int64)
+        if b == 1:  # one request: plain numpy, no numba
+            u = int(rows[0])
+            nbrs = np.asarray(nb[1][nb_indptr[u] : nb_indptr[u + 1]], dtype=np.int64)
+            one = neighbour_raters(nbrs, indptr, item_rows, ratings, cols[0], int(self.k))
+            count, total = one[0][None, :], one[1][None, :]
+        else:
+            from movierec.models.knn.evidence import user_neighbour_raters
+
+            count, total = user_neighbour_raters(
+                np.asarray(rows, dtype=np.int64),
+                nb_indptr,
+                np.asarray(nb[1], dtype=np.int64),
+                indptr,
+                item_rows,
+                ratings,
+                cols,
+                int(self.k),
+            )
         out: list[list[str]] = [[""] * n for _ in range(b)]
         for u, r in zip(*np.nonzero(count > 0), strict=True):
             avg = float(total[u, r]) / int(count[u, r])
