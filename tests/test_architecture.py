@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("movierec.engines",),
     ("movierec.steps",),
     ("movierec.spark",),
-    ("movierec.flows", "movierec.api", "movierec.library"),
+    ("movierec.flows", "movierec.api", "movierec.library", "movierec.prefect_server"),
     ("movierec.cli",),
     ("movierec.__main__",),
 ]  # fmt: skip

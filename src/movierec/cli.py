@@ -367,6 +367,9 @@ def pipeline(
     With --engine spark, transform, ALS (hold-out RMSE) and top-N for every user run on
     Spark; -p sets ALS parameters (rank, reg, iterations, implicit, alpha, ...).
     """
+    from movierec.prefect_server import use_running_server
+
+    use_running_server()  # before Prefect loads: a server of 'movierec prefect start'
     from movierec.flows import run_pipeline, serve_pipeline
 
     if engine not in ENGINES:
@@ -486,6 +489,38 @@ def evaluate(
 # ---------------------------------------------------------------- serving (store + API)
 db_app = typer.Typer(help="The recommendation store (SQLite or PostgreSQL).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+prefect_app = typer.Typer(
+    help="A persistent local Prefect server, so pipeline runs skip the temporary one.",
+    no_args_is_help=True,
+)
+app.add_typer(prefect_app, name="prefect")
+
+
+@prefect_app.command("start")
+def prefect_start(
+    port: Annotated[int, typer.Option("--port", help="TCP port on 127.0.0.1.")] = 4200,
+) -> None:
+    """Start a Prefect server that later 'movierec pipeline' runs use (once per machine)."""
+    from movierec.prefect_server import start
+
+    typer.echo(f"running: {start(port)}")
+
+
+@prefect_app.command("stop")
+def prefect_stop() -> None:
+    """Stop the server started by 'movierec prefect start'."""
+    from movierec.prefect_server import stop
+
+    info = stop()
+    typer.echo(f"stopped {info}" if info else "no server was running")
+
+
+@prefect_app.command("status")
+def prefect_status() -> None:
+    """Say which Prefect API 'movierec pipeline' will use."""
+    from movierec.prefect_server import status
+
+    typer.echo(status())
 
 
 @app.command()
