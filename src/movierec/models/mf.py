@@ -432,7 +432,8 @@ class ExplicitALS(_BiasedMF):
     With ``biases=True`` the model is ``r̂_ui = μ + b_u + b_i + q_iᵀ p_u``, solved by
     augmenting ``x_u = [p_u, b_u]`` against ``[q_i, 1]`` (and symmetrically for items), so
     the biases share the weighted-λ penalty. With ``weighted=False`` the penalty is the
-    plain ``λ I``.
+    plain ``λ I``. With ``biases=False, global_mean=False`` the model is ``r̂_ui = q_iᵀ p_u``,
+    Spark MLlib's explicit ALS objective (the same model, for an honest engine comparison).
 
     Args:
         factors: latent dimension ``k``.
@@ -440,6 +441,7 @@ class ExplicitALS(_BiasedMF):
         reg: ``λ``.
         weighted: scale ``λ`` by the row's number of ratings (ALS-WR).
         biases: learn ``b_u, b_i`` alongside the factors.
+        global_mean: predict around the training mean ``μ`` (``False``: ``μ = 0``).
         init_std_dev: item factors start ``~ N(0, init_std_dev²)``.
         seed: seeds the initialisation.
 
@@ -458,6 +460,7 @@ class ExplicitALS(_BiasedMF):
         reg: float = 0.128,
         weighted: bool = True,
         biases: bool = True,
+        global_mean: bool = True,
         init_std_dev: float = 0.1,
         seed: int = 0,
     ) -> None:
@@ -466,6 +469,7 @@ class ExplicitALS(_BiasedMF):
         self.reg = reg
         self.weighted = weighted
         self.biases = biases
+        self.global_mean = global_mean
         self.init_std_dev = init_std_dev
         self.seed = seed
 
@@ -475,7 +479,7 @@ class ExplicitALS(_BiasedMF):
         check_int(self.name, "seed", self.seed, minimum=0)
         check_float(self.name, "reg", self.reg, strict=True)
         check_float(self.name, "init_std_dev", self.init_std_dev)
-        for flag in ("weighted", "biases"):
+        for flag in ("weighted", "biases", "global_mean"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{self.name}: {flag} must be true or false")
 
@@ -485,7 +489,7 @@ class ExplicitALS(_BiasedMF):
         by_item.sort_indices()
         rng = np.random.default_rng(self.seed)
         k = int(self.factors)
-        self.mu_ = float(by_user.data.mean())
+        self.mu_ = float(by_user.data.mean()) if self.global_mean else 0.0
         self.user_bias_ = np.zeros(data.n_users)
         self.item_bias_ = np.zeros(data.n_items)
         self.user_factors_ = np.zeros((data.n_users, k))
