@@ -11,9 +11,13 @@ On real ml-100k (a working directory prepared by a first ``movierec pipeline`` r
   without Prefect. The overhead of a pipeline mode is its median minus the plain median,
   measured in the same run (runs interleaved, so a change of load hits all alike).
 
-The load average is recorded before and after. Usage::
+With ``--before-src DIR`` (the ``src`` folder of an older checkout, e.g. ``git archive
+<commit> src | tar -x -C DIR``) the same two commands of that code run interleaved with
+this code's (``python -m movierec`` for both, the old code first on ``PYTHONPATH``), so
+before/after is one side-by-side measurement. The load average is recorded before and
+after. Usage::
 
-    .venv/bin/python benchmarks/startup.py --source /path/to/ml-100k.zip
+    .venv/bin/python benchmarks/startup.py --source /path/to/ml-100k.zip [--before-src DIR]
 
 Writes ``benchmarks/results/startup.json``.
 """
@@ -62,24 +66,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--source", required=True, help="ml-100k.zip or folder")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--port", type=int, default=4217)
+    parser.add_argument("--before-src", type=Path, default=None, help="older code to compare")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="movierec-startup-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MOVIEREC_", "PREFECT_"))}
-    env |= {"MOVIEREC_HOME": str(work / "home"), "PREFECT_HOME": str(work / "prefect")}
+    env |= {"MOVIEREC_HOME": str(work / "home"), "PREFECT_HOME": str(work / "prefect"),
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}  # fmt: skip
     movierec = str(BIN / "movierec")
     pipeline = [movierec, "pipeline", "--source", args.source, "-n", "3"]
-    subprocess.run(pipeline, check=True, stdout=subprocess.DEVNULL, env=env)  # prepare + warm
+    plain_cmd = [sys.executable, "-c", PLAIN, str(work / "home"), args.source]
+    subprocess.run(plain_cmd, check=True, stdout=subprocess.DEVNULL, env=env)  # prepare + warm
     load = [os.getloadavg()[0]]
     out: dict[str, Any] = {"benchmark": "startup", "cpu_count": os.cpu_count()}
-    commands = {
-        "help": [movierec, "--help"],
-        "recommend_user_1": [movierec, "recommend", "--user", "1"],
-    }
+    commands = {"help": ["--help"], "recommend_user_1": ["recommend", "--user", "1"]}
+    module = [sys.executable, "-m", "movierec"]
+    old_env = {**env, "PYTHONPATH": str(args.before_src)} if args.before_src else None
     for name, cmd in commands.items():
-        runs = [wall(cmd, env) for _ in range(args.repeat)]
+        if old_env is not None:
+            wall(module + cmd, old_env)  # the old code's first run (its numba caches)
+        runs, before = [], []
+        for _ in range(args.repeat):
+            runs.append(wall(module + cmd, env))
+            if old_env is not None:
+                before.append(wall(module + cmd, old_env))
         out[name] = {"median_seconds": round(statistics.median(runs), 3), "runs": runs}
-        print(f"{name:<20} {statistics.median(runs):6.3f} s", flush=True)
-    plain_cmd = [sys.executable, "-c", PLAIN, str(work / "home"), args.source]
+        if before:
+            out[name] |= {"before_median_seconds": round(statistics.median(before), 3),
+                          "before_runs": before}  # fmt: skip
+        print(
+            f"{name:<20} {statistics.median(runs):6.3f} s"
+            + (f" (before {statistics.median(before):6.3f} s)" if before else ""),
+            flush=True,
+        )
     t0 = time.perf_counter()
     subprocess.run([movierec, "prefect", "start", "--port", str(args.port)], check=True, env=env)
     out["prefect_server_start_seconds"] = round(time.perf_counter() - t0, 3)
