@@ -60,18 +60,19 @@ def test_batch_frame_equals_per_user_on_ml100k(
 
 
 def _per_user_seconds(name: str, n_users: int) -> float:
-    """Median over three runs of the batch explanation of every user's top 10, per user."""
+    """The fastest of five runs of the batch explanation of every user's top 10, per user
+    (the minimum is the least disturbed by other processes)."""
     data, catalog = taste_clusters(n_users=n_users, n_items=300, density=0.12, seed=1)
     model = make_model(name, **({"iterations": 2} if name == "als" else {})).fit(data, catalog)
     frame = ranked_frame(model, n=10)
     explainer = Explainer(model)
     explainer.frame(frame.head(50))  # warm-up: compiled kernels, lazy statistics
     runs = []
-    for _ in range(3):
+    for _ in range(5):
         t0 = time.perf_counter()
-        explainer.frame(frame)
+        explainer.frame(frame, batch_size=256)  # several batches at both sizes
         runs.append(time.perf_counter() - t0)
-    return float(np.median(runs)) / n_users
+    return float(np.min(runs)) / n_users
 
 
 @pytest.mark.slow

@@ -216,6 +216,16 @@ class BaselineOnly(_ItemOnlyReasons):
         self.user_bias_ = b_u
         self.item_bias_ = b_i
 
+    def _item_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`item_stats` of the training matrix, computed once per fitted matrix (a
+        cache, not saved): batch explanations ask it once per batch."""
+        m = self.data_.matrix
+        cache = getattr(self, "_stats_cache", None)
+        if cache is None or cache[0] is not m:
+            cache = (m, item_stats(m))
+            self._stats_cache = cache
+        return cache[1]
+
     def _clip(self, x: np.ndarray) -> np.ndarray:
         lo, hi = self.data_.rating_scale
         return np.clip(x, lo, hi)
@@ -242,7 +252,7 @@ class BaselineOnly(_ItemOnlyReasons):
         """ "rated above average by 583 users (avg 4.4★, movie bias +0.62)" for a movie whose
         bias ``b_i`` is positive (as printed); ``""`` otherwise (no positive reason)."""
         cols, valid = explained_columns(self.data_, item_ids)
-        counts, sums = item_stats(self.data_.matrix)
+        counts, sums = self._item_stats()
         return [
             f"rated above average by {int(counts[c])} users "
             f"(avg {sums[c] / counts[c]:.1f}★, movie bias {self.item_bias_[c]:+.2f})"
