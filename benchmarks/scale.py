@@ -1,42 +1,49 @@
-"""Scale benchmark: synthetic 1M / 5M / 25M ratings through the whole local pipeline.
+"""Scale benchmark of the product path: the pipeline's own step functions at 1M / 5M / 25M
+synthetic ratings.
 
-Per size, two fresh subprocesses (so each one's peak RSS is its own):
+Per size, fresh subprocesses (so each one's peak RSS is its own):
 
-1. ``synth``: :func:`movierec.data.synth.synthesize` writes an ml-25m-format folder (users
-   and movies grow like the MovieLens releases: ~154 ratings a user, movies ∝ sqrt(ratings));
-   cached in ``--workdir`` between runs;
-2. ``pipeline``: ingest (:func:`movierec.data.releases.load_release`, pyarrow, validated)
-   → transform (:func:`movierec.data.transform.transform`, 5/20 filters, then the CSR
-   :class:`~movierec.interactions.Interactions`) → train (``ials``: 64 factors, 15
-   iterations, ``implicit``'s CG solver on every core; or ``item-knn``) → top-10 for every
-   user (:func:`movierec.topn.recommend_all`, batched) → SQLite store
-   (:func:`movierec.store.writer.write_run`, one transaction). Each stage reports its wall
-   time and the peak RSS sampled while it ran (every 20 ms); the process's ``ru_maxrss`` is
-   the overall peak.
+1. ``synth``: ``movierec synth`` writes an ml-25m-format folder (~154 ratings a user,
+   movies ∝ sqrt(ratings)); cached in ``--workdir`` between runs;
+2. ``pipeline``: first a **warm-up** on a 20k-rating synthetic set in its own home (imports,
+   numba compilation or cache load, ``implicit``'s first call), timed and reported apart;
+   then the steps the flow calls (:mod:`movierec.steps`, one
+   :class:`~movierec.pipeline_config.PipelineConfig` built like the CLI's, no model given so
+   the pipeline's default-model rule applies): download (the folder as ``--source``) →
+   convert → ingest → transform → choose the model → train → store (every user's explained
+   top-10, SQLite; again into PostgreSQL with ``--postgres``) → recommend (one user). Each
+   step reports its wall time and the peak RSS sampled while it ran (every 20 ms);
+3. the **anchor** in the same process, side by side on the same matrix: ``implicit``'s
+   ``AlternatingLeastSquares`` (same factors, λ, confidence, iterations, every core) fit and
+   ``recommend`` for every user, against our train step and our top-10 for every user
+   without explanations (:func:`movierec.topn.ranked_frame`); for ``item-knn``,
+   ``implicit``'s ``CosineRecommender`` (K = 40). Medians of ``--repeat`` runs.
 
-Anchor, side by side in the same process: ``implicit``'s own ``recommend`` (C++ top-k,
-all threads) on the same fitted factors, for the top-10 stage.
+The exponent ``b`` of ``t ∝ ratings^b`` is fitted per step (least squares on log-log over
+the sizes run). The load average is recorded before and after every size (the machine is
+shared); ratios measured in one process are the robust figures.
 
 Usage::
 
-    .venv/bin/python benchmarks/scale.py                      # 1M and 5M
-    .venv/bin/python benchmarks/scale.py --sizes 1M 5M 25M    # + 25M (about 5 minutes)
-    .venv/bin/python benchmarks/scale.py --sizes 25M --model item-knn --tag knn
+    .venv/bin/python benchmarks/scale.py --sizes 1M 5M 25M
+    .venv/bin/python benchmarks/scale.py --sizes 1M 5M 25M --postgres postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python benchmarks/scale.py --sizes 1M 5M --model item-knn --tag knn
 
-Writes ``benchmarks/results/scale[-TAG].json`` (figures only, synthetic data) and
-``benchmarks/results/scale[-TAG].png``.
+Writes ``benchmarks/results/scale[-TAG].json`` (figures only, synthetic data).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,13 +52,14 @@ from typing import Any
 import psutil
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SIZES: dict[str, tuple[int, int, int]] = {  # ratings, users, movies
-    "1M": (1_000_000, 6_480, 12_400),
-    "5M": (5_000_000, 32_400, 27_700),
-    "10M": (10_000_000, 64_800, 39_200),
-    "25M": (25_000_000, 162_000, 62_000),
+SIZES: dict[str, tuple[str, str, str]] = {  # ratings, users, movies (movierec synth counts)
+    "warm": ("20k", "130", "400"),
+    "1M": ("1M", "6480", "12400"),
+    "5M": ("5M", "32400", "27700"),
+    "25M": ("25M", "162000", "62000"),
 }
 GiB = 1024**3
+STEPS = ["download", "convert", "ingest", "transform", "train", "store", "recommend"]
 
 
 class PeakRSS:
@@ -67,14 +75,24 @@ class PeakRSS:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._peak = max(self._peak, self._proc.memory_info().rss)
+            self._peak = max(self._peak, self._rss())
             time.sleep(self._interval)
 
+    def _rss(self) -> int:
+        """This process and its children (a Spark JVM, a server)."""
+        rss = self._proc.memory_info().rss
+        for child in self._proc.children(recursive=True):
+            try:
+                rss += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return rss
+
     def reset(self) -> None:
-        self._peak = self._proc.memory_info().rss
+        self._peak = self._rss()
 
     def peak(self) -> int:
-        return max(self._peak, self._proc.memory_info().rss)
+        return max(self._peak, self._rss())
 
     def close(self) -> None:
         self._stop.set()
@@ -88,134 +106,217 @@ def stage(name: str, out: dict[str, Any], sampler: PeakRSS) -> Iterator[None]:
     yield
     seconds = time.perf_counter() - start
     out[name] = {"seconds": round(seconds, 3), "peak_rss_gib": round(sampler.peak() / GiB, 3)}
-    print(f"  {name:<10} {seconds:8.2f} s   peak {sampler.peak() / GiB:6.2f} GiB", flush=True)
+    print(f"  {name:<12} {seconds:8.2f} s   peak {sampler.peak() / GiB:6.2f} GiB", flush=True)
+
+
+def median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
 
 # ---------------------------------------------------------------------------- subprocesses
 def cmd_synth(size: str, workdir: Path) -> dict[str, Any]:
-    from movierec.data.synth import synthesize
-
-    n_ratings, n_users, n_movies = SIZES[size]
+    """``movierec synth`` (the real command) into ``workdir/synth-SIZE`` unless cached."""
     folder = workdir / f"synth-{size}"
     marker = folder / "synth.json"
     if marker.is_file():
         return {**json.loads(marker.read_text()), "cached": True}
-    summary = synthesize(n_ratings, n_users, n_movies, seed=0, out_dir=folder)
-    result = {
-        "seconds": round(summary.seconds, 3),
-        "ratings": summary.n_ratings,
-        "users": summary.n_users,
-        "movies": summary.n_movies,
-        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
-        "csv_bytes": summary.ratings_path.stat().st_size,
-    }
+    ratings, users, movies = SIZES[size]
+    exe = Path(sys.executable).with_name("movierec")
+    start = time.perf_counter()
+    subprocess.run(
+        [str(exe), "synth", "--out", str(folder), "--ratings", ratings, "--users", users,
+         "--movies", movies, "--seed", "0"],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    result = {"seconds": round(time.perf_counter() - start, 3), "folder": str(folder)}
     marker.write_text(json.dumps(result))
     return {**result, "cached": False}
 
 
-def cmd_pipeline(size: str, workdir: Path, model_name: str, anchor: bool) -> dict[str, Any]:
-    import numpy as np
+def run_steps(
+    home: Path, folder: Path, sampler: PeakRSS, postgres: str | None, model: str | None
+) -> tuple[dict[str, Any], Any]:
+    """The pipeline's steps on ``folder`` (as ``--source``) under ``home``; returns the
+    per-step figures and the config that trained."""
+    from pydantic import SecretStr
 
-    from movierec.data.datasets import get_dataset
-    from movierec.data.releases import load_release
-    from movierec.data.transform import transform
-    from movierec.interactions import Interactions, ItemCatalog
-    from movierec.models.registry import make_model
-    from movierec.store.writer import RunMeta, write_run
-    from movierec.topn import recommend_all
+    from movierec import steps
+    from movierec.pipeline_config import PipelineConfig
 
-    threads = os.cpu_count() or 2
-    params: dict[str, Any] = (
-        {"factors": 64, "iterations": 15, "num_threads": threads} if model_name == "ials" else {}
-    )
-    folder = workdir / f"synth-{size}"
-    db = workdir / f"store-{size}-{model_name}.db"
+    db = home / "db" / "movierec.db"
     db.unlink(missing_ok=True)
-    sampler = PeakRSS()
-    stages: dict[str, Any] = {}
-    with stage("ingest", stages, sampler):
-        ratings, movies = load_release("ml-25m", folder)
-    with stage("transform", stages, sampler):
-        result = transform(ratings, 5, 20)
-        del ratings
-        data = Interactions.from_frame(
-            result.frame, rating_scale=get_dataset("ml-25m").rating_scale
-        )
-        kept = movies[movies["movieId"].isin(data.items.ids)]
-        catalog = ItemCatalog.from_frame(kept)
-        summary = result.summary
-        del result
-    with stage("train", stages, sampler):
-        model = make_model(model_name, **params).fit(data, catalog)
-    with stage("recommend", stages, sampler):
-        recs = recommend_all(model, n=10, batch_size=1024)
-    with stage("store", stages, sampler):
-        meta = RunMeta.of(model, n=10, benchmark="scale")
-        write_run(f"sqlite:///{db}", meta, recs, catalog=model.items_catalog_)
-    figures: dict[str, Any] = {
-        "size": size,
-        "model": model_name,
-        "params": params,
-        "ratings_in": summary.ratings_before,
-        "ratings": summary.ratings_after,
-        "users": summary.users_after,
-        "movies": summary.movies_after,
-        "recommendations": len(recs),
-        "stages": stages,
-        "pipeline_seconds": round(sum(s["seconds"] for s in stages.values()), 3),
-        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
-        "db_bytes": db.stat().st_size,
+    cfg = PipelineConfig.from_settings(
+        home=home, dataset="ml-25m", source=str(folder), model=model, store_n=10, user=None
+    )
+    out: dict[str, Any] = {}
+    with stage("download", out, sampler):
+        steps.download(cfg)
+    with stage("convert", out, sampler):
+        steps.convert(cfg)
+    with stage("ingest", out, sampler):
+        steps.ingest(cfg)
+    with stage("transform", out, sampler):
+        result = steps.transform(cfg)
+    cfg, note = steps.choose_model(cfg)
+    if note:
+        print(f"  {note}", flush=True)
+    with stage("train", out, sampler):
+        trained = steps.train(cfg)
+    with stage("store", out, sampler):
+        stored = steps.store(cfg)
+    if postgres:
+        schema = f"movierec_scale_{uuid.uuid4().hex[:8]}"
+        with _pg_schema(postgres, schema) as url:
+            with stage("store_postgres", out, sampler):
+                steps.store(cfg.model_copy(update={"db_url": SecretStr(url)}))
+    user = int(trained.model.data_.users.ids[0])
+    with stage("recommend", out, sampler):
+        steps.recommend(cfg.model_copy(update={"user": user}))
+    figures = {
+        "model": cfg.model,
+        "model_note": note,
+        "threads": trained.threads,
+        "ratings_in": result.result.summary.ratings_before,
+        "ratings": trained.n_ratings,
+        "users": trained.n_users,
+        "movies": trained.n_items,
+        "stored_rows": stored.n_rows,
+        "steps": out,
+        "total_seconds": round(sum(v["seconds"] for v in out.values()), 3),
     }
-    if anchor and model_name == "ials":
-        from implicit.cpu.als import AlternatingLeastSquares
+    return figures, trained.model
 
-        als = AlternatingLeastSquares(factors=64, num_threads=threads)
-        als.user_factors = model.user_factors_
-        als.item_factors = model.item_factors_
-        rows = np.arange(data.n_users)
-        start = time.perf_counter()
+
+@contextmanager
+def _pg_schema(url: str, schema: str) -> Iterator[str]:
+    import psycopg
+    from sqlalchemy import make_url
+
+    u = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    params = {"host": u.host, "port": u.port, "user": u.username, "dbname": u.database}
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(**params, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def anchor_ials(model: Any, repeat: int) -> dict[str, Any]:
+    """``implicit``'s own ALS fit and ``recommend`` on the same matrix, next to ours."""
+    import numpy as np
+    import scipy.sparse as sp
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    from movierec import threads
+    from movierec.topn import ranked_frame
+
+    data = model.data_
+    conf = sp.csr_matrix(
+        (model.confidence(data.matrix.data), data.matrix.indices, data.matrix.indptr),
+        shape=data.shape,
+    )
+    fits, ours_fit = [], []
+    for _ in range(repeat):  # interleaved, so a change of load hits both alike
+        als = AlternatingLeastSquares(
+            factors=int(model.factors), regularization=float(model.reg), alpha=1.0,
+            iterations=int(model.iterations), use_cg=bool(model.use_cg),
+            num_threads=threads.current(), random_state=int(model.seed),
+        )  # fmt: skip
+        with threadpool_limits(1, "blas"):
+            t0 = time.perf_counter()
+            als.fit(conf, show_progress=False)
+            fits.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        type(model)(**model.get_params()).fit(data, model.items_catalog_)
+        ours_fit.append(time.perf_counter() - t0)
+    same = bool(np.array_equal(np.asarray(als.item_factors), model.item_factors_))
+    rows = np.arange(data.n_users)
+    theirs, ours = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
         ids, _ = als.recommend(rows, data.matrix, N=10, filter_already_liked_items=True)
-        seconds = time.perf_counter() - start
-        ours = recs.groupby("userId")["movieId"].apply(list)
-        same = np.mean(
-            [
-                set(data.items.ids[ids[r]]) == set(ours.iloc[r])
-                for r in range(0, data.n_users, max(1, data.n_users // 500))
-            ]
-        )
-        figures["anchor_implicit_recommend"] = {
-            "seconds": round(seconds, 3),
-            "ratio_ours_over_implicit": round(stages["recommend"]["seconds"] / seconds, 2),
-            "same_top10_fraction_on_sample": round(float(same), 3),
-        }
-        print(f"  implicit.recommend {seconds:8.2f} s (anchor)", flush=True)
-    if anchor and model_name == "item-knn":
-        figures["anchor_implicit_itemknn"] = _implicit_itemknn_anchor(data, stages, threads)
-    sampler.close()
-    return figures
+        theirs.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        frame = ranked_frame(model, n=10)
+        ours.append(time.perf_counter() - t0)
+    got = frame.groupby("userId", sort=True)["movieId"].apply(list)
+    agree = float(np.mean([set(data.items.ids[ids[r]]) == set(got.iloc[r]) for r in rows[::50]]))
+    out = {
+        "implicit_fit_seconds": round(median(fits), 3),
+        "ours_fit_seconds": round(median(ours_fit), 3),
+        "fit_ratio_ours_over_implicit": round(median(ours_fit) / median(fits), 2),
+        "same_factors": same,
+        "implicit_recommend_seconds": round(median(theirs), 3),
+        "ours_top10_all_users_seconds": round(median(ours), 3),
+        "top10_ratio_ours_over_implicit": round(median(ours) / median(theirs), 2),
+        "same_top10_fraction_every_50th_user": round(agree, 3),
+    }
+    print(f"  anchor: {json.dumps(out)}", flush=True)
+    return out
 
 
-def _implicit_itemknn_anchor(data: Any, stages: dict[str, Any], threads: int) -> dict[str, Any]:
-    """``implicit``'s ``CosineRecommender`` (K=40, C++ all-pairs top-k and recommend) on the
-    same matrix: the anchor for our item-knn's train and top-10 stages."""
+def anchor_itemknn(model: Any, repeat: int) -> dict[str, Any]:
+    """``implicit``'s ``CosineRecommender`` (K = 40) fit and recommend on the same matrix."""
     import numpy as np
     import scipy.sparse as sp
     from implicit.nearest_neighbours import CosineRecommender
 
-    knn = CosineRecommender(K=40, num_threads=threads)
-    start = time.perf_counter()
-    knn.fit(sp.csr_matrix(data.matrix), show_progress=False)
-    fit_s = time.perf_counter() - start
-    start = time.perf_counter()
-    knn.recommend(np.arange(data.n_users), data.matrix, N=10, filter_already_liked_items=True)
-    rec_s = time.perf_counter() - start
-    print(f"  implicit CosineRecommender fit {fit_s:8.2f} s, recommend {rec_s:8.2f} s (anchor)")
-    return {
-        "fit_seconds": round(fit_s, 3),
-        "recommend_seconds": round(rec_s, 3),
-        "ratio_train_ours_over_implicit": round(stages["train"]["seconds"] / fit_s, 2),
-        "ratio_recommend_ours_over_implicit": round(stages["recommend"]["seconds"] / rec_s, 2),
+    from movierec import threads
+    from movierec.topn import ranked_frame
+
+    data = model.data_
+    fits, recs, ours = [], [], []
+    for _ in range(repeat):
+        knn = CosineRecommender(K=40, num_threads=threads.current())
+        t0 = time.perf_counter()
+        knn.fit(sp.csr_matrix(data.matrix), show_progress=False)
+        fits.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        knn.recommend(np.arange(data.n_users), data.matrix, N=10, filter_already_liked_items=True)
+        recs.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        ranked_frame(model, n=10)
+        ours.append(time.perf_counter() - t0)
+    out = {
+        "implicit_cosine_fit_seconds": round(median(fits), 3),
+        "implicit_cosine_recommend_seconds": round(median(recs), 3),
+        "ours_top10_all_users_seconds": round(median(ours), 3),
     }
+    print(f"  anchor: {json.dumps(out)}", flush=True)
+    return out
+
+
+def cmd_pipeline(
+    size: str, workdir: Path, postgres: str | None, model: str | None, repeat: int
+) -> dict[str, Any]:
+    from movierec.pipeline_config import PipelineConfig, model_for_size
+    from movierec.steps import count_rows
+
+    sampler = PeakRSS()
+    t0 = time.perf_counter()
+    cmd_synth("warm", workdir)
+    # warm up the model this size will train (the default rule, on the raw count)
+    cfg = PipelineConfig.from_settings(home=workdir, dataset="ml-25m", model=model)
+    warm_model = model_for_size(cfg, count_rows(workdir / f"synth-{size}" / "ratings.csv"))[0]
+    warm_home = workdir / f"home-warm-{os.getpid()}"
+    warm_figures, _ = run_steps(warm_home, workdir / "synth-warm", sampler, None, warm_model.model)
+    warm = {"seconds": round(time.perf_counter() - t0, 3), "steps": warm_figures["steps"]}
+    print(f"  warm-up      {warm['seconds']:8.2f} s (excluded)", flush=True)
+    figures, fitted = run_steps(
+        workdir / f"home-{size}", workdir / f"synth-{size}", sampler, postgres, model
+    )
+    figures["warmup"] = warm
+    figures["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+    if fitted.name == "ials":
+        figures["anchor"] = anchor_ials(fitted, repeat)
+    elif fitted.name == "item-knn":
+        figures["anchor"] = anchor_itemknn(fitted, repeat)
+    sampler.close()
+    return figures
 
 
 def _child(args: list[str]) -> dict[str, Any]:
@@ -228,67 +329,58 @@ def _child(args: list[str]) -> dict[str, Any]:
     return json.loads(lines[-1])  # type: ignore[no-any-return]
 
 
-# ---------------------------------------------------------------------------- report
-def plot(results: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = ["ingest", "transform", "train", "recommend", "store"]
-    x = [r["pipeline"]["ratings_in"] / 1e6 for r in results]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name in names:
-        ax1.plot(x, [r["pipeline"]["stages"][name]["seconds"] for r in results], "o-", label=name)
-    ax1.plot(x, [r["pipeline"]["pipeline_seconds"] for r in results], "k*-", label="total")
-    ax1.axhline(180, color="r", ls=":", label="target 180 s")
-    ax1.set(xscale="log", yscale="log", xlabel="ratings (millions)", ylabel="seconds",
-            title=f"time per stage ({results[0]['pipeline']['model']})")  # fmt: skip
-    ax1.legend(fontsize=8)
-    ax2.plot(x, [r["pipeline"]["peak_rss_gib"] for r in results], "o-", label="pipeline peak")
-    ax2.plot(x, [r["synth"]["peak_rss_gib"] for r in results], "s--", label="synth peak")
-    ax2.axhline(6, color="r", ls=":", label="target 6 GiB")
-    ax2.set(xscale="log", xlabel="ratings (millions)", ylabel="GiB", title="peak memory (RSS)")
-    ax2.legend(fontsize=8)
-    loads = [x for r in results for x in r["loadavg_1min_before_after"]]
-    load = f"1-min load average {min(loads):.1f}-{max(loads):.1f} during the runs"
-    fig.suptitle(f"movierec scale benchmark (synthetic ml-25m format, 2 shared cores, {load})")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+def exponents(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Per step, ``b`` of ``t ∝ ratings^b`` (least squares on log t vs log ratings)."""
+    out = {}
+    x = [math.log(r["pipeline"]["ratings_in"]) for r in results]
+    mx = sum(x) / len(x)
+    names = results[0]["pipeline"]["steps"].keys()
+    for name in [*names, "total"]:
+        ts = [
+            r["pipeline"]["total_seconds"]
+            if name == "total"
+            else r["pipeline"]["steps"][name]["seconds"]
+            for r in results
+        ]
+        y = [math.log(max(t, 1e-3)) for t in ts]
+        my = sum(y) / len(y)
+        b = sum((a - mx) * (c - my) for a, c in zip(x, y, strict=True)) / sum(
+            (a - mx) ** 2 for a in x
+        )
+        out[name] = round(b, 2)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", default="all", choices=["all", "synth", "pipeline"])
     parser.add_argument("size", nargs="?", help="child commands: one size")
-    parser.add_argument("--sizes", nargs="+", default=["1M", "5M"], choices=list(SIZES))
-    parser.add_argument("--model", default="ials", choices=["ials", "item-knn"])
+    parser.add_argument("--sizes", nargs="+", default=["1M", "5M"], choices=list(SIZES)[1:])
+    parser.add_argument("--model", default=None, help="default: the pipeline's own choice")
+    parser.add_argument("--postgres", default=None, help="also store into this PostgreSQL URL")
+    parser.add_argument("--repeat", type=int, default=3, help="anchor repeats (median)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/movierec-scale"))
-    parser.add_argument("--no-anchor", action="store_true")
-    parser.add_argument("--tag", default="", help="suffix of the result files")
+    parser.add_argument("--tag", default="", help="suffix of the result file")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.command == "synth":
         print(json.dumps(cmd_synth(args.size, args.workdir)))
         return
     if args.command == "pipeline":
-        print(json.dumps(cmd_pipeline(args.size, args.workdir, args.model, not args.no_anchor)))
+        figures = cmd_pipeline(args.size, args.workdir, args.postgres, args.model, args.repeat)
+        print(json.dumps(figures))
         return
     results = []
     for size in args.sizes:
-        print(f"== {size} ({args.model})", flush=True)
+        print(f"== {size}", flush=True)
         load_before = os.getloadavg()
         synth = _child(["synth", size, "--workdir", str(args.workdir)])
-        cached = " (cached)" if synth["cached"] else ""
+        extra = ["--postgres", args.postgres] if args.postgres else []
+        extra += ["--model", args.model] if args.model else []
+        pipe = _child(["pipeline", size, "--workdir", str(args.workdir),
+                       "--repeat", str(args.repeat), *extra])  # fmt: skip
         print(
-            f"  synth      {synth['seconds']:8.2f} s{cached}   peak {synth['peak_rss_gib']:.2f} GiB"
-        )
-        extra = ["--no-anchor"] if args.no_anchor else []
-        pipe = _child(["pipeline", size, "--workdir", str(args.workdir), "--model", args.model,
-                       *extra])  # fmt: skip
-        print(
-            f"  total      {pipe['pipeline_seconds']:8.2f} s   peak {pipe['peak_rss_gib']:.2f} GiB"
+            f"  total        {pipe['total_seconds']:8.2f} s   peak {pipe['peak_rss_gib']:.2f} GiB"
         )
         results.append(
             {
@@ -301,27 +393,20 @@ def main(argv: list[str] | None = None) -> None:
                 ],
             }  # fmt: skip
         )
-    suffix = f"-{args.tag}" if args.tag else ""
-    report = {
-        "benchmark": "scale",
+    report: dict[str, Any] = {
+        "benchmark": "scale (product path: movierec.steps)",
+        "command": "benchmarks/scale.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "cpu_count": os.cpu_count(),
-        "note": "2-core machine shared with other processes; see loadavg per size",
+        "note": "2-core machine shared with other processes; see the load average per size",
         "results": results,
     }
     if len(results) > 1:
-        a, b = results[0]["pipeline"], results[-1]["pipeline"]
-        growth = b["ratings_in"] / a["ratings_in"]
-        report["growth"] = {
-            "ratings_ratio": growth,
-            "time_ratio": round(b["pipeline_seconds"] / a["pipeline_seconds"], 2),
-            "peak_ratio": round(b["peak_rss_gib"] / a["peak_rss_gib"], 2),
-        }
-        print(f"growth x{growth:g} ratings: time x{report['growth']['time_ratio']}, "
-              f"peak memory x{report['growth']['peak_ratio']}")  # fmt: skip
+        report["exponent_b"] = exponents(results)
+        print(f"exponent b per step: {report['exponent_b']}")
+    suffix = f"-{args.tag}" if args.tag else ""
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"scale{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
-    plot(results, RESULTS / f"scale{suffix}.png")
-    print(f"wrote {RESULTS / f'scale{suffix}.json'} and scale{suffix}.png")
+    print(f"wrote {RESULTS / f'scale{suffix}.json'}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "movierec"
 
 LAYERS: list[tuple[str, ...]] = [
     ("movierec", "movierec.errors", "movierec.config", "movierec.atomic", "movierec.runlog",
-     "movierec.interrupt", "movierec.codeversion", "movierec.extras", "movierec.prefect_server"),
+     "movierec.interrupt", "movierec.codeversion", "movierec.extras", "movierec.prefect_server",
+     "movierec.threads", "movierec.defaults"),
     ("movierec.interactions",),
     ("movierec.data", "movierec.pipeline_config"),
     ("movierec.models", "movierec.testing"),
@@ -27,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("movierec.engines",),
     ("movierec.steps", "movierec.retrain"),
     ("movierec.spark",),
-    ("movierec.flows", "movierec.api", "movierec.library"),
+    ("movierec.flows", "movierec.api", "movierec.library", "movierec.prefect_server"),
     ("movierec.cli",),
     ("movierec.__main__",),
 ]  # fmt: skip

@@ -39,6 +39,7 @@ USES = {
     "download_retries": ["download", "pipeline"],
     "promote_margin": ["retrain"],
     "tracking": ["train", "evaluate", "retrain"],
+    "threads": ["train", "store", "pipeline"],
 }  # fmt: skip
 """Which commands use which setting (each pair is checked below)."""
 
@@ -78,6 +79,7 @@ def test_data_and_model_commands_read_their_settings(
     env.setenv("MOVIEREC_MIN_ITEM_RATINGS", "45")
     env.setenv("MOVIEREC_MODEL", "popularity")
     env.setenv("MOVIEREC_DB_URL", f"sqlite:///{db}")
+    env.setenv("MOVIEREC_THREADS", "1")
 
     assert run(["download"], capsys)[0] == 0  # source + home
     assert (home / "data/raw/ml-100k/u.data").is_file()
@@ -94,10 +96,12 @@ def test_data_and_model_commands_read_their_settings(
     clean = pd.read_csv(home / "data/processed/ratings_clean.csv")
     assert (len(clean), clean["userId"].nunique(), clean["movieId"].nunique()) == (n, users, movies)
     assert f"{n:,}" in out
-    assert run(["train"], capsys)[0] == 0
+    code, out, _ = run(["train"], capsys)
+    assert code == 0 and " on 1 thread " in out  # MOVIEREC_THREADS=1 (the machine has more)
     assert read_metadata(home / "models/recommender.npz")["model"] == "popularity"
     code, out, _ = run(["store", "-n", "2"], capsys)
     assert code == 0 and db.is_file() and not (home / "db").exists()
+    assert " on 1 thread" in out
     code, out, _ = run(["db", "runs"], capsys)
     assert code == 0 and "popularity" in out
     code, out, _ = run(["db", "export", "--run", "1", "--out", str(tmp_path / "run1.csv")], capsys)
@@ -127,6 +131,7 @@ def test_pipeline_reads_every_setting(
     env.setenv("MOVIEREC_MIN_ITEM_RATINGS", "45")
     env.setenv("MOVIEREC_MODEL", "popularity")
     env.setenv("MOVIEREC_DB_URL", f"sqlite:///{db}")
+    env.setenv("MOVIEREC_THREADS", "1")
     raw = pd.read_csv(
         shared_data / "ml-100k/u.data", sep="\t", names=["userId", "movieId", "r", "t"]
     )
@@ -138,6 +143,7 @@ def test_pipeline_reads_every_setting(
     assert read_metadata(home / "models/recommender.npz")["model"] == "popularity"
     assert db.is_file() and not (home / "db").exists()
     assert f"({users * 10:,} rows)" in out
+    assert out.count(" on 1 thread") == 2  # train and store
 
 
 def test_dataset_setting_reaches_data_commands_and_pipeline(

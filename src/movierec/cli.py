@@ -13,19 +13,20 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from movierec import __version__, steps
-from movierec.config import Layout
+from movierec import __version__, defaults
 from movierec.engines import ENGINES
 from movierec.errors import ConfigError, MovieRecError
-from movierec.pipeline_config import PipelineConfig
 from movierec.runlog import logged_step
+
+if TYPE_CHECKING:  # loaded by the commands that need them (start-up: see docs/scale-and-spark.md)
+    from movierec.config import Layout
+    from movierec.pipeline_config import PipelineConfig
 
 try:  # typer >= 0.20 vendors its own click
     from typer._click.exceptions import ClickException
@@ -72,6 +73,12 @@ ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", help="Hyperparameter as NAME=VALUE (VALUE parsed as JSON)."),
 ]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", min=0, help="Threads of the compiled models (MOVIEREC_THREADS) [0: all cores]."
+    ),
+]
 DbUrlOpt = Annotated[
     str | None,
     typer.Option("--db-url", help="Store URL (MOVIEREC_DB_URL) [sqlite:///<home>/db/movierec.db]."),
@@ -79,16 +86,27 @@ DbUrlOpt = Annotated[
 
 
 _DEFAULT = {
-    name: field.default
-    for name, field in PipelineConfig.model_fields.items()
-    if name in ("user", "n", "store_n", "engine", "spark_master")
+    "user": defaults.USER,
+    "n": defaults.N,
+    "store_n": defaults.STORE_N,
+    "engine": defaults.ENGINE,
+    "spark_master": defaults.SPARK_MASTER,
 }
-"""Defaults of the options that have no ``MOVIEREC_*`` setting (they live in the config)."""
+"""Defaults of the options that have no ``MOVIEREC_*`` setting (:mod:`movierec.defaults`)."""
+
+
+def _steps() -> Any:
+    """:mod:`movierec.steps`, imported when a command runs (not for ``--help``)."""
+    from movierec import steps
+
+    return steps
 
 
 def _config(**options: Any) -> PipelineConfig:
     """The one config of this command: ``MOVIEREC_*`` settings with the given options
     (those not ``None``) laid over them."""
+    from movierec.pipeline_config import PipelineConfig
+
     return PipelineConfig.from_settings(**options)
 
 
@@ -104,6 +122,8 @@ def _step(layout: Layout, name: str, **details: Any) -> Iterator[dict[str, Any]]
         if not sys.stderr.isatty():
             yield record
             return
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             bar.add_task(f"{name}...", total=None)
@@ -157,7 +177,7 @@ def download(home: HomeOpt = None, source: SourceOpt = None, dataset: DatasetOpt
     """Fetch and verify a MovieLens release into data/raw/<dataset>/ (default ml-100k)."""
     cfg = _config(home=home, source=source, dataset=dataset)
     with logged_step(cfg.layout.log_path, "download"):
-        path = steps.download(cfg)
+        path = _steps().download(cfg)
     typer.echo(f"dataset ready in {path}")
 
 
@@ -166,7 +186,7 @@ def convert(home: HomeOpt = None, dataset: DatasetOpt = None) -> None:
     """Convert the release files into data/raw/ratings.csv and movies.csv."""
     cfg = _config(home=home, dataset=dataset)
     with _step(cfg.layout, "convert"):
-        ratings, movies = steps.convert(cfg)
+        ratings, movies = _steps().convert(cfg)
     typer.echo(f"wrote {ratings} and {movies}")
 
 
@@ -175,7 +195,7 @@ def ingest(home: HomeOpt = None, dataset: DatasetOpt = None) -> None:
     """Load and validate ratings.csv + movies.csv, and report what is there."""
     cfg = _config(home=home, dataset=dataset)
     with _step(cfg.layout, "ingest"):
-        result = steps.ingest(cfg)
+        result = _steps().ingest(cfg)
     typer.echo(str(result))
 
 
@@ -203,7 +223,7 @@ def transform(
         db_url=db_url,
     )
     with _step(cfg.layout, "transform"):
-        result = steps.transform(cfg)
+        result = _steps().transform(cfg)
     typer.echo(str(result))
 
 
@@ -215,18 +235,27 @@ def import_(home: HomeOpt = None, dataset: DatasetOpt = None, db_url: DbUrlOpt =
     """
     cfg = _config(home=home, dataset=dataset, db_url=db_url)
     with _step(cfg.layout, "import"):
-        result = steps.import_ratings(cfg)
+        result = _steps().import_ratings(cfg)
     typer.echo(str(result))
 
 
 @app.command()
 def train(
-    home: HomeOpt = None, model: ModelOpt = None, param: ParamOpt = None, dataset: DatasetOpt = None
+    home: HomeOpt = None,
+    model: ModelOpt = None,
+    param: ParamOpt = None,
+    dataset: DatasetOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Train a model on the cleaned ratings and save it to models/recommender.npz."""
-    cfg = _config(home=home, dataset=dataset, model=model, model_params=parse_params(param))
-    with _step(cfg.layout, "train", model=cfg.model):
-        result = steps.train(cfg)
+    cfg = _config(
+        home=home, dataset=dataset, model=model, model_params=parse_params(param), threads=threads
+    )
+    cfg, note = _steps().choose_model(cfg)
+    if note:
+        typer.echo(note)
+    with _step(cfg.layout, "train", model=cfg.model, note=note):
+        result = _steps().train(cfg)
     typer.echo(str(result))
 
 
@@ -236,11 +265,12 @@ def store(
     dataset: DatasetOpt = None,
     db_url: DbUrlOpt = None,
     n: Annotated[int, typer.Option("-n", "--n", help="Movies per user.")] = _DEFAULT["store_n"],
+    threads: ThreadsOpt = None,
 ) -> None:
     """Write every user's explained top-N into the recommendation store as one (current) run."""
-    cfg = _config(home=home, dataset=dataset, db_url=db_url, store_n=n)
+    cfg = _config(home=home, dataset=dataset, db_url=db_url, store_n=n, threads=threads)
     with _step(cfg.layout, "store"):
-        result = steps.store(cfg)
+        result = _steps().store(cfg)
     typer.echo(str(result))
 
 
@@ -260,7 +290,7 @@ def recommend(
 ) -> None:
     """Top-N unseen movies for a user from the trained model, each with its reason."""
     cfg = _config(home=home, dataset=dataset, user=user, n=n)
-    _print_recommendations(steps.recommend(cfg), user, as_json, verbose)
+    _print_recommendations(_steps().recommend(cfg), user, as_json, verbose)
 
 
 models_app = typer.Typer(
@@ -548,6 +578,7 @@ def pipeline(
     spark_master: Annotated[
         str, typer.Option("--spark-master", help="Spark master URL (--engine spark).")
     ] = _DEFAULT["spark_master"],
+    threads: ThreadsOpt = None,
 ) -> None:
     """Run download -> convert -> ingest -> transform -> train -> store -> recommend (Prefect).
 
@@ -571,6 +602,7 @@ def pipeline(
         db_url=db_url,
         engine=engine,
         spark_master=spark_master,
+        threads=threads,
     )
     if cron:
         from movierec.extras import require
@@ -582,14 +614,19 @@ def pipeline(
 
             serve_pipeline(cfg, cron)
         return
+    steps = _steps()
     steps.check(cfg)  # a bad model, parameter or missing engine fails before anything runs
-    with logged_step(cfg.layout.log_path, "pipeline", engine=engine):
+    with logged_step(cfg.layout.log_path, "pipeline", engine=engine) as record:
         if _flow_installed("pipeline"):
+            from movierec.prefect_server import use_running_server
+
+            use_running_server()  # before Prefect loads: a server of 'movierec prefect start'
             from movierec.flows import run_pipeline
 
             result = run_pipeline(cfg)
         else:
             result = steps.pipeline(cfg)
+        record.update(model=result.model, note=result.note)
     typer.echo(result.summary)
     _print_recommendations(result.recommendations, user, as_json)
 
@@ -686,6 +723,38 @@ def evaluate(
 # ---------------------------------------------------------------- serving (store + API)
 db_app = typer.Typer(help="The recommendation store (SQLite or PostgreSQL).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+prefect_app = typer.Typer(
+    help="A persistent local Prefect server, so pipeline runs skip the temporary one.",
+    no_args_is_help=True,
+)
+app.add_typer(prefect_app, name="prefect")
+
+
+@prefect_app.command("start")
+def prefect_start(
+    port: Annotated[int, typer.Option("--port", help="TCP port on 127.0.0.1.")] = 4200,
+) -> None:
+    """Start a Prefect server that later 'movierec pipeline' runs use (once per machine)."""
+    from movierec.prefect_server import start
+
+    typer.echo(f"running: {start(port)}")
+
+
+@prefect_app.command("stop")
+def prefect_stop() -> None:
+    """Stop the server started by 'movierec prefect start'."""
+    from movierec.prefect_server import stop
+
+    info = stop()
+    typer.echo(f"stopped {info}" if info else "no server was running")
+
+
+@prefect_app.command("status")
+def prefect_status() -> None:
+    """Say which Prefect API 'movierec pipeline' will use."""
+    from movierec.prefect_server import status
+
+    typer.echo(status())
 
 
 @app.command()

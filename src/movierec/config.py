@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     download_retries: int = 3
     promote_margin: float = 0.01
     tracking: bool = True
+    threads: int = 0
+    """Threads of the compiled models (0: every available core; see :mod:`movierec.threads`)."""
 
 
 def get_settings() -> Settings:

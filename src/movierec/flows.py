@@ -155,30 +155,19 @@ def _run_cached(task_fn: Any, outputs: list[Path], cfg: PipelineConfig) -> tuple
 
 @flow(name="movierec-pipeline", log_prints=False)
 def movierec_pipeline(cfg: PipelineConfig) -> PipelineResult:
-    """download -> convert -> ingest -> transform -> train -> store -> recommend."""
-    steps.check(cfg)
+    """download -> convert -> ingest -> transform -> train -> store -> recommend, each step
+    a task (:func:`movierec.steps.pipeline` is the one composition)."""
     layout = cfg.layout
-    cached: list[str] = []
-    download_task.with_options(retries=cfg.download_retries)(cfg)
-    _, hit = _run_cached(convert_task, [layout.ratings_csv, layout.movies_csv], cfg)
-    cached += ["convert"] if hit else []
-    lines = [ingest_task(cfg)]
     clean = layout.clean_ratings_csv if cfg.engine == "local" else layout.clean_ratings_parquet
-    summary, hit = _run_cached(transform_task, [clean], cfg)
-    lines.append(summary)
-    cached += ["transform"] if hit else []
-    if steps.is_trained(cfg):
-        cached.append("train")
-        lines.append(f"model of {cfg.model} is current; training skipped")
-    else:
-        lines.append(train_task(cfg))
-    if cfg.store_n > 0:
-        lines.append(store_task(cfg))
-    recs = recommend_task(cfg)
-    summary = "\n".join(lines)
-    if cached:
-        summary += f"\n(cached, skipped: {', '.join(cached)})"
-    return PipelineResult(summary=summary, recommendations=recs, cached_steps=cached)
+    calls: dict[str, steps.StepCall] = {
+        "download": lambda c: (download_task.with_options(retries=c.download_retries)(c), False),
+        "convert": lambda c: _run_cached(convert_task, [layout.ratings_csv, layout.movies_csv], c),
+        "ingest": lambda c: (ingest_task(c), False),
+        "transform": lambda c: _run_cached(transform_task, [clean], c),
+        "train": lambda c: (train_task(c), False),
+        "store": lambda c: (store_task(c), False),
+    }
+    return steps.pipeline(cfg, calls, recommend_with=recommend_task)
 
 
 def _expected_names() -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from movierec import defaults
 from movierec.config import Layout, Settings, get_settings
 from movierec.data.datasets import get_dataset
 from movierec.errors import ConfigError
@@ -40,12 +41,16 @@ class PipelineConfig(BaseModel):
     download_timeout: float
     download_retries: int
     promote_margin: float = Field(0.01, ge=0)
+    threads: int = Field(0, ge=0)
+    model_chosen: bool = True
+    """Whether :attr:`model` was asked for (an option or ``MOVIEREC_MODEL``); if not, the
+    pipeline may pick a scalable model for large data (:func:`model_for_size`)."""
     model_params: dict[str, Any] = Field(default_factory=dict)
-    user: int = 1
-    n: int = Field(5, ge=1)
-    store_n: int = Field(10, ge=0)
-    engine: Engine = "local"
-    spark_master: str = "local[*]"
+    user: int = defaults.USER
+    n: int = Field(defaults.N, ge=1)
+    store_n: int = Field(defaults.STORE_N, ge=0)
+    engine: Engine = defaults.ENGINE  # type: ignore[assignment]
+    spark_master: str = defaults.SPARK_MASTER
     from_store: bool = False
 
     @classmethod
@@ -65,6 +70,10 @@ class PipelineConfig(BaseModel):
             if name in Settings.model_fields
         }
         values.update({k: v for k, v in options.items() if v is not None})
+        if "model_chosen" not in options:
+            values["model_chosen"] = (
+                options.get("model") is not None or "model" in settings.model_fields_set
+            )
         values["home"] = Path(values["home"]).expanduser()
         values["dataset"] = get_dataset(values["dataset"]).name
         try:
@@ -85,6 +94,38 @@ class PipelineConfig(BaseModel):
     def database_url(self) -> str | None:
         """The store URL as given (``None``: ``MOVIEREC_DB_URL`` or SQLite under ``home``)."""
         return self.db_url.get_secret_value() if self.db_url is not None else None
+
+
+SCALABLE_MODEL = "ials"
+"""The model the pipeline trains by default on large data (linear in the ratings, every core)."""
+
+DEFAULT_MODEL_MAX_RATINGS = 2_000_000
+"""Above this many (filtered) ratings the pipeline's default model is :data:`SCALABLE_MODEL`
+instead of ``user-knn``, whose user-user similarities grow with the square of the users:
+ml-100k, ml-latest-small and ml-1m keep ``user-knn``; ml-10m, ml-20m, ml-25m and ml-latest
+get ``ials``."""
+
+
+def model_for_size(cfg: PipelineConfig, n_ratings: int) -> tuple[PipelineConfig, str | None]:
+    """The one rule for the pipeline's default model on large data.
+
+    When the model was not asked for (:attr:`PipelineConfig.model_chosen` is false, no
+    ``-p`` parameters, local engine) and ``n_ratings`` exceeds
+    :data:`DEFAULT_MODEL_MAX_RATINGS`, the config switches to :data:`SCALABLE_MODEL`.
+
+    Returns:
+        ``(config, note)``: the config to train with and a one-line note saying what was
+        picked and why (``None`` when nothing changed).
+    """
+    if cfg.model_chosen or cfg.model_params or cfg.engine != "local":
+        return cfg, None
+    if n_ratings <= DEFAULT_MODEL_MAX_RATINGS:
+        return cfg, None
+    note = (
+        f"{n_ratings:,} ratings is above {DEFAULT_MODEL_MAX_RATINGS:,}: training "
+        f"'{SCALABLE_MODEL}' instead of the default '{cfg.model}' (choose one with --model)"
+    )
+    return cfg.model_copy(update={"model": SCALABLE_MODEL, "model_params": {}}), note
 
 
 def _expected(error: Any) -> str:

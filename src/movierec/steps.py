@@ -12,12 +12,14 @@ Each step returns a value whose ``str()`` is what the CLI prints.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from movierec import threads
 from movierec.engines import Engine, engine_for
-from movierec.pipeline_config import PipelineConfig
+from movierec.pipeline_config import PipelineConfig, model_for_size
 
 if TYPE_CHECKING:  # heavy modules load only when a step runs
     from movierec.data.ingest import IngestResult
@@ -87,10 +89,34 @@ def transform(cfg: PipelineConfig) -> Any:
     return engine(cfg).transform(cfg)
 
 
+def choose_model(cfg: PipelineConfig) -> tuple[PipelineConfig, str | None]:
+    """The config to train with: the default model switches to a scalable one above a
+    stated size (:func:`movierec.pipeline_config.model_for_size`, the one home of that
+    rule), counted on the cleaned ratings. Returns ``(config, note)``; the note is one line
+    (``None`` when nothing changed)."""
+    if cfg.model_chosen or cfg.engine != "local":
+        return cfg, None
+    return model_for_size(cfg, count_rows(cfg.layout.clean_ratings_csv))
+
+
+def count_rows(csv: Path) -> int:
+    """Data rows of a CSV file with a header line (0 when it does not exist)."""
+    if not csv.is_file():
+        return 0
+    lines, last = 0, b"\n"
+    with csv.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(0, lines + (last != b"\n") - 1)
+
+
 def train(cfg: PipelineConfig) -> Any:
     """Fit the configured model on the cleaned ratings and save it (the engine's train);
-    the run is tracked (:mod:`movierec.tracking`)."""
-    result = engine(cfg).train(cfg)
+    the run is tracked (:mod:`movierec.tracking`); at most ``cfg.threads`` threads (0: every
+    core)."""
+    with threads.limit(cfg.threads):
+        result = engine(cfg).train(cfg)
     track_training(cfg, result)
     return result
 
@@ -130,9 +156,13 @@ class StoreResult:
     run_id: int
     n: int
     n_rows: int
+    threads: int = 1
 
     def __str__(self) -> str:
-        return f"stored run {self.run_id}: top-{self.n} for every user ({self.n_rows:,} rows)"
+        return (
+            f"stored run {self.run_id}: top-{self.n} for every user ({self.n_rows:,} rows) "
+            f"on {self.threads} thread{'s' if self.threads != 1 else ''}"
+        )
 
 
 def store(
@@ -150,12 +180,13 @@ def store(
     from movierec.topn import check_n
 
     n = check_n(cfg.store_n)
-    ranked = engine(cfg).rank_all(cfg, n, model=model)
+    with threads.limit(cfg.threads) as used:
+        ranked = engine(cfg).rank_all(cfg, n, model=model)
     meta = replace(ranked.meta, model_version=model_version)
     url = resolve_db_url(cfg.database_url, cfg.home)
     run_id = write_run(url, meta, ranked.frame, ranked.metrics, catalog=ranked.catalog)
     log.info("stored run %d: %d recommendations", run_id, len(ranked.frame))
-    return StoreResult(run_id, n, len(ranked.frame))
+    return StoreResult(run_id, n, len(ranked.frame), used)
 
 
 def recommend(cfg: PipelineConfig, model: Recommender | None = None) -> list[Recommendation]:
@@ -165,34 +196,74 @@ def recommend(cfg: PipelineConfig, model: Recommender | None = None) -> list[Rec
 
 @dataclass
 class PipelineResult:
-    """What a whole pipeline run returns: a printable summary and the recommendations."""
+    """What a whole pipeline run returns: a printable summary and the recommendations.
+
+    Attributes:
+        summary: one line (or a few) per step.
+        recommendations: ``cfg.user``'s top-``cfg.n``.
+        cached_steps: steps skipped because their output was already what they would write.
+        model: the model trained (the configured one, or the default for the data's size).
+        note: why the model differs from the configured default (:func:`choose_model`).
+    """
 
     summary: str
     recommendations: list[Recommendation]
     cached_steps: list[str]
+    model: str = ""
+    note: str | None = None
 
 
-def pipeline(cfg: PipelineConfig) -> PipelineResult:
-    """The seven steps in this process, in order (``movierec pipeline`` without Prefect; the
-    flow :func:`movierec.flows.movierec_pipeline` runs the same steps as tasks, with caching).
-    Training is skipped when the saved model is what it would produce now."""
+StepCall = Callable[[PipelineConfig], tuple[str, bool]]
+"""How a composition runs one step: ``cfg -> (summary line, skipped from a cache)``."""
+
+DIRECT: dict[str, StepCall] = {
+    "download": lambda cfg: (str(download(cfg)), False),
+    "convert": lambda cfg: (" and ".join(map(str, convert(cfg))), False),
+    "ingest": lambda cfg: (str(ingest(cfg)), False),
+    "transform": lambda cfg: (transform(cfg).summary, False),
+    "train": lambda cfg: (str(train(cfg)), False),
+    "store": lambda cfg: (str(store(cfg)), False),
+}
+"""Each step called in this process."""
+
+
+def pipeline(
+    cfg: PipelineConfig,
+    calls: Mapping[str, StepCall] | None = None,
+    recommend_with: Callable[[PipelineConfig], list[Recommendation]] | None = None,
+) -> PipelineResult:
+    """The one composition of the seven steps, in order.
+
+    ``movierec pipeline`` without Prefect calls the steps directly; the Prefect flow
+    (:func:`movierec.flows.movierec_pipeline`) passes ``calls`` and ``recommend_with`` that
+    run each step as a task (with retries and caches). The default model is chosen for the
+    data's size after transform (:func:`choose_model`); training is skipped when the saved
+    model is what it would produce now.
+    """
+    run = {**DIRECT, **(calls or {})}
     check(cfg)
-    download(cfg)
-    convert(cfg)
-    lines = [str(ingest(cfg)), transform(cfg).summary]
-    cached = []
+    run["download"](cfg)
+    _, hit = run["convert"](cfg)
+    cached = ["convert"] if hit else []
+    lines = [run["ingest"](cfg)[0]]
+    summary, hit = run["transform"](cfg)
+    lines.append(summary)
+    cached += ["transform"] if hit else []
+    cfg, note = choose_model(cfg)
+    if note:
+        lines.append(note)
     if is_trained(cfg):
         cached.append("train")
         lines.append(f"model of {cfg.model} is current; training skipped")
     else:
-        lines.append(str(train(cfg)))
+        lines.append(run["train"](cfg)[0])
     if cfg.store_n > 0:
-        lines.append(str(store(cfg)))
-    recs = recommend(cfg)
-    summary = "\n".join(lines)
+        lines.append(run["store"](cfg)[0])
+    recs = (recommend_with or recommend)(cfg)
+    text = "\n".join(lines)
     if cached:
-        summary += f"\n(skipped: {', '.join(cached)})"
-    return PipelineResult(summary=summary, recommendations=recs, cached_steps=cached)
+        text += f"\n(cached, skipped: {', '.join(cached)})"
+    return PipelineResult(text, recs, cached, cfg.model, note)
 
 
 def engine(cfg: PipelineConfig) -> Engine:

@@ -7,12 +7,16 @@ other data is refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from movierec import threads
+from movierec.atomic import atomic_path
 from movierec.config import Layout
 from movierec.data.ingest import load_movies, load_ratings
 from movierec.errors import DataError, ModelError
@@ -36,11 +40,13 @@ class TrainResult:
     n_ratings: int
     seconds: float
     params: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
 
     def __str__(self) -> str:
         return (
             f"trained {self.model.name} on {self.n_ratings:,} ratings "
             f"({self.n_users:,} users x {self.n_items:,} movies) in {self.seconds:.2f} s "
+            f"on {self.threads} thread{'s' if self.threads != 1 else ''} "
             f"-> {self.path} (data {self.fingerprint})"
         )
 
@@ -68,6 +74,7 @@ def fit_model(layout: Layout, model_name: str, params: dict[str, Any] | None = N
     model.fit(data, catalog)
     seconds = time.perf_counter() - t0
     path = model.save(layout.model_path)
+    _write_source(layout, data.fingerprint())
     log.info("trained %s in %.2f s", model_name, seconds)
     return TrainResult(
         model=model,
@@ -78,7 +85,40 @@ def fit_model(layout: Layout, model_name: str, params: dict[str, Any] | None = N
         n_ratings=data.nnz,
         seconds=seconds,
         params=model.get_params(),
+        threads=threads.current(),
     )
+
+
+def _source_path(layout: Layout) -> Path:
+    """``models/recommender.source.json``: the digest of the cleaned ratings a model was
+    trained on and their data fingerprint."""
+    return layout.model_path.with_suffix(".source.json")
+
+
+def _write_source(layout: Layout, fingerprint: str) -> None:
+    digest = file_sha256(layout.clean_ratings_csv)
+    text = json.dumps({"ratings_sha256": digest, "fingerprint": fingerprint})
+    with atomic_path(_source_path(layout)) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def current_fingerprint(layout: Layout) -> str:
+    """The data fingerprint of the cleaned ratings: from ``recommender.source.json`` when
+    the file's SHA-256 is the one recorded at training (hashing is ~100× faster than parsing
+    the CSV, so ``recommend`` starts fast), else computed from the file."""
+    try:
+        source = json.loads(_source_path(layout).read_text(encoding="utf-8"))
+        if source.get("ratings_sha256") == file_sha256(layout.clean_ratings_csv):
+            return str(source["fingerprint"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return Interactions.from_frame(load_ratings(layout.clean_ratings_csv)).fingerprint()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def trained_model_is_current(
@@ -102,8 +142,7 @@ def trained_model_is_current(
         return False
     if meta.get("format_version") != FORMAT_VERSION:
         return False
-    fingerprint = Interactions.from_frame(load_ratings(layout.clean_ratings_csv)).fingerprint()
-    return bool(meta.get("data_fingerprint") == fingerprint)
+    return bool(meta.get("data_fingerprint") == current_fingerprint(layout))
 
 
 def load_trained(layout: Layout, check_data: bool = True) -> Recommender:
@@ -114,5 +153,5 @@ def load_trained(layout: Layout, check_data: bool = True) -> Recommender:
     """
     expected = None
     if check_data and layout.clean_ratings_csv.is_file():
-        expected = Interactions.from_frame(load_ratings(layout.clean_ratings_csv)).fingerprint()
+        expected = current_fingerprint(layout)
     return load_model(layout.model_path, expected_fingerprint=expected)

@@ -57,6 +57,7 @@ import pandas as pd
 import pytest
 
 from movierec.errors import ConfigError, ModelError, NotSupportedError, UnknownIdError
+from movierec.explain import Explainer
 from movierec.interactions import Interactions, ItemCatalog, Vocabulary
 from movierec.models import ABILITIES, Recommender, load_model
 from movierec.testing import (
@@ -66,6 +67,7 @@ from movierec.testing import (
     synthetic_catalog,
     synthetic_interactions,
 )
+from movierec.topn import ranked_frame
 
 GROUP_A = np.arange(N_RATED_ITEMS // 2)  # columns liked by users 0..14
 GROUP_B = np.arange(N_RATED_ITEMS // 2, N_RATED_ITEMS)  # columns liked by users 15..29
@@ -517,6 +519,66 @@ class RecommenderContract:
                 ratings = {**ratings, item_id(int(group[4])): 1.0}
                 movies = data.items.ids[np.setdiff1d(np.arange(N_RATED_ITEMS), group[:5])]
                 assert_true_reasons(fitted.explain_ratings(ratings, movies), movies.size)
+
+    def test_contract_batch_reasons_equal_per_user(
+        self, fitted: Recommender, data: Interactions
+    ) -> None:
+        """The batch form gives exactly the one-user reasons: ``explain_users`` over every
+        user (ragged lists padded with -1) equals ``explain`` user by user."""
+        ids, _ = fitted.recommend(data.users.ids, n=10)
+        ids[::3, 7:] = -1  # ragged lists, as a frame with short lists gives
+        got = self.ability(fitted, "explain", lambda: fitted.explain_users(data.users.ids, ids))
+        if got is None:
+            return
+        one_by_one = [
+            fitted.explain(int(u), row) for u, row in zip(data.users.ids, ids, strict=True)
+        ]
+        assert got == one_by_one
+        assert all(
+            r == ""
+            for row, g in zip(ids, got, strict=True)
+            for m, r in zip(row, g, strict=True)
+            if m < 0
+        )
+
+    def test_contract_chain_frame_equals_for_user(
+        self, fitted: Recommender, data: Interactions
+    ) -> None:
+        """The store step's path (every user's list explained in batches, rows of users
+        interleaved, ragged lists) gives each user exactly :meth:`Explainer.for_user`'s
+        reasons (the one-user path of the CLI and the API), rung by rung."""
+        frame = ranked_frame(fitted, n=10)
+        frame = frame[(frame["rank"] <= 6) | (frame["userId"] % 2 == 0)]  # ragged
+        frame = frame.sample(frac=1.0, random_state=0)  # users interleaved
+        explainer = Explainer(fitted)
+        got = explainer.frame(frame, batch_size=7)  # several batches
+        assert list(got["movieId"]) == list(frame["movieId"])
+        for user, rows in got.groupby("userId", sort=False):
+            expected = explainer.for_user(int(user), rows["movieId"].to_numpy())
+            assert rows["explanation"].tolist() == expected
+        assert got["explanation"].map(bool).all()  # the generic rung leaves none empty
+
+    def test_contract_explains_ratings_as_user_claim(
+        self, fitted: Recommender, data: Interactions
+    ) -> None:
+        """A model that says ``explain_ratings`` of a training user's own ratings repeats its
+        ``explain`` (so the chain skips rung 2 for training users) is right, for every user."""
+        if not fitted.explains_ratings_as_user:
+            assert True  # nothing claimed: the chain asks rung 2 (checked above)
+            return
+        assert {"explain", "explain_ratings"} <= fitted.abilities
+        ids, _ = fitted.recommend(data.users.ids, n=10)
+        m = data.matrix
+        for row, (user, movies) in enumerate(zip(data.users.ids, ids, strict=True)):
+            lo, hi = m.indptr[row], m.indptr[row + 1]
+            rated = dict(
+                zip(
+                    data.items.ids[m.indices[lo:hi]].tolist(),
+                    m.data[lo:hi].astype(float).tolist(),
+                    strict=True,
+                )
+            )
+            assert fitted.explain_ratings(rated, movies) == fitted.explain(int(user), movies)
 
     def test_contract_similar_items(self, fitted: Recommender, data: Interactions) -> None:
         query = data.items.ids[[0, 25]]

@@ -25,6 +25,7 @@ from movierec.errors import NotSupportedError
 from movierec.explain.corating import CoRatings
 from movierec.interactions import ItemCatalog, display_title
 from movierec.models.base import Recommender
+from movierec.models.common.batch import Histories, batch_shape
 
 NO_GENRES = "(no genres listed)"  # ml-latest's marker for an empty genre list
 
@@ -82,16 +83,23 @@ class Explainer:
         return m.indices[sl], m.data[sl]
 
     # ------------------------------------------------------------------ the chain
+    def _asks_ratings_of_user(self) -> bool:
+        """Whether rung 2 can add to rung 1 for a training user (not when the model says its
+        ``explain_ratings`` of the user's own ratings repeats its ``explain``)."""
+        can = self.model.abilities
+        if "explain_ratings" not in can:
+            return False
+        return not ("explain" in can and self.model.explains_ratings_as_user)
+
     def for_user(self, user_id: int, movie_ids: Any) -> list[str]:
         """One reason per movie of ``movie_ids`` (shape ``(m,)``) for training user ``user_id``."""
         ids = np.atleast_1d(np.asarray(movie_ids, dtype=np.int64))
         reasons = [""] * ids.size
-        can = self.model.abilities
-        if "explain" in can:
+        if "explain" in self.model.abilities:
             _fill(reasons, _ask(self.model.explain, user_id, ids))
         if not all(reasons):
             cols, ratings = self.user_ratings(user_id)
-            if "explain_ratings" in can:
+            if self._asks_ratings_of_user():
                 items = self.data.items.ids[cols].tolist()
                 rated = dict(zip(items, ratings.astype(float).tolist(), strict=True))
                 _fill(reasons, _ask(self.model.explain_ratings, rated, ids))
@@ -115,31 +123,76 @@ class Explainer:
             _fill(reasons, self._from_columns(cols, values, ids))
         return reasons
 
-    def for_users(self, user_ids: Any, movie_ids: np.ndarray) -> list[list[str]]:
-        """:meth:`for_user` for a batch: ``user_ids`` shape ``(b,)``, ``movie_ids`` shape
-        ``(b, n)`` with ``-1`` padding (which gets ``""``)."""
-        users = np.asarray(user_ids, dtype=np.int64).ravel()
-        movies = np.asarray(movie_ids, dtype=np.int64).reshape(users.size, -1)
-        out: list[list[str]] = []
-        for user, row in zip(users.tolist(), movies, strict=True):
-            keep = row >= 0
-            reasons = iter(self.for_user(user, row[keep]) if keep.any() else [])
-            out.append([next(reasons) if k else "" for k in keep])
-        return out
+    def for_users(self, user_ids: Any, movie_ids: Any) -> list[list[str]]:
+        """:meth:`for_user` for a batch, rung by rung: ``user_ids`` shape ``(b,)``,
+        ``movie_ids`` shape ``(b, n)`` with ``-1`` padding (which gets ``""``).
 
-    def frame(self, recommendations: pd.DataFrame) -> pd.DataFrame:
+        Rung 1 is the model's batch :meth:`~Recommender.explain_users`; rung 2 asks
+        ``explain_ratings`` only for users with a movie still unexplained (and not at all when
+        it would repeat rung 1); rung 3 is :meth:`CoRatings.explain_many` over every movie
+        still unexplained. The reasons equal :meth:`for_user`'s, user by user.
+        """
+        users, movies = batch_shape(user_ids, movie_ids)
+        b, n = movies.shape
+        valid = movies >= 0
+        reasons: list[list[str]] = [[""] * n for _ in range(b)]
+        if "explain" in self.model.abilities:
+            found = _ask_batch(self.model.explain_users, users, movies)
+            if len(found) == b:
+                for row, got in zip(reasons, found, strict=True):
+                    _fill(row, got)
+        todo = [
+            a
+            for a, row in enumerate(reasons)
+            if any(v and not r for r, v in zip(row, valid[a].tolist(), strict=True))
+        ]
+        if todo and self._asks_ratings_of_user():
+            for a in todo:
+                keep = np.flatnonzero(valid[a])
+                cols, ratings = self.user_ratings(int(users[a]))
+                items = self.data.items.ids[cols].tolist()
+                rated = dict(zip(items, ratings.astype(float).tolist(), strict=True))
+                got = _ask(self.model.explain_ratings, rated, movies[a, keep])
+                if len(got) == keep.size:
+                    for r, why in zip(keep.tolist(), got, strict=True):
+                        reasons[a][r] = reasons[a][r] or why
+        pairs = [(a, r) for a in todo for r in range(n) if valid[a, r] and not reasons[a][r]]
+        if pairs:
+            need = np.array(sorted({a for a, _ in pairs}), dtype=np.int64)
+            slot = {int(a): i for i, a in enumerate(need.tolist())}
+            hist = Histories.of_rows(self.data, self.data.users.index(users[need]))
+            who = np.array([slot[a] for a, _ in pairs], dtype=np.int64)
+            ids = np.array([movies[a, r] for a, r in pairs], dtype=np.int64)
+            for (a, r), why in zip(pairs, self._from_histories(hist, who, ids), strict=True):
+                reasons[a][r] = why
+        return reasons
+
+    def frame(self, recommendations: pd.DataFrame, batch_size: int = 2048) -> pd.DataFrame:
         """A copy of the long frame ``userId, rank, movieId, …`` with ``explanation`` filled.
 
-        One :meth:`for_user` per user and one column assignment for the whole frame.
+        Users are explained ``batch_size`` at a time (:meth:`for_users`), each user's rows in
+        their order in the frame; one column assignment for the whole frame.
         """
         out = recommendations.reset_index(drop=True)
         users = out["userId"].to_numpy(dtype=np.int64)
         movies = out["movieId"].to_numpy(dtype=np.int64)
-        order = np.argsort(users, kind="stable")
-        bounds = np.flatnonzero(np.diff(users[order])) + 1
         reasons = np.empty(len(out), dtype=object)
-        for rows in np.split(order, bounds) if len(out) else []:
-            reasons[rows] = self.for_user(int(users[rows[0]]), movies[rows])
+        if len(out):
+            order = np.argsort(users, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(users[order]) != 0])
+            sizes = np.diff(np.r_[starts, order.size])
+            place = np.arange(order.size) - np.repeat(starts, sizes)
+            grid = np.full((starts.size, int(sizes.max())), -1, dtype=np.int64)
+            owner = np.repeat(np.arange(starts.size), sizes)
+            grid[owner, place] = movies[order]
+            who = users[order[starts]]
+            for a in range(0, who.size, batch_size):
+                got = self.for_users(who[a : a + batch_size], grid[a : a + batch_size])
+                block = (owner >= a) & (owner < a + batch_size)
+                flat = np.array([r for row in got for r in row], dtype=object)
+                reasons[order[block]] = flat.reshape(-1, grid.shape[1])[
+                    owner[block] - a, place[block]
+                ]
         return out.assign(explanation=reasons)
 
     # ------------------------------------------------------------------ rungs 3 and 4
@@ -147,18 +200,39 @@ class Explainer:
         self, rated_cols: np.ndarray, ratings: np.ndarray, movie_ids: np.ndarray
     ) -> list[str]:
         """Co-rating/genre/reception reasons (:meth:`CoRatings.explain`), else generic."""
+        hist = Histories.of_one(rated_cols, np.asarray(ratings, dtype=np.float64))
+        return self._from_histories(hist, np.zeros(movie_ids.size, np.int64), movie_ids)
+
+    def _from_histories(
+        self, hist: Histories, pair_user: np.ndarray, movie_ids: np.ndarray
+    ) -> list[str]:
+        """Rungs 3 and 4 for movie ``movie_ids[p]`` of user ``pair_user[p]`` (of ``hist``):
+        :meth:`CoRatings.explain_many` for the movies the training data knows, else the
+        generic reason."""
         known = self.data.items.contains(movie_ids)
         generic = generic_reason(self.model.name)
         if not known.any():
             return [generic] * movie_ids.size
         rec_cols = self.data.items.index(movie_ids[known])
-        rated_ids = self.data.items.ids[rated_cols].tolist()
-        titles = [self.title(m) for m in rated_ids]
-        genres = [self.genres.get(m, []) for m in rated_ids] + [
-            self.genres.get(int(m), []) for m in movie_ids[known]
-        ]
-        found = iter(self.co.explain(rated_cols, ratings, rec_cols, titles, genres))
+        ids = self.data.items.ids
+
+        def title(col: int) -> str:
+            return self.title(int(ids[col]))
+
+        def genres(col: int) -> list[str]:
+            return self.genres.get(int(ids[col]), [])
+
+        found = iter(self.co.explain_many(hist, pair_user[known], rec_cols, title, genres))
         return [(next(found) or generic) if k else generic for k in known]
+
+
+def _ask_batch(method: Any, *args: Any) -> list[list[str]]:
+    """:func:`_ask` for a batch method (lists of reasons per user)."""
+    try:
+        found = method(*args)
+    except NotSupportedError:
+        return []
+    return [[str(r) if r else "" for r in row] for row in found]
 
 
 def _ask(method: Any, *args: Any) -> Sequence[str]:

@@ -14,11 +14,14 @@ Public methods take and return column indices of ``data.items`` unless they say 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
 from movierec.interactions import Interactions
 from movierec.models.base import top_k
+from movierec.models.common.batch import Histories
 
 
 def stars(rating: float) -> str:
@@ -135,52 +138,93 @@ class CoRatings:
             genres: optional ``k + m`` genre lists: rated items first, then recommendations.
         """
         rated_cols = np.asarray(rated_cols, dtype=np.int64)
-        ratings = np.asarray(ratings, dtype=np.float32)
         rec_cols = np.asarray(rec_cols, dtype=np.int64)
-        if rec_cols.size == 0:
-            return []
-        liked = ratings >= self.like_threshold
-        if not liked.any() and ratings.size:
-            liked = ratings >= ratings.max()
-        liked_idx = np.flatnonzero(liked)
-        reasons: list[str] = []
-        co = np.zeros((0, rec_cols.size), dtype=np.int64)
-        if liked_idx.size:
-            co = (
-                (self._liked_t[rated_cols[liked_idx]] @ self._liked[:, rec_cols])
-                .toarray()
-                .astype(np.int64)
-            )
-        fav: dict[str, int] = {}
+        title_of = dict(zip(rated_cols.tolist(), titles, strict=False))
+        genres_of = None
         if genres is not None:
-            for i in liked_idx:
-                for g in genres[i]:
-                    fav[g] = fav.get(g, 0) + 1
-        # pick the liked movie whose fans overlap most with the recommendation's fans:
-        # cosine of the binary "liked" columns, co / sqrt(likers_j * likers_i)
-        likers_j = self.n_likers[rated_cols[liked_idx]].astype(np.float64)[:, None]
-        likers_i = self.n_likers[rec_cols].astype(np.float64)[None, :]
-        overlap = co / np.sqrt(np.maximum(likers_j * likers_i, 1.0))
-        for m, col in enumerate(rec_cols):
-            if co.shape[0] and co[:, m].max() > 0:
-                # best overlap; ties -> higher rating, then earlier rated item
-                order = np.lexsort((-ratings[liked_idx], -overlap[:, m]))
-                j = liked_idx[order[0]]
-                reasons.append(
-                    f"because you rated {titles[j]} {stars(float(ratings[j]))} "
-                    f"({int(co[order[0], m])} who liked it also liked this)"
-                )
-                continue
-            shared = []
+            cols = [*rated_cols.tolist(), *rec_cols.tolist()]
+            genres_of = dict(zip(cols, genres, strict=False))
+        return self.explain_many(
+            Histories.of_one(rated_cols, np.asarray(ratings, dtype=np.float64)),
+            np.zeros(rec_cols.size, dtype=np.int64),
+            rec_cols,
+            title_of.__getitem__,
+            None if genres_of is None else genres_of.__getitem__,
+        )
+
+    def explain_many(
+        self,
+        hist: Histories,
+        pair_user: np.ndarray,
+        rec_cols: np.ndarray,
+        title: Callable[[int], str],
+        genres: Callable[[int], list[str]] | None = None,
+    ) -> list[str]:
+        """:meth:`explain` for many users at once.
+
+        Args:
+            hist: the users' ratings (column indices and ratings), ``b`` users.
+            pair_user: shape ``(P,)`` which user (0..b-1) each recommendation is for.
+            rec_cols: shape ``(P,)`` the recommended columns.
+            title: title of a rated column.
+            genres: genre list of a column (rated or recommended), or ``None``.
+
+        Returns:
+            ``P`` reasons. The co-like counts ``C_ji`` are one sparse product per user
+            (its liked movies × its recommendations); the rest is vectorised.
+        """
+        pair_user = np.asarray(pair_user, dtype=np.int64)
+        rec_cols = np.asarray(rec_cols, dtype=np.int64)
+        out = [""] * rec_cols.size
+        if rec_cols.size == 0:
+            return out
+        ratings = hist.values.astype(np.float32)
+        owner = hist.owner()
+        liked = ratings >= self.like_threshold
+        any_liked = np.bincount(owner[liked], minlength=hist.n_users) > 0
+        top = np.full(hist.n_users, -np.inf, dtype=np.float32)
+        np.maximum.at(top, owner, ratings)
+        liked |= ~any_liked[owner] & (ratings >= top[owner])
+        order = np.argsort(pair_user, kind="stable")
+        bounds = np.searchsorted(pair_user[order], np.arange(hist.n_users + 1))
+        for u in np.flatnonzero(np.diff(bounds)):
+            pairs = order[bounds[u] : bounds[u + 1]]
+            lo, hi = hist.indptr[u], hist.indptr[u + 1]
+            mine = np.flatnonzero(liked[lo:hi]) + lo  # entries of the liked movies
+            recs = rec_cols[pairs]
+            co = np.zeros((0, recs.size), dtype=np.int64)
+            if mine.size:
+                co = (self._liked_t[hist.cols[mine]] @ self._liked[:, recs]).toarray()
+                co = co.astype(np.int64)
+            fav: dict[str, int] = {}
             if genres is not None:
-                rec_genres = genres[rated_cols.size + m]
-                shared = sorted((g for g in rec_genres if g in fav), key=lambda g: -fav[g])
-            if shared:
-                reasons.append(f"matches your favourite genres: {', '.join(shared[:3])}")
-            elif self.n_raters[col] > 0:
-                reasons.append(
-                    f"liked by {int(self.n_likers[col])} of its {int(self.n_raters[col])} raters"
-                )
-            else:
-                reasons.append("not yet rated by anyone in the training data")
-        return reasons
+                for e in mine:
+                    for g in genres(int(hist.cols[e])):
+                        fav[g] = fav.get(g, 0) + 1
+            likers_j = self.n_likers[hist.cols[mine]].astype(np.float64)[:, None]
+            likers_i = self.n_likers[recs].astype(np.float64)[None, :]
+            overlap = co / np.sqrt(np.maximum(likers_j * likers_i, 1.0))
+            for m, (p, col) in enumerate(zip(pairs.tolist(), recs.tolist(), strict=True)):
+                if co.shape[0] and co[:, m].max() > 0:
+                    # best overlap; ties -> higher rating, then earlier rated item
+                    best = np.lexsort((-ratings[mine], -overlap[:, m]))[0]
+                    e = int(mine[best])
+                    out[p] = (
+                        f"because you rated {title(int(hist.cols[e]))} "
+                        f"{stars(float(ratings[e]))} "
+                        f"({int(co[best, m])} who liked it also liked this)"
+                    )
+                    continue
+                shared = []
+                if genres is not None:
+                    shared = sorted((g for g in genres(col) if g in fav), key=lambda g: -fav[g])
+                if shared:
+                    out[p] = f"matches your favourite genres: {', '.join(shared[:3])}"
+                elif self.n_raters[col] > 0:
+                    out[p] = (
+                        f"liked by {int(self.n_likers[col])} of its "
+                        f"{int(self.n_raters[col])} raters"
+                    )
+                else:
+                    out[p] = "not yet rated by anyone in the training data"
+        return out

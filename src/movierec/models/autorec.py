@@ -13,6 +13,7 @@ from movierec.models.base import Recommender
 from movierec.models.common.factors import (
     explain_by_factors,
     explain_from_history,
+    explain_users_by_factors,
     similar_by_factors,
 )
 from movierec.models.common.foldin import fold_in_columns
@@ -149,6 +150,7 @@ class AutoRec(Recommender):
         {"predict", "fold_in", "fold_in_ratings", "explain", "explain_ratings", "similar_items"}
     )
     score_is_rating: ClassVar[bool] = True
+    explains_ratings_as_user: ClassVar[bool] = True
 
     codes_: np.ndarray
     decoder_: np.ndarray
@@ -312,6 +314,13 @@ class AutoRec(Recommender):
         self._check_fitted()
         return explain_by_factors(
             self.data_, self.items_catalog_, self._centred_codes(), user_id, item_ids
+        )
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch (vectorised; see :meth:`Recommender.explain_users`)."""
+        self._check_fitted()
+        return explain_users_by_factors(
+            self.data_, self.items_catalog_, self._centred_codes(), user_ids, item_ids
         )
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:

@@ -33,6 +33,7 @@ import numpy as np
 from movierec import __version__
 from movierec.errors import ConfigError, ModelError, NotSupportedError
 from movierec.interactions import Dataset, Interactions, ItemCatalog
+from movierec.models.common.batch import batch_shape
 from movierec.models.common.modelfile import FORMAT_VERSION, learned_state, write_model_file
 from movierec.models.common.topk import top_ids, top_k
 
@@ -75,6 +76,10 @@ class Recommender(ABC):
     score_is_rating: ClassVar[bool] = False
     """``score`` (and ``fold_in``) give the unclipped predicted rating: ``predict`` is their
     clipped value at the pair, and :meth:`fold_in_ratings` comes for free."""
+    explains_ratings_as_user: ClassVar[bool] = False
+    """:meth:`explain_ratings` given a training user's own training ratings returns exactly
+    :meth:`explain`'s reasons for that user (so the explanation chain need not ask it for
+    a training user). ``tests/models/contract.py`` checks the claim of every model making it."""
 
     data_: Interactions
     items_catalog_: ItemCatalog | None
@@ -292,6 +297,22 @@ class Recommender(ABC):
             UnknownIdError: the user or a movie is unknown.
         """
         raise NotSupportedError(f"model {self.name!r} cannot explain its recommendations")
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch of training users.
+
+        Args:
+            user_ids: external user ids, shape ``(b,)``.
+            item_ids: external movie ids, shape ``(b, n)``: row ``u`` is the list of
+                ``user_ids[u]`` (``-1`` padding gets ``""``).
+
+        Returns:
+            ``b`` lists of ``n`` reasons, each exactly what :meth:`explain` gives for that
+            user and list. This default asks :meth:`explain` once per user; the model
+            families override it with vectorised code (:mod:`movierec.models.common.batch`).
+        """
+        users, items = batch_shape(user_ids, item_ids)
+        return [self.explain(int(u), row) for u, row in zip(users.tolist(), items, strict=True)]
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}`` (the input of

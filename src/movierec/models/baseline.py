@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
+from movierec.models.common.batch import batch_shape
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns
 
@@ -74,6 +75,8 @@ class _ItemOnlyReasons(Recommender):
     ratings) is only validated.
     """
 
+    explains_ratings_as_user: ClassVar[bool] = True
+
     def _reasons(self, item_ids: Any) -> list[str]:
         raise NotImplementedError
 
@@ -81,6 +84,15 @@ class _ItemOnlyReasons(Recommender):
         self._check_fitted()
         self.data_.users.index([user_id])
         return self._reasons(item_ids)
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch: each distinct movie's reason is made once."""
+        self._check_fitted()
+        users, items = batch_shape(user_ids, item_ids)
+        self.data_.users.index(users)
+        distinct, where = np.unique(items, return_inverse=True)
+        reasons = np.array(self._reasons(distinct), dtype=object)
+        return reasons[where.reshape(items.shape)].tolist()  # type: ignore[no-any-return]
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """Same reasons as :meth:`explain`."""
@@ -204,6 +216,16 @@ class BaselineOnly(_ItemOnlyReasons):
         self.user_bias_ = b_u
         self.item_bias_ = b_i
 
+    def _item_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`item_stats` of the training matrix, computed once per fitted matrix (a
+        cache, not saved): batch explanations ask it once per batch."""
+        m = self.data_.matrix
+        cache = getattr(self, "_stats_cache", None)
+        if cache is None or cache[0] is not m:
+            cache = (m, item_stats(m))
+            self._stats_cache = cache
+        return cache[1]
+
     def _clip(self, x: np.ndarray) -> np.ndarray:
         lo, hi = self.data_.rating_scale
         return np.clip(x, lo, hi)
@@ -230,7 +252,7 @@ class BaselineOnly(_ItemOnlyReasons):
         """ "rated above average by 583 users (avg 4.4★, movie bias +0.62)" for a movie whose
         bias ``b_i`` is positive (as printed); ``""`` otherwise (no positive reason)."""
         cols, valid = explained_columns(self.data_, item_ids)
-        counts, sums = item_stats(self.data_.matrix)
+        counts, sums = self._item_stats()
         return [
             f"rated above average by {int(counts[c])} users "
             f"(avg {sums[c] / counts[c]:.1f}★, movie bias {self.item_bias_[c]:+.2f})"

@@ -20,6 +20,7 @@ from movierec.errors import ConfigError, NotSupportedError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import fitcache
 from movierec.models.base import Recommender
+from movierec.models.common.batch import batch_shape
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns, share_text
 from movierec.models.common.zscore import finite_zscore
@@ -77,7 +78,7 @@ DEFAULT_RANK_WEIGHTS: dict[str, float] = {
 }
 
 
-Reasons = Callable[[Recommender], list[str]]
+Reasons = Callable[[Recommender], list[list[str]]]
 """A part's reasons for the movies being explained (called only on parts that declare the
 ability being served)."""
 
@@ -484,31 +485,45 @@ class RatingBlend(Recommender):
         """Each movie's reason from the first of :meth:`_explaining_parts` that gives one,
         tagged with the part's name and weight: "… — svdpp, weight 0.42 in the blend";
         ``""`` when none does."""
-        return self._reasons("explain", lambda m: m.explain(user_id, item_ids), item_ids)
+        return self.explain_users([user_id], [item_ids])[0]
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch, from the parts' batch reasons."""
+        users, items = batch_shape(user_ids, item_ids)
+        return self._reasons("explain", lambda m: m.explain_users(users, items), items.shape)
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}``."""
+        ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
         return self._reasons(
-            "explain_ratings", lambda m: m.explain_ratings(ratings, item_ids), item_ids
-        )
+            "explain_ratings", lambda m: [m.explain_ratings(ratings, ids)], (1, ids.size)
+        )[0]
 
-    def _reasons(self, ability: str, reasons_of: Reasons, item_ids: Any) -> list[str]:
+    def _reasons(
+        self, ability: str, reasons_of: Reasons, shape: tuple[int, ...]
+    ) -> list[list[str]]:
+        """Per (user, movie) of ``shape`` the first explaining part's non-empty reason;
+        ``reasons_of(part)`` gives a part's reasons for the whole batch (asked only while
+        some movie still has none)."""
         parts = restore_parts(self, self._build)
         labels = [k for k in self._explaining_parts(parts) if ability in parts[k].abilities]
         if not labels:
             raise NotSupportedError(f"no part of this blend has {ability}")
         v = self._part_weights()
-        got: dict[str, list[str]] = {}
-        out: list[str] = []
-        for r in range(np.atleast_1d(np.asarray(item_ids)).size):
-            reason = ""
-            for label in labels:
-                if label not in got:
-                    got[label] = [str(x) for x in reasons_of(parts[label])]
-                if got[label][r]:
-                    reason = f"{got[label][r]} — {label}, weight {v[label]:.2f} in the blend"
-                    break
-            out.append(reason)
+        b, n = shape
+        out: list[list[str]] = [[""] * n for _ in range(b)]
+        missing = b * n
+        for label in labels:
+            if not missing:
+                break
+            got = reasons_of(parts[label])
+            tag = f" — {label}, weight {v[label]:.2f} in the blend"
+            for a in range(b):
+                row, found = out[a], got[a]
+                for r in range(n):
+                    if not row[r] and found[r]:
+                        row[r] = f"{found[r]}{tag}"
+                        missing -= 1
         return out
 
 
@@ -636,13 +651,28 @@ class RankBlend(Recommender):
         name and its share ``c_m / Σ_m |c_m|`` of the blended score ("… — edlae, 41% of the
         blended score"); ``""`` when none does.
         """
+        return self.explain_users([user_id], [item_ids])[0]
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch: each user's score rows (as :meth:`explain` computes
+        them, one user at a time), the parts' reasons in batches."""
         parts = restore_parts(self, self._build)
         if "explain" not in self.abilities:
             raise NotSupportedError(f"no part of this {self.name} can explain")
-        rows = self.data_.users.index(np.array([user_id]))
-        scores = {label: m.score(rows) for label, m in parts.items()}
+        users, items = batch_shape(user_ids, item_ids)
+        rows = self.data_.users.index(users)
+        terms = (
+            np.stack(
+                [
+                    self._terms(parts, {k: m.score(rows[[a]]) for k, m in parts.items()}, items[a])
+                    for a in range(users.size)
+                ]
+            )
+            if users.size
+            else None
+        )
         return self._reasons(
-            parts, scores, item_ids, "explain", lambda m: m.explain(user_id, item_ids)
+            parts, terms, items, "explain", lambda m: m.explain_users(users, items)
         )
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
@@ -650,45 +680,59 @@ class RankBlend(Recommender):
         parts = restore_parts(self, self._build)
         if "explain_ratings" not in self.abilities:
             raise NotSupportedError(f"{self.name}: its parts cannot explain for new users")
+        ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
         scores = {label: m.fold_in(ratings)[None, :] for label, m in parts.items()}
         return self._reasons(
             parts,
-            scores,
-            item_ids,
+            self._terms(parts, scores, ids)[None],
+            ids[None, :],
             "explain_ratings",
-            lambda m: m.explain_ratings(ratings, item_ids),
-        )
+            lambda m: [m.explain_ratings(ratings, ids)],
+        )[0]
+
+    def _terms(
+        self, parts: Mapping[str, Recommender], scores: Mapping[str, np.ndarray], item_ids: Any
+    ) -> np.ndarray:
+        """One user's blend terms ``c_m = w_m · z_m(u)_i``, shape ``(n_parts, n)``, from their
+        score rows ``scores[label]`` (1, n_items)."""
+        cols, _ = explained_columns(self.data_, item_ids)
+        w = self._weights()
+        return np.stack([float(w[k]) * finite_zscore(scores[k])[0, cols] for k in parts])
 
     def _reasons(
         self,
         parts: Mapping[str, Recommender],
-        scores: Mapping[str, np.ndarray],
-        item_ids: Any,
+        terms: np.ndarray | None,
+        item_ids: np.ndarray,
         ability: str,
         reasons_of: Reasons,
-    ) -> list[str]:
-        """Reasons for ``item_ids`` from one user's score rows ``scores[label]`` (1, n_items);
-        ``reasons_of(part)`` gives the reasons of a part that has ``ability``."""
-        cols, valid = explained_columns(self.data_, item_ids)
-        w = self._weights()
+    ) -> list[list[str]]:
+        """Reasons for ``item_ids`` (shape ``(b, n)``) from the blend terms (shape
+        ``(b, n_parts, n)``); ``reasons_of(part)`` gives the batch reasons of a part that has
+        ``ability`` (asked once, when first needed)."""
+        b, n = item_ids.shape
+        out: list[list[str]] = [[""] * n for _ in range(b)]
+        if terms is None:
+            return out
+        valid = item_ids >= 0
         labels = list(parts)
-        terms = np.stack([float(w[k]) * finite_zscore(scores[k])[0, cols] for k in labels])
-        total = np.maximum(np.abs(terms).sum(axis=0), 1e-12)
-        got: dict[str, list[str]] = {}
-        out: list[str] = []
-        for r in range(cols.size):
-            reason = ""
-            for m in np.argsort(-terms[:, r], kind="stable") if valid[r] else []:
-                label = labels[m]
-                if terms[m, r] <= 0:
-                    break
-                if ability not in parts[label].abilities:
+        total = np.maximum(np.abs(terms).sum(axis=1), 1e-12)
+        order = np.argsort(-terms, axis=1, kind="stable")
+        got: dict[str, list[list[str]]] = {}
+        for a in range(b):
+            for r in range(n):
+                if not valid[a, r]:
                     continue
-                if label not in got:
-                    got[label] = [str(x) for x in reasons_of(parts[label])]
-                if got[label][r]:
-                    share = share_text(terms[m, r] / total[r])
-                    reason = f"{got[label][r]} — {label}, {share} of the blended score"
-                    break
-            out.append(reason)
+                for m in order[a, :, r]:
+                    label = labels[m]
+                    if terms[a, m, r] <= 0:
+                        break
+                    if ability not in parts[label].abilities:
+                        continue
+                    if label not in got:
+                        got[label] = reasons_of(parts[label])
+                    if got[label][a][r]:
+                        share = share_text(terms[a, m, r] / total[a, r])
+                        out[a][r] = f"{got[label][a][r]} — {label}, {share} of the blended score"
+                        break
         return out

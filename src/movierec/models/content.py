@@ -14,10 +14,12 @@ from sklearn.preprocessing import normalize
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
+from movierec.models.common.batch import batch_shape, segment_argmax
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns
 from movierec.models.common.topk import top_ids
 
+_PROFILE_BATCH = 256  # users whose dense profiles are built at once
 _YEAR_RE = re.compile(r"\(\s*\d{4}\s*\)")
 
 
@@ -216,30 +218,63 @@ class ContentBased(Recommender):
     def explain_profile(self, profile: np.ndarray, item_cols: np.ndarray) -> list[str]:
         """Reasons from the features that add most to each score (see :meth:`explain`) for
         the columns ``item_cols`` (``-1``: padding); ``""`` for a movie no feature adds to."""
-        out = []
-        for c in item_cols:
-            if c < 0:
-                out.append("")  # padding
-                continue
-            contrib = self.contributions(profile, int(c))
-            genres = sorted(
-                ((v, k[6:]) for k, v in contrib.items() if k.startswith("genre:") and v > 0),
-                reverse=True,
-            )
-            if genres:
-                names = ", ".join(g for _, g in genres[:3])
-                out.append(f"matches your favourite genres: {names}")
-                continue
-            best = max(contrib.items(), key=lambda kv: kv[1], default=None)
-            if best is not None and best[1] > 0:
-                kind, _, value = best[0].partition(":")
+        cols = np.asarray(item_cols, dtype=np.int64)[None, :]
+        return self.explain_profiles(np.asarray(profile)[None, :], cols)[0]
+
+    def explain_profiles(self, profiles: np.ndarray, item_cols: np.ndarray) -> list[list[str]]:
+        """:meth:`explain_profile` for ``b`` profiles (shape ``(b, n_features)``) and their
+        columns ``item_cols`` (shape ``(b, n)``), vectorised over every (user, movie) pair.
+
+        Per pair the terms ``x_if · p_f`` of the movie's features: the positive genre terms,
+        largest first (ties: genre name descending), name up to three; else the largest
+        term (first in feature order) if positive: its decade or title word.
+        """
+        b, n = item_cols.shape
+        out: list[list[str]] = [[""] * n for _ in range(b)]
+        pairs = np.flatnonzero(item_cols.ravel() >= 0)
+        if pairs.size == 0:
+            return out
+        feats = self.features_
+        cols = item_cols.ravel()[pairs]
+        lens = np.diff(feats.indptr)[cols]
+        pair = np.repeat(np.arange(pairs.size), lens)
+        entry = np.repeat(feats.indptr[cols] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        f = feats.indices[entry]
+        term = feats.data[entry].astype(np.float64) * profiles[pairs[pair] // n, f]
+        keep = term != 0
+        pair, f, term = pair[keep], f[keep], term[keep]
+        names = self.feature_names_
+        is_genre, name_rank = self._genre_ranks()
+        g = is_genre[f] & (term > 0)
+        order = np.lexsort((-name_rank[f[g]], -term[g], pair[g]))
+        gp, gf = pair[g][order], f[g][order]
+        first = np.r_[True, gp[1:] != gp[:-1]]
+        place = np.arange(gp.size) - np.maximum.accumulate(np.where(first, np.arange(gp.size), 0))
+        said: dict[int, list[str]] = {}
+        for p, feature in zip(gp[place < 3].tolist(), gf[place < 3].tolist(), strict=True):
+            said.setdefault(p, []).append(names[feature][6:])
+        best_term, best_at = segment_argmax(
+            term[:, None], np.searchsorted(pair, np.arange(pairs.size + 1))
+        )
+        for p in range(pairs.size):
+            u, r = divmod(int(pairs[p]), n)
+            if p in said:
+                out[u][r] = f"matches your favourite genres: {', '.join(said[p])}"
+            elif best_at[p, 0] >= 0 and best_term[p, 0] > 0:
+                kind, _, value = names[int(f[best_at[p, 0]])].partition(":")
                 if kind == "decade":
-                    out.append(f"from the {value}, a decade you like")
+                    out[u][r] = f"from the {value}, a decade you like"
                 else:
-                    out.append(f"its title shares the word “{value}” with movies you liked")
-            else:
-                out.append("")  # no feature adds to the score: no reason to give
+                    out[u][r] = f"its title shares the word “{value}” with movies you liked"
         return out
+
+    def _genre_ranks(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(is_genre, name_rank)`` per feature: genre features and their rank by name."""
+        names = np.asarray(self.feature_names_, dtype=object)
+        is_genre = np.array([str(x).startswith("genre:") for x in names], dtype=bool)
+        rank = np.empty(names.size, dtype=np.int64)
+        rank[np.argsort(names.astype(str), kind="stable")] = np.arange(names.size)
+        return is_genre, rank
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}``."""
@@ -250,11 +285,20 @@ class ContentBased(Recommender):
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
         """Names the genres (else decade / title word) whose profile terms add most to the
         cosine score ``x_i·p_u``: "matches your favourite genres: Sci-Fi, Action"."""
+        return self.explain_users([user_id], [item_ids])[0]
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch (vectorised; see :meth:`Recommender.explain_users`)."""
         self._check_fitted()
-        u = self.data_.users.index([user_id])
-        cols = self._explained(item_ids)
-        profile = self.profiles(self.data_.matrix[u])[0]
-        return self.explain_profile(profile, cols)
+        users, items = batch_shape(user_ids, item_ids)
+        rows = self.data_.users.index(users)
+        cols = self._explained(items.ravel()).reshape(items.shape)
+        out: list[list[str]] = []
+        for a in range(0, users.size, _PROFILE_BATCH):
+            block = slice(a, a + _PROFILE_BATCH)
+            profiles = self.profiles(self.data_.matrix[rows[block]])
+            out += self.explain_profiles(profiles, cols[block])
+        return out
 
     def _explained(self, item_ids: Any) -> np.ndarray:
         """Columns of the movies to explain, ``-1`` at padding ids."""

@@ -12,6 +12,7 @@ from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import fitcache
 from movierec.models.base import Recommender
 from movierec.models.baseline import Popularity
+from movierec.models.common.batch import batch_shape
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns
 from movierec.models.common.zscore import zscore
@@ -185,14 +186,23 @@ class Hybrid(Recommender):
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
         """The collaborative reason and the content reason, the one with more weight
         (``α_u`` vs ``1 − α_u``) first; the content reason alone for cold movies."""
+        return self.explain_users([user_id], [item_ids])[0]
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch, from the parts' batch reasons."""
         subs = self._models()
-        u = int(self.data_.users.index([user_id])[0])
-        cols, _ = explained_columns(self.data_, item_ids)
-        side = self._side().explain(user_id, item_ids)
+        users, items = batch_shape(user_ids, item_ids)
+        alphas = self.alpha(self.counts_[self.data_.users.index(users)])
+        cols, _ = explained_columns(self.data_, items.ravel())
+        cols = cols.reshape(items.shape)
+        side = self._side().explain_users(users, items)
         collab = None
         if "explain" in subs["collab"].abilities:
-            collab = subs["collab"].explain(user_id, item_ids)
-        return self._combine(float(self.alpha(self.counts_[[u]])[0]), cols, side, collab)
+            collab = subs["collab"].explain_users(users, items)
+        return [
+            self._combine(float(alphas[a]), cols[a], side[a], None if collab is None else collab[a])
+            for a in range(users.size)
+        ]
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}`` (a collaborative

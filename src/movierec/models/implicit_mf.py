@@ -5,11 +5,14 @@ implementations for these two algorithms, so the models here only convert the da
 the hyperparameters through and keep the learned factors (``implicit.cpu.als`` and
 ``implicit.cpu.bpr``). Both rank items; neither predicts ratings.
 
-Determinism: the factors are initialised from ``seed``. ALS solves every user (item)
-independently given the other side, so its result does not depend on the thread count;
-BPR's Hogwild SGD does, so ``num_threads=1`` (the default for both) is required for
-reproducible BPR fits. BLAS is limited to one thread while fitting (``threadpoolctl``),
-as ``implicit`` recommends.
+Threads and determinism: the factors are initialised from ``seed``. ALS solves every user
+(item) independently given the other side, so its result does not depend on the thread
+count: ``ials`` fits on every available core by default (``num_threads=0``: the process
+limit of :mod:`movierec.threads`, ``--threads`` / ``MOVIEREC_THREADS``). BPR's Hogwild
+SGD does depend on it (two 2-thread fits differ), so ``bpr`` fits on one thread by default
+(``num_threads=1``, reproducible; 0 opts in to every core). Top-N for many users uses every
+available core for both (the result does not depend on it). BLAS is limited to one thread
+while fitting (``threadpoolctl``), as ``implicit`` recommends.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from movierec import threads
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
 from movierec.models.common.factors import (
     explain_by_factors,
     explain_from_history,
+    explain_users_by_factors,
     similar_by_factors,
 )
 from movierec.models.common.foldin import fold_in_columns
@@ -53,6 +58,7 @@ class _ImplicitFactors(Recommender):
     declared_abilities: ClassVar[frozenset[str]] = frozenset(
         {"explain", "explain_ratings", "similar_items"}
     )
+    explains_ratings_as_user: ClassVar[bool] = True
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -111,7 +117,7 @@ class _ImplicitFactors(Recommender):
                 fetch,
                 filter_query_items=self.data_.matrix[batch] if exclude_seen else None,
                 filter_items=filter_items,
-                num_threads=int(self.num_threads),
+                num_threads=threads.current(),
             )
             valid = scores > floor  # False for filtered slots (and NaN)
             scores = np.where(valid, scores, -np.inf).astype(np.float32)
@@ -143,6 +149,13 @@ class _ImplicitFactors(Recommender):
         self._check_fitted()
         return explain_by_factors(
             self.data_, self.items_catalog_, self.item_factors_, user_id, item_ids
+        )
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch (vectorised; see :meth:`Recommender.explain_users`)."""
+        self._check_fitted()
+        return explain_users_by_factors(
+            self.data_, self.items_catalog_, self.item_factors_, user_ids, item_ids
         )
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
@@ -184,7 +197,8 @@ class ImplicitALS(_ImplicitFactors):
         iterations: ALS sweeps.
         binarize: use ``v_ui = 1`` for every rating instead of the star value.
         use_cg: conjugate-gradient solver (faster) instead of the exact Cholesky solve.
-        num_threads: solver threads (result independent of it).
+        num_threads: solver threads (result independent of it); 0: the process limit
+            (:func:`movierec.threads.current`, every available core by default).
         seed: seeds the factor initialisation.
     """
 
@@ -200,7 +214,7 @@ class ImplicitALS(_ImplicitFactors):
         iterations: int = 20,
         binarize: bool = True,
         use_cg: bool = True,
-        num_threads: int = 1,
+        num_threads: int = 0,
         seed: int = 0,
     ) -> None:
         self.factors = factors
@@ -242,7 +256,7 @@ class ImplicitALS(_ImplicitFactors):
                 alpha=1.0,  # the confidence 1 + α·v is already in ``conf``
                 iterations=int(self.iterations),
                 use_cg=bool(self.use_cg),
-                num_threads=int(self.num_threads),
+                num_threads=threads.resolve(self.num_threads),
                 random_state=int(self.seed),
             )
             model.fit(conf, show_progress=False)
@@ -282,7 +296,8 @@ class BPR(_ImplicitFactors):
         lr: SGD learning rate.
         reg: ``λ``.
         iterations: epochs (each samples ``nnz`` triples).
-        num_threads: SGD threads; only 1 is reproducible (Hogwild otherwise).
+        num_threads: SGD threads; only 1 is reproducible (Hogwild otherwise); 0: the
+            process limit (:func:`movierec.threads.current`).
         seed: seeds initialisation and sampling.
 
     Shipped defaults: tuned for NDCG@10 on a validation part of the ``stratified-75-25``
@@ -329,7 +344,7 @@ class BPR(_ImplicitFactors):
                 learning_rate=float(self.lr),
                 regularization=float(self.reg),
                 iterations=int(self.iterations),
-                num_threads=int(self.num_threads),
+                num_threads=threads.resolve(self.num_threads),
                 random_state=int(self.seed),
             )
             model.fit(liked, show_progress=False)

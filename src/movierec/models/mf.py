@@ -9,7 +9,6 @@ factors, so they are predicted by ``μ`` (plus the other side's bias).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -18,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from movierec import threads as movierec_threads
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import mf_kernels
@@ -25,6 +25,7 @@ from movierec.models.base import Recommender
 from movierec.models.common.factors import (
     explain_by_factors,
     explain_from_history,
+    explain_users_by_factors,
     similar_by_factors,
 )
 from movierec.models.common.foldin import fold_in_columns
@@ -47,6 +48,7 @@ class _BiasedMF(Recommender):
         {"predict", "fold_in", "fold_in_ratings", "explain", "explain_ratings", "similar_items"}
     )
     score_is_rating: ClassVar[bool] = True
+    explains_ratings_as_user: ClassVar[bool] = True
 
     mu_: float
     user_bias_: np.ndarray
@@ -85,6 +87,13 @@ class _BiasedMF(Recommender):
         self._check_fitted()
         return explain_by_factors(
             self.data_, self.items_catalog_, self.item_factors_, user_id, item_ids
+        )
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch (vectorised; see :meth:`Recommender.explain_users`)."""
+        self._check_fitted()
+        return explain_users_by_factors(
+            self.data_, self.items_catalog_, self.item_factors_, user_ids, item_ids
         )
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
@@ -240,7 +249,7 @@ class FunkSVD(_BiasedMF):
                 )
             )  # fmt: skip
 
-        threads = min(blocks, os.cpu_count() or 1)
+        threads = min(blocks, movierec_threads.current())
         with ThreadPoolExecutor(max_workers=threads) as pool:
             for _ in range(int(self.epochs)):
                 order, shifts = sgd_epoch_order(rng, strata_ptr, blocks)
@@ -423,7 +432,8 @@ class ExplicitALS(_BiasedMF):
     With ``biases=True`` the model is ``r̂_ui = μ + b_u + b_i + q_iᵀ p_u``, solved by
     augmenting ``x_u = [p_u, b_u]`` against ``[q_i, 1]`` (and symmetrically for items), so
     the biases share the weighted-λ penalty. With ``weighted=False`` the penalty is the
-    plain ``λ I``.
+    plain ``λ I``. With ``biases=False, global_mean=False`` the model is ``r̂_ui = q_iᵀ p_u``,
+    Spark MLlib's explicit ALS objective (the same model, for an honest engine comparison).
 
     Args:
         factors: latent dimension ``k``.
@@ -431,6 +441,7 @@ class ExplicitALS(_BiasedMF):
         reg: ``λ``.
         weighted: scale ``λ`` by the row's number of ratings (ALS-WR).
         biases: learn ``b_u, b_i`` alongside the factors.
+        global_mean: predict around the training mean ``μ`` (``False``: ``μ = 0``).
         init_std_dev: item factors start ``~ N(0, init_std_dev²)``.
         seed: seeds the initialisation.
 
@@ -449,6 +460,7 @@ class ExplicitALS(_BiasedMF):
         reg: float = 0.128,
         weighted: bool = True,
         biases: bool = True,
+        global_mean: bool = True,
         init_std_dev: float = 0.1,
         seed: int = 0,
     ) -> None:
@@ -457,6 +469,7 @@ class ExplicitALS(_BiasedMF):
         self.reg = reg
         self.weighted = weighted
         self.biases = biases
+        self.global_mean = global_mean
         self.init_std_dev = init_std_dev
         self.seed = seed
 
@@ -466,7 +479,7 @@ class ExplicitALS(_BiasedMF):
         check_int(self.name, "seed", self.seed, minimum=0)
         check_float(self.name, "reg", self.reg, strict=True)
         check_float(self.name, "init_std_dev", self.init_std_dev)
-        for flag in ("weighted", "biases"):
+        for flag in ("weighted", "biases", "global_mean"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{self.name}: {flag} must be true or false")
 
@@ -476,7 +489,7 @@ class ExplicitALS(_BiasedMF):
         by_item.sort_indices()
         rng = np.random.default_rng(self.seed)
         k = int(self.factors)
-        self.mu_ = float(by_user.data.mean())
+        self.mu_ = float(by_user.data.mean()) if self.global_mean else 0.0
         self.user_bias_ = np.zeros(data.n_users)
         self.item_bias_ = np.zeros(data.n_items)
         self.user_factors_ = np.zeros((data.n_users, k))

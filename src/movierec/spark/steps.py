@@ -172,7 +172,7 @@ class SparkEngine:
             model.user_factors_, model.item_factors_ = users, items
             model.cold_items_ = np.bincount(data.matrix.indices, minlength=data.n_items) == 0
         else:
-            model = make_model("als", biases=False, **common)
+            model = make_model("als", biases=False, global_mean=False, **common)
             model.mu_ = 0.0  # Spark's ALS has no global mean: r̂ = xᵀy
             model.user_bias_, model.item_bias_ = np.zeros(data.n_users), np.zeros(data.n_items)
             model.user_factors_, model.item_factors_ = users.astype(float), items.astype(float)

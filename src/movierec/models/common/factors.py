@@ -12,10 +12,17 @@ import numpy as np
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
-from movierec.models.common.reasons import explained_columns, movie_title
+from movierec.models.common.batch import Histories, batch_shape, segment_argmax, titles_of
+from movierec.models.common.reasons import explained_columns
 from movierec.models.common.topk import top_ids
 
-__all__ = ["explain_by_factors", "explain_from_history", "similar_by_factors"]
+__all__ = [
+    "explain_by_factors",
+    "explain_from_history",
+    "explain_histories",
+    "explain_users_by_factors",
+    "similar_by_factors",
+]
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -57,11 +64,21 @@ def explain_by_factors(
     item_ids: Any,
 ) -> list[str]:
     """:func:`explain_from_history` for a training user (external ``user_id``)."""
-    row = int(data.users.index(np.array([user_id]))[0])
-    start, end = data.matrix.indptr[row], data.matrix.indptr[row + 1]
-    seen = data.matrix.indices[start:end]
-    ratings = data.matrix.data[start:end].astype(np.float64)
-    return explain_from_history(data, catalog, item_factors, seen, ratings, item_ids)
+    return explain_users_by_factors(data, catalog, item_factors, [user_id], [item_ids])[0]
+
+
+def explain_users_by_factors(
+    data: Interactions,
+    catalog: ItemCatalog | None,
+    item_factors: np.ndarray,
+    user_ids: Any,
+    item_ids: Any,
+) -> list[list[str]]:
+    """:func:`explain_from_history` for a batch of training users: ``user_ids`` shape
+    ``(b,)``, ``item_ids`` shape ``(b, n)``; ``b`` lists of ``n`` reasons."""
+    users, items = batch_shape(user_ids, item_ids)
+    hist = Histories.of_rows(data, data.users.index(users))
+    return explain_histories(data, catalog, item_factors, hist, items)
 
 
 def explain_from_history(
@@ -85,22 +102,55 @@ def explain_from_history(
     (as printed, two decimals), a padding id and every movie of a user with no rating get
     ``""``: the model has no reason to give.
     """
-    cols, valid = explained_columns(data, item_ids)
-    if seen.size == 0:
-        return [""] * cols.size
-    liked = ratings >= ratings.mean()
-    seen, ratings = seen[liked], ratings[liked]
+    ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))
+    hist = Histories.of_one(seen, ratings)
+    return explain_histories(data, catalog, item_factors, hist, ids[None, :])[0]
+
+
+_DOT_BLOCK = 1 << 21
+"""Float entries of the (liked × recommended × k) products computed at once."""
+
+
+def explain_histories(
+    data: Interactions,
+    catalog: ItemCatalog | None,
+    item_factors: np.ndarray,
+    hist: Histories,
+    item_ids: np.ndarray,
+) -> list[list[str]]:
+    """:func:`explain_from_history` for ``b`` users at once (``hist`` their histories,
+    ``item_ids`` shape ``(b, n)``).
+
+    For every liked entry ``j`` of user ``u`` and every movie ``i`` of ``u``'s list the cosine
+    ``ŷ_jᵀŷ_i`` is the sum of the ``k`` elementwise products (the same arithmetic whatever
+    the batch), then each (user, movie) keeps its first best liked movie. Cost
+    ``O(Σ_u |liked_u| · n · k)``: linear in the ratings.
+    """
+    b, n = item_ids.shape
+    cols, valid = explained_columns(data, item_ids.ravel())
+    cols, valid = cols.reshape(b, n), valid.reshape(b, n)
+    out: list[list[str]] = [[""] * n for _ in range(b)]
+    if hist.cols.size == 0 or n == 0:
+        return out
+    liked = hist.select(hist.values >= hist.user_means()[hist.owner()])
     unit = _unit_rows(item_factors)
-    sims = unit[cols] @ unit[seen].T  # (b, n_liked)
-    out: list[str] = []
-    for r in range(cols.size):
-        best = int(np.argmax(sims[r]))
-        if not valid[r] or round(float(sims[r, best]), 2) <= 0:
-            out.append("")
+    owner = liked.owner()
+    sims = np.empty((liked.cols.size, n), dtype=unit.dtype)
+    step = max(1, _DOT_BLOCK // max(n * unit.shape[1], 1))
+    for a in range(0, liked.cols.size, step):
+        e = slice(a, a + step)
+        sims[e] = (unit[liked.cols[e]][:, None, :] * unit[cols[owner[e]]]).sum(axis=2)
+    best, row = segment_argmax(sims, liked.indptr)
+    hi = data.rating_scale[1]
+    rated = data.items.ids[liked.cols]
+    titles = titles_of(catalog, rated[np.unique(row[row >= 0])])
+    for u, r in zip(*np.nonzero(valid & (row >= 0)), strict=True):
+        e = row[u, r]
+        sim = sims[e, r]
+        if round(float(sim), 2) <= 0:
             continue
-        title = movie_title(catalog, int(data.items.ids[seen[best]]))
-        out.append(
-            f"because you rated {title} {ratings[best]:g}/{data.rating_scale[1]:g} "
-            f"(taste-profile similarity {sims[r, best]:.2f})"
+        out[u][r] = (
+            f"because you rated {titles[int(rated[e])]} {liked.values[e]:g}/{hi:g} "
+            f"(taste-profile similarity {sim:.2f})"
         )
     return out

@@ -29,10 +29,29 @@ from ``u1.base`` (rating-prediction hyperparameters for RMSE on the same split).
 
 Modules: :mod:`.similarity` (similarities and neighbour lists), :mod:`.kernels` (compiled
 scoring), :mod:`.heap` (the bounded heap of the kernels), :mod:`.global_scope` (ItemKNN's
-global top-k mode), :mod:`.base` (what both models share), :mod:`.user`, :mod:`.item`.
+global top-k mode), :mod:`.evidence` (compiled batch explanations), :mod:`.one_user` (one
+user without numba), :mod:`.base` (what both models share), :mod:`.user`, :mod:`.item`.
 """
 
-from movierec.models.knn.item import ItemKNN
-from movierec.models.knn.user import UserKNN
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from movierec.models.knn.item import ItemKNN
+    from movierec.models.knn.user import UserKNN
 
 __all__ = ["ItemKNN", "UserKNN"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import each model only when it is used (``user.py`` needs no numba for one user)."""
+    if name == "ItemKNN":
+        from movierec.models.knn.item import ItemKNN
+
+        return ItemKNN
+    if name == "UserKNN":
+        from movierec.models.knn.user import UserKNN
+
+        return UserKNN
+    raise AttributeError(name)

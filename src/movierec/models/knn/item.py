@@ -11,9 +11,11 @@ import scipy.sparse as sp
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.baseline import fit_baselines
+from movierec.models.common.batch import Histories, batch_shape, titles_of
 from movierec.models.common.foldin import fold_ratings
-from movierec.models.common.reasons import explained_columns, movie_title, stars
+from movierec.models.common.reasons import explained_columns, stars
 from movierec.models.knn.base import KNNFoldIn, check_knn_params, neighbour_cap, unique_rows
+from movierec.models.knn.evidence import item_neighbour_evidence
 from movierec.models.knn.global_scope import item_topk_recommend, item_topk_similarities
 from movierec.models.knn.kernels import item_knn_kernel
 from movierec.models.knn.similarity import neighbour_lists
@@ -405,48 +407,74 @@ class ItemKNN(KNNFoldIn):
         _, cols, sims = self._select(self.data_.seen_items(int(user_row)), int(item_col))
         return cols, sims
 
-    def _reasons(
-        self, rated: np.ndarray, ratings: np.ndarray, devs: np.ndarray, item_ids: Any
-    ) -> list[str]:
-        """Reasons from a history (columns ``rated``, their ratings and deviations ``devs``):
-        the (up to two) movies of ``N_k(i;u)`` with the largest positive contribution
-        ``s_ij·dev_j``, else the most similar one (its similarity still adds ``γ·s`` to the
-        ranking score); ``""`` when ``N_k(i;u)`` is empty."""
-        cols, valid = explained_columns(self.data_, item_ids)
-        out = []
-        for c, ok in zip(cols, valid, strict=True):
-            pos, nbrs, sims = self._select(rated, int(c)) if ok else (rated[:0],) * 3
-            if nbrs.size == 0:
-                out.append("")
-                continue
-            contrib = sims * devs[pos]
-            order = np.argsort(-contrib, kind="stable")
-            best = [int(t) for t in order[:2] if contrib[t] > 0]
+    def _pulled_sorted(self) -> sp.csr_matrix:
+        """:meth:`_pull` with sorted column indices (for the explanation kernel; cached)."""
+        pulled = self._pull()
+        cache = getattr(self, "_pulled_cache", None)
+        if cache is None or cache[0] is not pulled:
+            ready = pulled if pulled.has_sorted_indices else pulled.sorted_indices()
+            cache = (pulled, ready)
+            self._pulled_cache = cache
+        return cache[1]
+
+    def _reasons(self, hist: Histories, devs: np.ndarray, item_ids: np.ndarray) -> list[list[str]]:
+        """Reasons from ``b`` histories (``hist``: columns and ratings; ``devs`` their
+        deviations) for ``item_ids`` shape ``(b, n)``: the (up to two) movies of ``N_k(i;u)``
+        with the largest positive contribution ``s_ij·dev_j``, else the most similar one (its
+        similarity still adds ``γ·s`` to the ranking score); ``""`` when ``N_k(i;u)`` is
+        empty."""
+        b, n = item_ids.shape
+        cols, valid = explained_columns(self.data_, item_ids.ravel())
+        sim = self._pulled_sorted()
+        found = item_neighbour_evidence(
+            hist.indptr,
+            hist.cols,
+            np.asarray(devs, dtype=np.float64),
+            sim.indptr.astype(np.int64),
+            sim.indices.astype(np.int64),
+            sim.data,
+            np.where(valid, cols, -1).reshape(b, n),
+            int(self.k),
+        )
+        cited = (found + hist.indptr[:-1, None, None])[found >= 0]  # history entries
+        titles = titles_of(self.items_catalog_, self.data_.items.ids[hist.cols[cited]])
+        out: list[list[str]] = [[""] * n for _ in range(b)]
+        for u, r in zip(*np.nonzero(found[:, :, 0] >= 0), strict=True):
+            base = hist.indptr[u]
+
+            def said(p: int, base: int = base) -> tuple[str, str]:
+                col = int(hist.cols[base + p])
+                return titles[int(self.data_.items.ids[col])], stars(float(hist.values[base + p]))
+
+            best = [int(p) for p in found[u, r, 1:] if p >= 0]
             if best:
-                parts = [
-                    f"{movie_title(self.items_catalog_, int(self.data_.items.ids[nbrs[t]]))} "
-                    f"{stars(float(ratings[pos[t]]))}"
-                    for t in best
-                ]
-                out.append("because you rated " + " and ".join(parts))
+                out[u][r] = "because you rated " + " and ".join(
+                    f"{title} {rating}" for title, rating in map(said, best)
+                )
             else:
-                title = movie_title(self.items_catalog_, int(self.data_.items.ids[nbrs[0]]))
-                out.append(f"similar to {title}, which you rated {stars(float(ratings[pos[0]]))}")
+                title, rating = said(int(found[u, r, 0]))
+                out[u][r] = f"similar to {title}, which you rated {rating}"
         return out
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
         """The rated movies in ``N_k(i;u)`` that contribute most (largest positive
         ``s_ij·(r_uj − b_uj)``) to each prediction: "because you rated Alien (1979) 5★"."""
+        return self.explain_users([user_id], [item_ids])[0]
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch (compiled; see :meth:`Recommender.explain_users`)."""
         self._check_fitted()
-        u = int(self.data_.users.index([user_id])[0])
-        m = self.data_.matrix
-        lo, hi = m.indptr[u], m.indptr[u + 1]
-        devs = np.asarray(self.dev_[lo:hi])
-        return self._reasons(m.indices[lo:hi], m.data[lo:hi], devs, item_ids)
+        users, items = batch_shape(user_ids, item_ids)
+        rows = self.data_.users.index(users)
+        hist = Histories.of_rows(self.data_, rows)
+        offsets = np.repeat(self.data_.matrix.indptr[rows] - hist.indptr[:-1], hist.counts)
+        take = np.arange(hist.cols.size, dtype=np.int64) + offsets
+        return self._reasons(hist, np.asarray(self.dev_)[take], items)
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}`` (as :meth:`fold_in`)."""
         self._check_fitted()
         cols, vals = fold_ratings(self.data_, ratings)
         _, _, dev = self._new_user(cols, vals)
-        return self._reasons(cols, vals, dev, item_ids)
+        ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))[None, :]
+        return self._reasons(Histories.of_one(cols, vals), dev, ids)[0]

@@ -9,13 +9,19 @@ import numpy as np
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.common.batch import batch_shape
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns, movie_title
 from movierec.models.knn.base import KNNFoldIn, check_knn_params, neighbour_cap, unique_rows
-from movierec.models.knn.kernels import user_knn_kernel, user_knn_serial
-from movierec.models.knn.similarity import neighbour_lists, query_neighbours
+from movierec.models.knn.one_user import neighbour_raters, user_scores
 
-__all__ = ["UserKNN"]
+__all__ = ["MAX_USERS", "UserKNN"]
+
+MAX_USERS = 20_000
+"""Above this many training users :class:`UserKNN` refuses to fit and names the faster
+models: its similarity step is ``O(users²)`` (6,480 users of the 1M-rating synthetic set
+take 17–23 s to fit on 2 cores; 32,400 users at 5M would take about 25× that, and scoring
+and explaining every user grow likewise)."""
 
 
 class UserKNN(KNNFoldIn):
@@ -86,10 +92,18 @@ class UserKNN(KNNFoldIn):
             raise ConfigError(f"user-knn: mean_center must be true/false, got {self.mean_center!r}")
 
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        if data.n_users > MAX_USERS:
+            raise ConfigError(
+                f"user-knn: {data.n_users:,} users is above its limit of {MAX_USERS:,} (its "
+                "user-user similarities grow with the square of the users: hours and "
+                "gigabytes here); use 'ials' (minutes, every core) or 'item-knn'"
+            )
         m = data.matrix
         counts = np.diff(m.indptr)
         means = data.user_means().astype(np.float64)
         self.user_means_ = np.where(counts > 0, means, float(m.data.mean()))
+        from movierec.models.knn.similarity import neighbour_lists
+
         self.nb_indptr_, self.nb_indices_, self.nb_sims_ = neighbour_lists(
             m,
             self.similarity,
@@ -112,8 +126,16 @@ class UserKNN(KNNFoldIn):
     ) -> np.ndarray:
         m = self.data_.matrix
         rows = np.asarray(rows, dtype=np.int64)
-        kernel = user_knn_serial if rows.size <= 1 else user_knn_kernel
-        return kernel(
+        if rows.size == 1:  # one request: plain numpy, the kernel's arithmetic, no numba
+            one = user_scores(
+                int(rows[0]), nb[0], nb[1], nb[2], m.indptr.astype(np.int64), m.indices,
+                self.values_, float(np.asarray(base, dtype=np.float64)[0]), self.data_.n_items,
+                int(self.k), int(self.min_k), float(beta), float(gamma), bool(self.mean_center),
+            )  # fmt: skip
+            return one[None, :]
+        from movierec.models.knn.kernels import user_knn_kernel
+
+        return user_knn_kernel(
             rows,
             nb[0],
             nb[1],
@@ -183,6 +205,8 @@ class UserKNN(KNNFoldIn):
         last = getattr(self, "_new_user_cache", None)
         if last is not None and last[0] is self.nb_indptr_ and last[1] == key:
             return last[2]
+        from movierec.models.knn.similarity import query_neighbours
+
         nb = query_neighbours(
             self._by_item(),
             self.data_.n_users,
@@ -215,18 +239,6 @@ class UserKNN(KNNFoldIn):
         lo, hi = self.nb_indptr_[user_row], self.nb_indptr_[user_row + 1]
         return self.nb_indices_[lo:hi], self.nb_sims_[lo:hi]
 
-    def _chosen(self, nbrs: np.ndarray, item_col: int) -> tuple[np.ndarray, np.ndarray]:
-        """Positions in a best-first neighbour list of the first ``k`` who rated
-        ``item_col``, and their ratings."""
-        indptr, rows, ratings = self._by_item()
-        lo, hi = indptr[int(item_col)], indptr[int(item_col) + 1]
-        m = self.data_.matrix
-        col = np.zeros(m.shape[0], dtype=m.dtype)  # the column, dense (float64 → float32 exact)
-        col[rows[lo:hi]] = ratings[lo:hi]
-        theirs = col[nbrs]
-        positions = np.flatnonzero(theirs > 0)[: int(self.k)]
-        return positions, theirs[positions]
-
     def _restrict(
         self, nbrs: np.ndarray, sims: np.ndarray, item_col: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -240,6 +252,18 @@ class UserKNN(KNNFoldIn):
         self._check_fitted()
         nbrs, sims, _ = self._restrict(*self._nb_of(int(user_row)), int(item_col))
         return nbrs, sims
+
+    def _chosen(self, nbrs: np.ndarray, item_col: int) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in a best-first neighbour list of the first ``k`` who rated
+        ``item_col``, and their ratings."""
+        indptr, rows, ratings = self._by_item()
+        lo, hi = indptr[int(item_col)], indptr[int(item_col) + 1]
+        m = self.data_.matrix
+        col = np.zeros(m.shape[0], dtype=m.dtype)  # the column, dense (float64 → float32 exact)
+        col[rows[lo:hi]] = ratings[lo:hi]
+        theirs = col[nbrs]
+        positions = np.flatnonzero(theirs > 0)[: int(self.k)]
+        return positions, theirs[positions]
 
     def _loved_by(self, nbrs: np.ndarray, liked: np.ndarray, threshold: float) -> np.ndarray:
         """``B[p, j]``: neighbour ``nbrs[p]`` rated column ``liked[j]`` ``>= threshold``;
@@ -258,74 +282,118 @@ class UserKNN(KNNFoldIn):
 
     def _reasons(
         self,
-        nbrs: np.ndarray,
-        sims: np.ndarray,
-        item_ids: Any,
-        rated: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> list[str]:
-        """How many of the neighbours ``nbrs`` (best first, similarities ``sims > 0``) are in
-        ``N_k(u;i)`` of each movie and their average rating; ``""`` when none rated it.
+        rows: np.ndarray,
+        nb: tuple[np.ndarray, np.ndarray],
+        item_ids: np.ndarray,
+        rated: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> list[list[str]]:
+        """How many of each user's neighbours (best-first lists ``nb = (indptr, indices)``
+        at ``rows``) are in ``N_k(u;i)`` of each movie (``item_ids`` shape ``(b, n)``) and
+        their average rating; ``""`` when none rated it.
 
-        With the user's ratings ``rated = (columns, ratings)``, each reason also names the
-        movie of the user's that drove it: among the movies the user loved (rated at least
-        ``lo + 0.75·(hi − lo)``, 4★ on 1-5), the one whose lovers are most over-represented
-        in ``N_k(u;i)`` compared with all the user's neighbours (largest
-        ``c_j/|N_k(u;i)| − b_j``, ``c_j`` of ``N_k(u;i)`` loved it, ``b_j`` the share of all
-        neighbours who did; ties: larger ``c_j``, then the user's higher rating). The reason
-        cites ``c_j ≥ 1``: "…; like you, 5 of them loved Star Wars (1977)".
+        With each user's ratings ``rated[u] = (columns, ratings)``, a reason also names the
+        movie of the user's that drove it (:meth:`_loved_clause`): "…; like you, 5 of them
+        loved Star Wars (1977)".
         """
-        cols, valid = explained_columns(self.data_, item_ids)
+        b, n = item_ids.shape
+        cols, valid = explained_columns(self.data_, item_ids.ravel())
+        cols = np.where(valid, cols, -1).reshape(b, n)
+        indptr, item_rows, ratings = self._by_item()
+        nb_indptr = np.asarray(nb[0], dtype=np.int64)
+        if b == 1:  # one request: plain numpy, no numba
+            u = int(rows[0])
+            nbrs = np.asarray(nb[1][nb_indptr[u] : nb_indptr[u + 1]], dtype=np.int64)
+            one = neighbour_raters(nbrs, indptr, item_rows, ratings, cols[0], int(self.k))
+            count, total = one[0][None, :], one[1][None, :]
+        else:
+            from movierec.models.knn.evidence import user_neighbour_raters
+
+            count, total = user_neighbour_raters(
+                np.asarray(rows, dtype=np.int64),
+                nb_indptr,
+                np.asarray(nb[1], dtype=np.int64),
+                indptr,
+                item_rows,
+                ratings,
+                cols,
+                int(self.k),
+            )
+        out: list[list[str]] = [[""] * n for _ in range(b)]
+        for u, r in zip(*np.nonzero(count > 0), strict=True):
+            avg = float(total[u, r]) / int(count[u, r])
+            how = "rated it highly" if avg >= 3.5 else "rated it"
+            out[u][r] = (
+                f"users with similar taste {how} ({int(count[u, r])} of your nearest "
+                f"neighbours, avg {avg:.1f}★)"
+            )
+        if rated is not None:
+            for u in range(b):
+                row = int(rows[u])
+                nbrs = np.asarray(nb[1][nb_indptr[row] : nb_indptr[row + 1]], dtype=np.int64)
+                self._loved_clauses(nbrs, rated[u], cols[u], out[u])
+        return out
+
+    def _loved_clauses(
+        self,
+        nbrs: np.ndarray,
+        rated: tuple[np.ndarray, np.ndarray],
+        cols: np.ndarray,
+        reasons: list[str],
+    ) -> None:
+        """Append to each non-empty reason the movie of the user's that drove it: among the
+        movies the user loved (rated at least ``lo + 0.75·(hi − lo)``, 4★ on 1-5), the one
+        whose lovers are most over-represented in ``N_k(u;i)`` compared with all the user's
+        neighbours ``nbrs`` (largest ``c_j/|N_k(u;i)| − b_j``, ``c_j`` of ``N_k(u;i)`` loved
+        it, ``b_j`` the share of all neighbours who did; ties: larger ``c_j``, then the
+        user's higher rating). Only ``c_j ≥ 1`` is cited."""
         lo, hi = self.data_.rating_scale
         threshold = lo + 0.75 * (hi - lo)
-        liked = np.zeros(0, dtype=np.int64)
-        if rated is not None and nbrs.size:
-            keep = rated[1] >= threshold
-            liked = np.asarray(rated[0], dtype=np.int64)[keep]
-            order = np.lexsort((liked, -np.asarray(rated[1])[keep]))  # best loved first
-            liked = liked[order]
-        loved = self._loved_by(nbrs, liked, threshold) if liked.size else None
-        base = loved.mean(axis=0) if loved is not None else None
+        keep = np.asarray(rated[1]) >= threshold
+        liked = np.asarray(rated[0], dtype=np.int64)[keep]
+        if liked.size == 0 or nbrs.size == 0:
+            return
+        liked = liked[np.lexsort((liked, -np.asarray(rated[1])[keep]))]  # best loved first
+        loved = self._loved_by(nbrs, liked, threshold)
+        base = loved.mean(axis=0)
         titles: dict[int, str] = {}
-        out = []
-        for c, ok in zip(cols, valid, strict=True):
-            positions, ratings = self._chosen(nbrs, int(c)) if ok else (nbrs[:0], sims[:0])
-            if positions.size == 0:
-                out.append("")
+        for r, c in enumerate(cols):
+            if not reasons[r] or c < 0:
                 continue
-            avg = float(ratings.mean())
-            how = "rated it highly" if avg >= 3.5 else "rated it"
-            reason = (
-                f"users with similar taste {how} ({positions.size} of your nearest neighbours, "
-                f"avg {avg:.1f}★)"
-            )
-            if loved is not None and base is not None:
-                counts = loved[positions].sum(axis=0)
-                lift = counts / positions.size - base
-                best = np.lexsort((np.arange(counts.size), -counts, -lift))[0]
-                if counts[best] > 0:
-                    if best not in titles:
-                        movie = int(self.data_.items.ids[liked[best]])
-                        titles[best] = movie_title(self.items_catalog_, movie)
-                    reason += f"; like you, {int(counts[best])} of them loved {titles[best]}"
-            out.append(reason)
-        return out
+            positions, _ = self._chosen(nbrs, int(c))
+            counts = loved[positions].sum(axis=0)
+            lift = counts / max(positions.size, 1) - base
+            best = int(np.lexsort((np.arange(counts.size), -counts, -lift))[0])
+            if counts[best] > 0:
+                if best not in titles:
+                    movie = int(self.data_.items.ids[liked[best]])
+                    titles[best] = movie_title(self.items_catalog_, movie)
+                reasons[r] += f"; like you, {int(counts[best])} of them loved {titles[best]}"
 
     def explain(self, user_id: int, item_ids: Any) -> list[str]:
         """How many of the user's nearest neighbours (``N_k(u;i)``) rated each movie, their
         average rating, and the movie of the user's that drove it (see :meth:`_reasons`):
         "users with similar taste rated it highly (4 of your nearest neighbours, avg 4.5★);
         like you, 3 of them loved Alien (1979)"; ``""`` for a movie none of them rated."""
+        return self.explain_users([user_id], [item_ids])[0]
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch (compiled; see :meth:`Recommender.explain_users`)."""
         self._check_fitted()
-        u = int(self.data_.users.index([user_id])[0])
+        users, items = batch_shape(user_ids, item_ids)
+        rows = self.data_.users.index(users)
         m = self.data_.matrix
-        lo, hi = m.indptr[u], m.indptr[u + 1]
-        return self._reasons(*self._nb_of(u), item_ids, (m.indices[lo:hi], m.data[lo:hi]))
+        rated = [
+            (m.indices[m.indptr[r] : m.indptr[r + 1]], m.data[m.indptr[r] : m.indptr[r + 1]])
+            for r in rows
+        ]
+        return self._reasons(rows, (self.nb_indptr_, self.nb_indices_), items, rated)
 
     def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
         """:meth:`explain` for a new user given as ``{movieId: rating}`` (as :meth:`fold_in`)."""
         self._check_fitted()
         cols, vals = fold_ratings(self.data_, ratings)
+        ids = np.atleast_1d(np.asarray(item_ids, dtype=np.int64))[None, :]
         if cols.size == 0:
-            return self._reasons(np.zeros(0, np.int32), np.zeros(0, np.float32), item_ids)
-        _, nbrs, sims = self._new_user_nb(cols, vals)
-        return self._reasons(nbrs, sims, item_ids, (cols, vals))
+            return self._reasons(np.zeros(1, np.int64), (np.zeros(2), np.zeros(0)), ids)[0]
+        indptr, nbrs, _ = self._new_user_nb(cols, vals)
+        return self._reasons(np.zeros(1, np.int64), (indptr, nbrs), ids, [(cols, vals)])[0]

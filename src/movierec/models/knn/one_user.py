@@ -1,0 +1,106 @@
+"""One user's kNN scores and neighbour counts in plain numpy, with the same arithmetic as
+the compiled kernels (:func:`movierec.models.knn.kernels.user_knn_serial`,
+:func:`movierec.models.knn.evidence.user_neighbour_raters`).
+
+A single request (``movierec recommend --user 1``, an API call, a new user's fold-in)
+then needs no numba: importing it and loading its compiled kernels costs more than the
+work. The results are bit for bit the kernels' (same float64 sums in the same order);
+``tests/models/test_knn_one_user.py`` checks it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["neighbour_raters", "user_scores"]
+
+
+def _gather(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Entries of CSR rows ``rows`` in order: ``(entry positions, lengths per row)``."""
+    starts = indptr[rows]
+    lens = (indptr[rows + 1] - starts).astype(np.int64)
+    offsets = np.repeat(starts - (np.cumsum(lens) - lens), lens)
+    return np.arange(int(lens.sum()), dtype=np.int64) + offsets, lens
+
+
+def user_scores(
+    u: int,
+    nb_indptr: np.ndarray,
+    nb_indices: np.ndarray,
+    nb_sims: np.ndarray,
+    r_indptr: np.ndarray,
+    r_indices: np.ndarray,
+    r_vals: np.ndarray,
+    mu: float,
+    n_items: int,
+    k: int,
+    min_k: int,
+    beta: float,
+    gamma: float,
+    centred: bool,
+) -> np.ndarray:
+    """The user-kNN score of neighbour-list row ``u`` for every item, float32 ``(n_items,)``.
+
+    Walking the neighbours best first, each item accepts the first ``k`` who rated it; per
+    item ``num = Σ s·r`` and ``den = Σ s`` are added in that order (one pass per neighbour
+    rank ``t < k``, as the kernel adds them), then ``mu + (num + γ·den) / (den + β)``
+    (centred) or ``(num + γ·den + β·mu) / (den + β)``, ``mu`` below ``min_k`` neighbours.
+    """
+    lo, hi = int(nb_indptr[u]), int(nb_indptr[u + 1])
+    nbrs, sims = nb_indices[lo:hi].astype(np.int64), nb_sims[lo:hi]
+    entry, lens = _gather(r_indptr, nbrs)
+    items = r_indices[entry].astype(np.int64)
+    order = np.argsort(items, kind="stable")  # by item, then neighbour order
+    items = items[order]
+    s = np.repeat(sims, lens)[order]
+    prod = s * r_vals[entry][order]
+    n = items.size
+    first = np.ones(n, dtype=bool)
+    first[1:] = items[1:] != items[:-1]
+    rank = np.arange(n) - np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    num = np.zeros(n_items)
+    den = np.zeros(n_items)
+    for t in range(min(int(k), int(rank.max()) + 1 if n else 0)):
+        at = rank == t
+        num[items[at]] += prod[at]
+        den[items[at]] += s[at]
+    cnt = np.bincount(items[rank < k], minlength=n_items)
+    ok = (cnt >= min_k) & (den > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if centred:
+            value = mu + (num + gamma * den) / (den + beta)
+        else:
+            value = (num + gamma * den + beta * mu) / (den + beta)
+    return np.where(ok, value, mu).astype(np.float32)
+
+
+def neighbour_raters(
+    nbrs: np.ndarray,
+    item_indptr: np.ndarray,
+    item_rows: np.ndarray,
+    item_ratings: np.ndarray,
+    cols: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For one user's best-first neighbour list ``nbrs`` and movie columns ``cols`` (shape
+    ``(n,)``, ``-1`` skipped): how many of the first ``k`` neighbours who rated each movie
+    (positive rating) there are, and the sum of their ratings in neighbour order."""
+    count = np.zeros(cols.size, dtype=np.int64)
+    total = np.zeros(cols.size)
+    for t, c in enumerate(cols.tolist()):
+        if c < 0:
+            continue
+        raters = item_rows[item_indptr[c] : item_indptr[c + 1]]
+        if raters.size == 0 or nbrs.size == 0:
+            continue
+        pos = np.searchsorted(raters, nbrs)
+        pos = np.minimum(pos, raters.size - 1)
+        hit = raters[pos] == nbrs
+        values = item_ratings[item_indptr[c] + pos[hit]]
+        values = values[values > 0][:k]
+        count[t] = values.size
+        s = 0.0
+        for v in values.tolist():
+            s += v
+        total[t] = s
+    return count, total

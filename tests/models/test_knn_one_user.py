@@ -1,0 +1,61 @@
+"""One user's user-kNN scores and neighbour counts in numpy (no numba) are bit for bit the
+compiled kernels', on the contract's data and on real ml-100k."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movierec.interactions import Interactions
+from movierec.models.knn.evidence import user_neighbour_raters
+from movierec.models.knn.kernels import user_knn_serial
+from movierec.models.knn.one_user import neighbour_raters, user_scores
+from movierec.models.knn.user import UserKNN
+from movierec.testing import synthetic_interactions
+
+
+def check_every_user(model: UserKNN, beta: float, gamma: float) -> None:
+    m = model.data_.matrix
+    args = (m.indptr.astype(np.int64), m.indices, model.values_)
+    nb = (model.nb_indptr_, model.nb_indices_, model.nb_sims_)
+    by_item = model._by_item()
+    for u in range(model.data_.n_users):
+        mu = float(model.user_means_[u])
+        compiled = user_knn_serial(
+            np.array([u]), *nb, *args, np.array([mu]), model.data_.n_items, model.k,
+            model.min_k, beta, gamma, model.mean_center,
+        )[0]  # fmt: skip
+        plain = user_scores(
+            u, *nb, *args, mu, model.data_.n_items, model.k, model.min_k, beta, gamma,
+            model.mean_center,
+        )  # fmt: skip
+        assert plain.dtype == compiled.dtype and np.array_equal(plain, compiled), u
+        top = np.argsort(-compiled, kind="stable")[:10]
+        cols = np.r_[top, -1][None, :]
+        count, total = user_neighbour_raters(
+            np.array([u]), nb[0].astype(np.int64), nb[1].astype(np.int64), *by_item, cols,
+            model.k,
+        )  # fmt: skip
+        nbrs = nb[1][nb[0][u] : nb[0][u + 1]].astype(np.int64)
+        c2, t2 = neighbour_raters(nbrs, *by_item, cols[0], model.k)
+        assert np.array_equal(count[0], c2) and np.array_equal(total[0], t2), u
+
+
+@pytest.mark.parametrize("params", [{}, {"mean_center": False, "k": 3, "min_k": 2}])
+def test_one_user_equals_kernel_on_synthetic(params: dict) -> None:
+    model = UserKNN(**params).fit(synthetic_interactions())
+    check_every_user(model, model.rank_damping, model.rank_offset)
+    check_every_user(model, 0.0, 0.0)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_one_user_equals_kernel_on_ml100k(ml100k_dir: Path) -> None:
+    ratings = pd.read_csv(
+        ml100k_dir / "u1.base", sep="\t", names=["userId", "movieId", "rating", "timestamp"]
+    )
+    model = UserKNN().fit(Interactions.from_frame(ratings))
+    check_every_user(model, model.rank_damping, model.rank_offset)
