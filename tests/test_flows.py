@@ -281,3 +281,38 @@ def test_pipeline_disk_full_prints_one_line(shared_data: Path, tmp_path: Path) -
     )
     assert len(done.stderr.splitlines()) <= 8, done.stderr  # Prefect's INFO lines at most
     assert not any((tmp_path / "full").iterdir())  # the tmpfs is gone with the namespace
+
+
+def test_pipeline_with_a_dead_prefect_api_prints_one_line(tmp_path: Path) -> None:
+    """A configured Prefect API that does not answer is one line, not Prefect's traceback."""
+    done = _pipeline(
+        tmp_path / "home",
+        "--source",
+        str(tmp_path / "unused.zip"),
+        env={"PREFECT_API_URL": "http://127.0.0.1:9/api"},
+    )
+    line = _one_error_line(done)
+    assert "PREFECT_API_URL" in line and "does not answer" in line
+    assert done.returncode == 2
+
+
+def test_pipeline_when_the_temporary_server_is_late_prints_one_line(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Prefect's temporary server that does not start in time (a busy machine; here a
+    0-second allowance) is one line naming the setting, not Prefect's traceback."""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"))
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "0"
+    done = subprocess.run(
+        [sys.executable, "-m", "movierec", "pipeline", "--home", str(tmp_path / "home")]
+        + ["--source", str(shared_data / "ml-100k.zip")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    line = _one_error_line(done)
+    assert "temporary server did not start" in line
+    assert "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in line
+    assert done.returncode == 2

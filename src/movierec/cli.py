@@ -435,9 +435,12 @@ def retrain(
     )
     with logged_step(cfg.layout.log_path, "retrain", model=cfg.model):
         if _flow_installed("retrain"):
-            from movierec.flows import run_retrain
+            from movierec.prefect_server import flow_api
 
-            result = run_retrain(cfg)
+            with flow_api():  # before Prefect loads: a server of 'movierec prefect start'
+                from movierec.flows import run_retrain
+
+                result = run_retrain(cfg)
         else:
             from movierec.retrain import retrain as run
 
@@ -618,12 +621,12 @@ def pipeline(
     steps.check(cfg)  # a bad model, parameter or missing engine fails before anything runs
     with logged_step(cfg.layout.log_path, "pipeline", engine=engine) as record:
         if _flow_installed("pipeline"):
-            from movierec.prefect_server import use_running_server
+            from movierec.prefect_server import flow_api
 
-            use_running_server()  # before Prefect loads: a server of 'movierec prefect start'
-            from movierec.flows import run_pipeline
+            with flow_api():  # before Prefect loads: a server of 'movierec prefect start'
+                from movierec.flows import run_pipeline
 
-            result = run_pipeline(cfg)
+                result = run_pipeline(cfg)
         else:
             result = steps.pipeline(cfg)
         record.update(model=result.model, note=result.note)

@@ -38,6 +38,7 @@ from movierec.errors import ConfigError
 __all__ = [
     "ServerInfo",
     "command_server",
+    "flow_api",
     "running_server",
     "start",
     "status",
@@ -125,15 +126,60 @@ def _configured_api() -> str | None:
 def use_running_server() -> str | None:
     """Before Prefect is imported: use the server of :func:`start` when no API is
     configured and it answers (sets ``PREFECT_API_URL``). Returns the API URL the flow will
-    use (``None``: Prefect's temporary server)."""
+    use (``None``: Prefect's temporary server).
+
+    Raises:
+        ConfigError: an API is configured but does not answer (one line, instead of
+            Prefect's traceback when the flow starts).
+    """
     configured = _configured_api()
     if configured:
+        if not _answers(configured, timeout=3.0):
+            raise ConfigError(
+                f"the Prefect API at {configured} (PREFECT_API_URL) does not answer; start "
+                "it, or unset PREFECT_API_URL to use 'movierec prefect start' or a temporary "
+                "server"
+            )
         return configured
     info = running_server()
     if info is None:
         return None
     os.environ["PREFECT_API_URL"] = info.url
     return info.url
+
+
+_STARTUP_TIMEOUT = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+TEMPORARY_SERVER_TIMEOUT = 120
+"""Seconds a flow waits for Prefect's temporary server unless the setting above is set."""
+
+
+@contextmanager
+def flow_api() -> Iterator[str | None]:
+    """:func:`use_running_server` for a with-block: ``PREFECT_API_URL`` is what it was
+    before once the block ends (a command run in-process leaves no trace)."""
+    previous = os.environ.get("PREFECT_API_URL")
+    previous_timeout = os.environ.get(_STARTUP_TIMEOUT)
+    # Prefect waits 20 s for its temporary server; a busy machine needs longer.
+    os.environ.setdefault(_STARTUP_TIMEOUT, str(TEMPORARY_SERVER_TIMEOUT))
+    try:
+        yield use_running_server()
+    except RuntimeError as exc:
+        if "ephemeral Prefect API server" not in str(exc):
+            raise
+        raise ConfigError(
+            f"Prefect's temporary server did not start within {os.environ[_STARTUP_TIMEOUT]} s "
+            f"(set {_STARTUP_TIMEOUT}, or run 'movierec prefect start' once)"
+        ) from None
+    finally:
+        _restore("PREFECT_API_URL", previous)
+        _restore(_STARTUP_TIMEOUT, previous_timeout)
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def start(port: int = 4200) -> ServerInfo:
@@ -244,16 +290,16 @@ def command_server(port: int = 4200) -> Iterator[str]:
     3. else ``prefect server start`` on that port as a child of this command, stopped when
        the command ends (and on Ctrl-C, with every child: :mod:`movierec.interrupt`).
     """
+    previous = os.environ.get("PREFECT_API_URL")
     url = use_running_server() or f"http://127.0.0.1:{int(port)}/api"
     proc = None
     if not _answers(url):
-        if url != f"http://127.0.0.1:{int(port)}/api":
-            raise ConfigError(f"the Prefect API at {url} does not answer")
         proc = _launch_child(port)
     os.environ["PREFECT_API_URL"] = url
     try:
         yield url
     finally:
+        _restore("PREFECT_API_URL", previous)
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
