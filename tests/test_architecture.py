@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "movierec"
 LAYERS: list[tuple[str, ...]] = [
     ("movierec", "movierec.errors", "movierec.config", "movierec.atomic", "movierec.runlog",
      "movierec.interrupt", "movierec.codeversion", "movierec.extras", "movierec.prefect_server",
-     "movierec.threads", "movierec.defaults"),
+     "movierec.threads", "movierec.defaults", "movierec.jsonable"),
     ("movierec.interactions",),
     ("movierec.data", "movierec.pipeline_config"),
     ("movierec.models", "movierec.testing"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pandas as pd
@@ -280,18 +279,17 @@ def test_export_run(db_url: str, toy_model, tmp_path, fmt: str) -> None:
         export_run(db_url, 77, tmp_path / "x.csv")
 
 
-# ---------------------------------------------------------------------- real data, timing
+# ---------------------------------------------------------------------- real data
 @pytest.mark.realdata
-def test_all_ml100k_users_top10_written_under_a_second(db_url: str, ml100k_model) -> None:
+def test_all_ml100k_users_top10_written_as_one_current_run(db_url: str, ml100k_model) -> None:
+    """Every ml-100k user's top-10 through the bulk path of each backend (COPY, executemany);
+    its speed is measured by ``benchmarks/scale.py`` (the store step), not timed here."""
     users = ml100k_model.data_.users.ids
     ids, scores = ml100k_model.recommend(users, n=10)
     recs = recommendations_frame(users, ids, scores, [["because"] * 10] * users.size)
     assert len(recs) == 9430
     write_model_run(db_url, ml100k_model, recs.head(10))  # schema + catalogue already exist
-    t0 = time.perf_counter()
     run_id = write_model_run(db_url, ml100k_model, recs)
-    seconds = time.perf_counter() - t0
-    assert seconds < 1.0, f"writing 9430 recommendations took {seconds:.3f} s"
     engine = make_engine(db_url)
     try:
         with Session(engine) as db:

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
-from movierec.models.common.factors import (
-    explain_by_factors,
-    explain_from_history,
-    explain_users_by_factors,
-    similar_by_factors,
-)
+from movierec.models.common.factors import ItemVectorAbilities
 from movierec.models.common.foldin import fold_in_columns
 from movierec.models.common.validation import check_float, check_int
 
@@ -98,7 +93,7 @@ def loss_and_grad(
     return loss, [gVt, gmu, gW, gb]
 
 
-class AutoRec(Recommender):
+class AutoRec(ItemVectorAbilities, Recommender):
     """I-AutoRec, the item-based autoencoder for rating prediction.
 
     Sedhain, Menon, Sanner, Xie (2015), *AutoRec: Autoencoders Meet Collaborative
@@ -294,39 +289,10 @@ class AutoRec(Recommender):
         scores[self.cold_items_] = self.mean_
         return scores.astype(np.float32)
 
-    def _centred_codes(self) -> np.ndarray:
+    def _item_vectors(self) -> np.ndarray:
         """``h_i − mean_j h_j`` over warm movies (sigmoid codes are all positive), cold
         movies zero: ``(n_items, hidden)`` float64."""
         warm = ~self.cold_items_
         codes = self.codes_.astype(np.float64) - self.codes_[warm].mean(axis=0)
         codes[~warm] = 0.0
         return codes
-
-    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine similarity of the movies' centred hidden codes."""
-        self._check_fitted()
-        return similar_by_factors(self.data_, self._centred_codes(), item_ids, n)
-
-    def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        """For each movie, the liked movie of the user whose centred hidden code is closest
-        (the autoencoder predicts from codes, so movies with close codes are predicted
-        alike)."""
-        self._check_fitted()
-        return explain_by_factors(
-            self.data_, self.items_catalog_, self._centred_codes(), user_id, item_ids
-        )
-
-    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
-        """:meth:`explain` for a batch (vectorised; see :meth:`Recommender.explain_users`)."""
-        self._check_fitted()
-        return explain_users_by_factors(
-            self.data_, self.items_catalog_, self._centred_codes(), user_ids, item_ids
-        )
-
-    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
-        """:meth:`explain` for a new user given as ``{movieId: rating}``."""
-        self._check_fitted()
-        cols, values = fold_in_columns(self.data_, ratings)
-        return explain_from_history(
-            self.data_, self.items_catalog_, self._centred_codes(), cols, values, item_ids
-        )

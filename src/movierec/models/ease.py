@@ -13,7 +13,7 @@ from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
 from movierec.models.common.batch import Histories, batch_shape, segment_argmax, titles_of
 from movierec.models.common.foldin import fold_in_columns
-from movierec.models.common.reasons import explained_columns, share_text
+from movierec.models.common.reasons import explained_grid, share_text
 from movierec.models.common.topk import top_ids
 from movierec.models.common.validation import check_float
 
@@ -176,9 +176,7 @@ class EASE(Recommender):
         """
         data = self.data_
         b, n = item_ids.shape
-        cols, valid = explained_columns(data, item_ids.ravel())
-        cols, valid = cols.reshape(b, n), valid.reshape(b, n)
-        out: list[list[str]] = [[""] * n for _ in range(b)]
+        cols, valid, out = explained_grid(data, item_ids)
         if hist.cols.size == 0 or n == 0:
             return out
         owner = hist.owner()

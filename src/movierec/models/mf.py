@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,12 +22,7 @@ from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import mf_kernels
 from movierec.models.base import Recommender
-from movierec.models.common.factors import (
-    explain_by_factors,
-    explain_from_history,
-    explain_users_by_factors,
-    similar_by_factors,
-)
+from movierec.models.common.factors import ItemVectorAbilities
 from movierec.models.common.foldin import fold_in_columns
 from movierec.models.common.validation import check_float, check_int
 
@@ -35,7 +30,7 @@ __all__ = ["FunkSVD", "SVDpp", "ExplicitALS"]
 
 
 # ---------------------------------------------------------------------- biased MF base
-class _BiasedMF(Recommender):
+class _BiasedMF(ItemVectorAbilities, Recommender):
     """Shared scoring for ``r̂_ui = μ + b_u + b_i + q_iᵀ u_vec(u)``.
 
     Attributes:
@@ -75,34 +70,6 @@ class _BiasedMF(Recommender):
         est = self.mu_ + self.user_bias_[rows] + self.item_bias_[cols] + dots
         lo, hi = self.data_.rating_scale
         return np.clip(est, lo, hi)
-
-    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Cosine similarity of item factor vectors ``q_i``."""
-        self._check_fitted()
-        return similar_by_factors(self.data_, self.item_factors_, item_ids, n)
-
-    def explain(self, user_id: int, item_ids: Any) -> list[str]:
-        """The liked movie whose ``q_j`` is most cosine-similar to ``q_i``
-        (:func:`~movierec.models.common.factors.explain_from_history`)."""
-        self._check_fitted()
-        return explain_by_factors(
-            self.data_, self.items_catalog_, self.item_factors_, user_id, item_ids
-        )
-
-    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
-        """:meth:`explain` for a batch (vectorised; see :meth:`Recommender.explain_users`)."""
-        self._check_fitted()
-        return explain_users_by_factors(
-            self.data_, self.items_catalog_, self.item_factors_, user_ids, item_ids
-        )
-
-    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
-        """:meth:`explain` for a new user given as ``{movieId: rating}``."""
-        self._check_fitted()
-        cols, values = fold_in_columns(self.data_, ratings)
-        return explain_from_history(
-            self.data_, self.items_catalog_, self.item_factors_, cols, values, item_ids
-        )
 
     def _fold_in_lambda(self, n: int) -> float:
         """Ridge penalty of a fold-in from ``n`` ratings (SGD's per-rating ``reg`` summed)."""

@@ -20,9 +20,9 @@ from sqlalchemy import Connection, Engine, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from movierec.errors import ConfigError, StoreError, UnknownIdError
+from movierec.jsonable import json_safe
 from movierec.store.engine import one_line, safe_url
 from movierec.store.schema import MODEL_VERSIONS, PRODUCTION, PROMOTIONS, RUNS, STATUS_COMPLETE
-from movierec.store.writer import json_safe
 
 POINTER_ID = 1
 """The primary key of the production pointer's one row."""

@@ -6,17 +6,20 @@ Shared by every model whose items are rows of a dense matrix: the biased MF fami
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.common.batch import Histories, batch_shape, segment_argmax, titles_of
-from movierec.models.common.reasons import explained_columns
+from movierec.models.common.foldin import fold_in_columns
+from movierec.models.common.reasons import explained_grid
 from movierec.models.common.topk import top_ids
 
 __all__ = [
+    "ItemVectorAbilities",
     "explain_by_factors",
     "explain_from_history",
     "explain_histories",
@@ -126,10 +129,8 @@ def explain_histories(
     the batch), then each (user, movie) keeps its first best liked movie. Cost
     ``O(Σ_u |liked_u| · n · k)``: linear in the ratings.
     """
-    b, n = item_ids.shape
-    cols, valid = explained_columns(data, item_ids.ravel())
-    cols, valid = cols.reshape(b, n), valid.reshape(b, n)
-    out: list[list[str]] = [[""] * n for _ in range(b)]
+    n = item_ids.shape[1]
+    cols, valid, out = explained_grid(data, item_ids)
     if hist.cols.size == 0 or n == 0:
         return out
     liked = hist.select(hist.values >= hist.user_means()[hist.owner()])
@@ -154,3 +155,54 @@ def explain_histories(
             f"(taste-profile similarity {sim:.2f})"
         )
     return out
+
+
+class ItemVectorAbilities:
+    """``similar_items``, ``explain``, ``explain_users`` and ``explain_ratings`` of a model
+    whose items are rows of a dense matrix (:meth:`_item_vectors`, shape ``(n_items, k)``):
+    the cosine of those rows, through the functions above.
+
+    Mixed in before :class:`~movierec.models.base.Recommender` (it uses ``data_``,
+    ``items_catalog_`` and ``_check_fitted`` of a fitted model); the model still declares
+    these abilities itself.
+    """
+
+    data_: Interactions
+    items_catalog_: ItemCatalog | None
+
+    if TYPE_CHECKING:  # Recommender's, which comes after this class in the MRO
+
+        def _check_fitted(self) -> None: ...
+
+    def _item_vectors(self) -> np.ndarray:
+        """The item vectors the abilities compare: the latent factors by default."""
+        return np.asarray(self.item_factors_)
+
+    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` movies by cosine similarity of their item vectors
+        (:func:`similar_by_factors`)."""
+        self._check_fitted()
+        return similar_by_factors(self.data_, self._item_vectors(), item_ids, n)
+
+    def explain(self, user_id: int, item_ids: Any) -> list[str]:
+        """The liked movie whose item vector is most cosine-similar to each movie's
+        (:func:`explain_from_history`)."""
+        self._check_fitted()
+        return explain_by_factors(
+            self.data_, self.items_catalog_, self._item_vectors(), user_id, item_ids
+        )
+
+    def explain_users(self, user_ids: Any, item_ids: Any) -> list[list[str]]:
+        """:meth:`explain` for a batch (vectorised; see ``Recommender.explain_users``)."""
+        self._check_fitted()
+        return explain_users_by_factors(
+            self.data_, self.items_catalog_, self._item_vectors(), user_ids, item_ids
+        )
+
+    def explain_ratings(self, ratings: Mapping[int, float], item_ids: Any) -> list[str]:
+        """:meth:`explain` for a new user given as ``{movieId: rating}``."""
+        self._check_fitted()
+        cols, values = fold_in_columns(self.data_, ratings)
+        return explain_from_history(
+            self.data_, self.items_catalog_, self._item_vectors(), cols, values, item_ids
+        )

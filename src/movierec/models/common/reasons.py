@@ -13,7 +13,7 @@ import numpy as np
 
 from movierec.interactions import Interactions, ItemCatalog
 
-__all__ = ["explained_columns", "movie_title", "share_text", "stars"]
+__all__ = ["explained_columns", "explained_grid", "movie_title", "share_text", "stars"]
 
 
 def explained_columns(data: Interactions, item_ids: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -25,6 +25,16 @@ def explained_columns(data: Interactions, item_ids: Any) -> tuple[np.ndarray, np
     cols = np.zeros(ids.size, dtype=np.int64)
     cols[valid] = data.items.index(ids[valid])
     return cols, valid
+
+
+def explained_grid(
+    data: Interactions, item_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+    """:func:`explained_columns` for a batch ``item_ids`` of shape ``(b, n)``: ``cols`` and
+    ``valid`` reshaped to ``(b, n)``, and the ``b`` lists of ``n`` empty reasons to fill."""
+    b, n = item_ids.shape
+    cols, valid = explained_columns(data, item_ids.ravel())
+    return cols.reshape(b, n), valid.reshape(b, n), [[""] * n for _ in range(b)]
 
 
 def movie_title(catalog: ItemCatalog | None, movie_id: int) -> str:
