@@ -148,6 +148,10 @@ class TopN:
         """
         if not ratings:
             raise DataError("at least one rating is needed to recommend for a new user")
+        return self._scores(ratings)
+
+    def _scores(self, ratings: Mapping[int, float]) -> tuple[np.ndarray, str, list[int]]:
+        """:meth:`new_user_scores`, also for no ratings at all (popularity)."""
         items = self.model.data_.items
         known_mask = items.contains(list(ratings))
         ignored = [int(m) for m, k in zip(ratings, known_mask, strict=True) if not k]
@@ -177,8 +181,21 @@ class TopN:
         movies are never recommended; movies the model was not trained on are ignored (and
         listed in :attr:`NewUserResult.ignored`).
         """
+        if not ratings:
+            raise DataError("at least one rating is needed to recommend for a new user")
+        return self._ranked(ratings, n)
+
+    def for_history(self, ratings: Mapping[int, float], n: int = 10) -> NewUserResult:
+        """Top-``n`` from a person's current ratings ``{movieId: rating}``, which may be
+        none: :meth:`for_ratings` (fold-in, no retraining), or the most rated movies
+        (``method`` ``"popularity"``, score ``log(1 + raters)``) when no rated movie is
+        known. What the service answers for a user whose ratings changed after the model
+        was trained (:mod:`movierec.store.ratings`)."""
+        return self._ranked(ratings, n)
+
+    def _ranked(self, ratings: Mapping[int, float], n: int) -> NewUserResult:
         n = check_n(n)
-        scores, method, ignored = self.new_user_scores(ratings)
+        scores, method, ignored = self._scores(ratings)
         top = top_k(scores[None, :], min(n, scores.size))[0]
         top = top[np.isfinite(scores[top])]
         movie_ids = self.model.data_.items.ids[top]
