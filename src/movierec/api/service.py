@@ -361,8 +361,10 @@ class Serving:
         self, user_id: int, n: int, model: str | None = None
     ) -> schemas.UserRecommendations | None:
         """A user's top-``n`` from the store's current run (or ``model``'s newest complete
-        run), or ``None`` when the live model should answer instead: no store, nothing
-        stored for the user, or fewer than ``n`` stored while the live model can give ``n``.
+        run; for a registered version, that version's newest complete run, so a rolled-back
+        server answers what the restored version stored), or ``None`` when the live model
+        should answer instead: no store, nothing stored for the user (or by the version),
+        or fewer than ``n`` stored while the live model can give ``n``.
 
         One indexed query on a session closed before anything else is done.
         """
@@ -370,7 +372,7 @@ class Serving:
             return None
         try:
             with self.store.session() as db:
-                stored = queries.user_recommendations(db, user_id, n, model)
+                stored = queries.user_recommendations(db, user_id, n, model, version=self.version)
                 run = self._run(db, stored[0]) if stored is not None else None
         except SQLAlchemyError as exc:  # degrade to the live model, never a 5xx
             metrics.STORE_ERRORS.labels(operation="read").inc()

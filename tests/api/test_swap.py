@@ -1,0 +1,129 @@
+"""The service follows promotions and rollbacks without a restart, under load.
+
+A real ``movierec serve`` process (one worker, ``MOVIEREC_SWAP_POLL=0.5``) serves the
+production version of a store holding ml-100k; 4 client threads on 127.0.0.1 send
+``GET /users/{id}/recommendations`` (no stored run: the live model answers, so every
+answer names the model version that computed it) while ``movierec models promote`` and
+``movierec models rollback`` run as commands. Bounded: 30 s at most.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from movierec.models.registry import make_model
+from movierec.store import make_engine, promote
+from tests.api.conftest import free_port
+from tests.api.living import MOVIEREC, import_ml100k, register, start_serve, stop
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+
+POLL = 0.5
+LOAD_BOUND = 5.0
+"""Seconds a swap may take after the poll that sees it (load + warm-up, on a busy box)."""
+
+
+@pytest.fixture(scope="module")
+def swap_home(ml100k, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int]:
+    home = tmp_path_factory.mktemp("swap")
+    url = f"sqlite:///{home / 'db' / 'movierec.db'}"
+    as_of = import_ml100k(url, ml100k)
+    first = register(home, url, make_model("user-knn").fit(*ml100k), as_of)
+    second = register(home, url, make_model("ease").fit(*ml100k), as_of)
+    engine = make_engine(url)
+    promote(engine, first)
+    engine.dispose()
+    return home, first, second
+
+
+def cli(home: Path, *args: str) -> float:
+    """Run ``movierec models ARGS --home HOME``; the time it returned."""
+    done = subprocess.run(
+        [*MOVIEREC, "models", *args, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return time.monotonic()
+
+
+def test_promote_and_rollback_under_load_fail_no_request(swap_home) -> None:
+    home, first, second = swap_home
+    port = free_port()
+    proc = start_serve(home, port, env={"MOVIEREC_SWAP_POLL": str(POLL)})
+    url = f"http://127.0.0.1:{port}"
+    answers: list[tuple[float, float, int, int | None, str]] = []
+    errors: list[str] = []
+    stop_load = threading.Event()
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            i = 0
+            while not stop_load.is_set():
+                user = 1 + (k * 7919 + i * 31) % 943
+                i += 1
+                t0 = time.monotonic()
+                try:
+                    r = http.get(f"/users/{user}/recommendations")
+                except httpx.HTTPError as exc:
+                    errors.append(repr(exc))
+                    continue
+                body = r.json() if r.status_code == 200 else {}
+                answers.append(
+                    (t0, time.monotonic(), r.status_code, body.get("model_version"), r.text[:80])
+                )
+
+    def first_answer_by(version: int, after: float) -> float:
+        deadline = time.monotonic() + POLL + LOAD_BOUND + 5
+        while time.monotonic() < deadline:
+            hits = [a[0] for a in list(answers) if a[3] == version and a[0] >= after]
+            if hits:
+                return min(hits)
+            time.sleep(0.05)
+        raise AssertionError(f"no answer by version {version} within the stated delay")
+
+    try:
+        health = httpx.get(url + "/health", timeout=5).json()
+        assert health["model"]["version"] == first and health["swap"]["in_sync"]
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        started = time.monotonic()
+        promoted = cli(home, "promote", str(second))
+        to_second = first_answer_by(second, started)
+        time.sleep(1.5)
+        back_started = time.monotonic()
+        rolled = cli(home, "rollback")
+        to_first = first_answer_by(first, back_started)
+        time.sleep(1.0)
+        stop_load.set()
+        for t in threads:
+            t.join(15)
+        health = httpx.get(url + "/health", timeout=5).json()
+        metrics = httpx.get(url + "/metrics", timeout=5).text
+        ready = httpx.get(url + "/ready", timeout=5)
+    finally:
+        stop_load.set()
+        stop(proc)
+    assert not errors, errors[:3]
+    assert len(answers) > 50
+    assert {a[2] for a in answers} == {200}, [a for a in answers if a[2] != 200][:3]
+    assert {a[3] for a in answers} == {first, second}
+    # the swap is seen within a poll plus the load after the command returned
+    assert to_second - promoted < POLL + LOAD_BOUND
+    assert to_first - rolled < POLL + LOAD_BOUND
+    # once swapped, requests sent later all get the new model (1 s for requests in flight)
+    assert all(a[3] == second for a in answers if to_second + 1.0 <= a[0] < back_started)
+    assert all(a[3] == first for a in answers if a[0] >= to_first + 1.0)
+    assert health["model"]["version"] == first and health["swap"]["swaps"] == 2
+    assert health["swap"]["in_sync"] and health["swap"]["production_version"] == first
+    assert "movierec_model_swaps_total 2.0" in metrics
+    assert ready.status_code == 200 and ready.json()["model_version"] == first
