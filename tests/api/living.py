@@ -61,20 +61,28 @@ def register(home: Path, url: str, model: Recommender, ratings_as_of: float | No
 
 
 def start_serve(
-    home: Path, port: int, env: dict[str, str] | None = None, args: list[str] | None = None
+    home: Path,
+    port: int,
+    env: dict[str, str] | None = None,
+    args: list[str] | None = None,
+    log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """``movierec serve`` on 127.0.0.1:``port``, answering ``/ready`` (60 s at most)."""
-    proc = subprocess.Popen(
-        [*MOVIEREC, "serve", "--home", str(home), "--port", str(port), *(args or [])],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-    )
+    """``movierec serve`` on 127.0.0.1:``port``, answering ``/ready`` (60 s at most); its
+    output goes to ``log`` (``<home>/serve.log`` by default: a pipe nobody reads would
+    block a server that logs every request)."""
+    log = log or home / "serve.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [*MOVIEREC, "serve", "--home", str(home), "--port", str(port), *(args or [])],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
-            out = proc.stdout.read().decode() if proc.stdout else ""
+            out = log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"movierec serve exited with {proc.returncode}: {out}")
         try:
             if httpx.get(url + "/ready", timeout=1).status_code == 200:

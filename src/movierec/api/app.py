@@ -267,6 +267,12 @@ def create_app(
     return app
 
 
+WORKER_HEALTHCHECK = 60
+"""Seconds uvicorn's supervisor waits for a worker's answer before it kills the worker as
+hung. Its default (5 s) kills workers that are still loading the model and compiling its
+kernels on a busy machine (they then restart in a loop) and workers whose answering
+thread waits for the GIL behind long model calls."""
+
 _THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -356,4 +362,10 @@ def serve(
         os.environ.setdefault(metrics.MULTIPROC_ENV, folder)
         if announce is not None:
             announce()
-        uvicorn.run("movierec.api.app:app_from_env", factory=True, workers=workers, **options)
+        uvicorn.run(
+            "movierec.api.app:app_from_env",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK,
+            **options,
+        )

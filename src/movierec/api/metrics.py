@@ -67,6 +67,39 @@ def set_model_version(version: int | None) -> None:
     MODEL_VERSION.labels(worker=str(os.getpid())).set(-1 if version is None else version)
 
 
+def worker_versions() -> dict[int, int | None]:
+    """Process id -> the model version it serves (``None``: unregistered), for every live
+    worker when ``PROMETHEUS_MULTIPROC_DIR`` is set (read from the workers' metric files),
+    else for this process only."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        families = list(registry.collect())
+    else:
+        families = list(MODEL_VERSION.collect())
+    out: dict[int, int | None] = {}
+    for family in families:
+        if family.name != "movierec_model_version":
+            continue
+        for sample in family.samples:
+            pid = int(sample.labels.get("worker") or sample.labels.get("pid") or 0)
+            if _alive(pid):  # a dead worker's file stays behind
+                out[pid] = None if sample.value < 0 else int(sample.value)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def exposition() -> tuple[bytes, str]:
     """``(body, content type)`` of ``GET /metrics``: this process's metrics, or every
     worker's added up when ``PROMETHEUS_MULTIPROC_DIR`` is set."""

@@ -211,6 +211,14 @@ class SwapInfo(BaseModel):
     swaps: int = Field(description="model swaps done by this worker")
     error: str = Field(default="", description="why the last swap failed (then: old model)")
     worker: int = Field(description="the worker's process id")
+    workers: dict[int, int | None] = Field(
+        default_factory=dict,
+        description="every live worker's process id -> the version it serves (null: "
+        "unregistered model file); with one worker, this one",
+    )
+    all_in_sync: bool = Field(
+        default=True, description="every live worker serves the production version"
+    )
 
 
 class Health(BaseModel):

@@ -163,7 +163,10 @@ class ModelSwap:
                 log.exception("model swap poll failed")
 
     def info(self, serving: Serving) -> SwapInfo:
-        """What ``/health`` says about the pointer and this process."""
+        """What ``/health`` says about the pointer, this process and every live worker
+        (from the workers' metric files: :func:`movierec.api.metrics.worker_versions`)."""
+        workers = metrics.worker_versions() or {os.getpid(): serving.version}
+        workers[os.getpid()] = serving.version
         return SwapInfo(
             poll=self.poll if self.enabled else 0.0,
             production_version=self.pointer,
@@ -171,4 +174,6 @@ class ModelSwap:
             swaps=self.swaps,
             error=self.error,
             worker=os.getpid(),
+            workers=workers,
+            all_in_sync=self.pointer is None or all(v == self.pointer for v in workers.values()),
         )
