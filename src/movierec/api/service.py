@@ -491,7 +491,8 @@ class Serving:
     def create_user(self) -> schemas.NewUser:
         """A new user with a fresh token (committed when this returns)."""
         with _counted("write"):
-            user_id, token = feedback.create_user(self._engine())
+            after = int(self.data.users.ids.max()) if self.data.n_users else 0
+            user_id, token = feedback.create_user(self._engine(), after=after)
         return schemas.NewUser(id=user_id, token=token)
 
     def _check_rating(self, rating: float) -> float:

@@ -40,6 +40,8 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Integer,
+    case,
     delete,
     func,
     insert,
@@ -128,19 +130,23 @@ def token_hash(token: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- users
-def create_user(engine: Engine, *, attempts: int = 5) -> tuple[int, str]:
-    """A new user: ``(id, token)``. The id is one more than the largest id so far (MovieLens
-    users keep theirs), taken in the insert itself (under an advisory lock on PostgreSQL,
-    under SQLite's write lock), so concurrent calls never share an id. The token (43
-    URL-safe characters) is returned once; only its SHA-256 is stored.
+def create_user(engine: Engine, *, after: int = 0, attempts: int = 5) -> tuple[int, str]:
+    """A new user: ``(id, token)``. The id is one more than the largest id so far, and than
+    ``after`` (MovieLens users keep theirs: a service passes the largest user id of its
+    model's training data, which a store without an import does not hold), taken in the
+    insert itself (under an advisory lock on PostgreSQL, under SQLite's write lock), so
+    concurrent calls never share an id. The token (43 URL-safe characters) is returned
+    once; only its SHA-256 is stored.
 
     Raises:
         StoreError: the store is unreachable or has no ``users`` table.
     """
     token = secrets.token_urlsafe(32)
     digest = token_hash(token)
+    largest = func.coalesce(func.max(USERS.c.id), 0)
+    floor = literal(int(after), Integer)
     next_id = select(
-        (func.coalesce(func.max(USERS.c.id), 0) + 1).label("id"),
+        (case((largest > floor, largest), else_=floor) + 1).label("id"),
         literal(digest).label("token_hash"),
         literal(_now_dt(), DateTime(timezone=True)).label("created"),
     )
