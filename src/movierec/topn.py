@@ -183,17 +183,21 @@ class TopN:
         """
         if not ratings:
             raise DataError("at least one rating is needed to recommend for a new user")
-        return self._ranked(ratings, n)
+        return self._ranked(ratings, n, predict=True)
 
     def for_history(self, ratings: Mapping[int, float], n: int = 10) -> NewUserResult:
         """Top-``n`` from a person's current ratings ``{movieId: rating}``, which may be
         none: :meth:`for_ratings` (fold-in, no retraining), or the most rated movies
         (``method`` ``"popularity"``, score ``log(1 + raters)``) when no rated movie is
         known. What the service answers for a user whose ratings changed after the model
-        was trained (:mod:`movierec.store.ratings`)."""
-        return self._ranked(ratings, n)
+        was trained (:mod:`movierec.store.ratings`) and for ``POST /recommendations``.
 
-    def _ranked(self, ratings: Mapping[int, float], n: int) -> NewUserResult:
+        Unlike :meth:`for_ratings` it leaves ``predicted_rating`` empty: the HTTP answers do
+        not show it, and for the kNN models it is a second fold-in (β = γ = 0), as costly
+        as the first."""
+        return self._ranked(ratings, n, predict=False)
+
+    def _ranked(self, ratings: Mapping[int, float], n: int, predict: bool) -> NewUserResult:
         n = check_n(n)
         scores, method, ignored = self._scores(ratings)
         top = top_k(scores[None, :], min(n, scores.size))[0]
@@ -201,7 +205,7 @@ class TopN:
         movie_ids = self.model.data_.items.ids[top]
         reasons = self.explainer.for_ratings(ratings, movie_ids)
         predicted = None
-        if method == "fold-in" and "fold_in_ratings" in self.model.abilities:
+        if predict and method == "fold-in" and "fold_in_ratings" in self.model.abilities:
             known = {m: r for m, r in ratings.items() if int(m) not in ignored}
             predicted = self.model.fold_in_ratings(known)[top]
         recs = describe(movie_ids, scores[top], reasons, self.catalog, predicted)

@@ -174,7 +174,9 @@ def test_a_rating_changes_the_next_recommendations_at_once(api: TestClient) -> N
     assert empty["source"] == "fold-in" and empty["method"] == "popularity"
     assert rec_ids(empty)[0] == 50
     api.put(f"/users/{user}/ratings/50", json={"rating": 5}, headers=auth(token))
-    one = api.get(f"/users/{user}/recommendations", params={"n": 10}).json()
+    answer = api.get(f"/users/{user}/recommendations", params={"n": 10})
+    assert answer.headers["server-timing"].startswith("app;dur=")
+    one = answer.json()
     assert one["source"] == "fold-in" and one["method"] == "fold-in"
     assert 50 not in rec_ids(one) and rec_ids(one) != rec_ids(empty)[:10]
     # the same answer as POST /recommendations with the same ratings (one fold-in path)

@@ -126,7 +126,9 @@ def route_label(scope: Scope) -> str:
 
 
 class MetricsMiddleware:
-    """Count every HTTP request and time it, by method, route template and status."""
+    """Count every HTTP request and time it, by method, route template and status; each
+    response carries ``Server-Timing: app;dur=<ms>``, the server's time from the request's
+    arrival to the response's start (what a client cannot tell from its own clock)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -142,6 +144,10 @@ class MetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                took = (time.perf_counter() - started) * 1000
+                headers = list(message.get("headers", []))
+                headers.append((b"server-timing", f"app;dur={took:.2f}".encode()))
+                message = {**message, "headers": headers}
             await send(message)
 
         try:

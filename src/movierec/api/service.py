@@ -566,11 +566,11 @@ class Serving:
         self, ratings: Sequence[schemas.RatingIn], n: int
     ) -> schemas.NewUserRecommendations:
         """Top-``n`` for someone outside the training data, from their ratings, no retraining
-        (:meth:`TopN.for_ratings`: the model's fold-in, else item-neighbourhood scoring).
+        (:meth:`TopN.for_history`: the model's fold-in, else item-neighbourhood scoring).
         Rated movies are never recommended; rated movies without training ratings cannot
         inform the model and are listed in ``ignored``."""
         ids, vals = self._check_ratings(ratings)
-        result = self.top_n.for_ratings(dict(zip(ids.tolist(), vals.tolist(), strict=True)), n)
+        result = self.top_n.for_history(dict(zip(ids.tolist(), vals.tolist(), strict=True)), n)
         recs = result.recommendations
         return schemas.NewUserRecommendations(
             model=self.model.name,

@@ -41,6 +41,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Integer,
+    bindparam,
     case,
     delete,
     func,
@@ -207,8 +208,7 @@ def _check_id(value: int, what: str) -> int:
     return int(value)
 
 
-def _upsert(conn: Connection) -> Any:
-    dialect = conn.dialect.name
+def _build_upsert(dialect: str) -> Any:
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(RATINGS)
     return ins.on_conflict_do_update(
         index_elements=["user_id", "movie_id"],
@@ -216,18 +216,30 @@ def _upsert(conn: Connection) -> Any:
     )
 
 
+# Statements of the per-request writes, built once: building one costs more than running it
+# on SQLite (SQLAlchemy's per-call construction and cache-key work).
+_UPSERT = {name: _build_upsert(name) for name in ("sqlite", "postgresql")}
+_WRITER = select(
+    select(USERS.c.id).where(USERS.c.id == bindparam("uid")).scalar_subquery(),
+    select(USERS.c.token_hash).where(USERS.c.id == bindparam("uid")).scalar_subquery(),
+    select(MOVIES.c.id).where(MOVIES.c.id == bindparam("mid")).scalar_subquery(),
+)
+_TOUCH = update(USERS).where(USERS.c.id == bindparam("uid")).values(changed=bindparam("at"))
+_DELETE = delete(RATINGS).where(
+    RATINGS.c.user_id == bindparam("uid"), RATINGS.c.movie_id == bindparam("mid")
+)
+
+
+def _upsert(conn: Connection) -> Any:
+    return _UPSERT[conn.dialect.name]
+
+
 def _check_user_and_movie(
     conn: Connection, user_id: int, movie_id: int, token: str | None = None
 ) -> None:
     """The user exists, the movie is in the catalogue, and (when ``token`` is given) the
     token is the user's: one statement, inside the write's transaction."""
-    found = conn.execute(
-        select(
-            select(USERS.c.id).where(USERS.c.id == user_id).scalar_subquery(),
-            select(USERS.c.token_hash).where(USERS.c.id == user_id).scalar_subquery(),
-            select(MOVIES.c.id).where(MOVIES.c.id == movie_id).scalar_subquery(),
-        )
-    ).one()
+    found = conn.execute(_WRITER, {"uid": int(user_id), "mid": int(movie_id)}).one()
     if found[0] is None:
         raise UnknownIdError(f"unknown user id: {user_id}")
     if token is not None:
@@ -285,7 +297,7 @@ def put_rating(
                 _upsert(conn),
                 {"user_id": user_id, "movie_id": movie_id, "rating": value, "updated": now},
             )
-            conn.execute(update(USERS).where(USERS.c.id == user_id).values(changed=now))
+            conn.execute(_TOUCH, {"uid": user_id, "at": now})
     except SQLAlchemyError as exc:
         raise _store_error(engine, "write a rating", exc) from None
     return StoredRating(user_id, movie_id, value, now)
@@ -305,23 +317,25 @@ def delete_rating(engine: Engine, user_id: int, movie_id: int, *, token: str | N
     try:
         with _writing(engine) as conn:
             _check_user_and_movie(conn, user_id, movie_id, token)
-            gone = conn.execute(
-                delete(RATINGS).where(RATINGS.c.user_id == user_id, RATINGS.c.movie_id == movie_id)
-            ).rowcount
+            gone = conn.execute(_DELETE, {"uid": user_id, "mid": movie_id}).rowcount
             if gone:
-                conn.execute(update(USERS).where(USERS.c.id == user_id).values(changed=time.time()))
+                conn.execute(_TOUCH, {"uid": user_id, "at": time.time()})
     except SQLAlchemyError as exc:
         raise _store_error(engine, "delete a rating", exc) from None
     return bool(gone)
 
 
 # ---------------------------------------------------------------------------------- reads
+_RATINGS_OF = (
+    select(RATINGS).where(RATINGS.c.user_id == bindparam("uid")).order_by(RATINGS.c.movie_id)
+)
+_CHANGED = select(USERS.c.changed).where(USERS.c.id == bindparam("uid"))
+
+
 def ratings_of(conn: Connection, user_id: int) -> list[StoredRating]:
     """``user_id``'s ratings by movie id, on an open connection (empty for a user without
     ratings or an unknown one)."""
-    rows = conn.execute(
-        select(RATINGS).where(RATINGS.c.user_id == int(user_id)).order_by(RATINGS.c.movie_id)
-    ).all()
+    rows = conn.execute(_RATINGS_OF, {"uid": int(user_id)}).all()
     return [StoredRating(int(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
 
 
@@ -331,7 +345,7 @@ def changed_ratings(
     """``user_id``'s current ratings if the user wrote after ``since`` (Unix seconds;
     ``None``: ever), else ``None``. One primary-key read for an untouched user; what the
     service asks before serving a stored top-N (a changed user is folded in instead)."""
-    changed = conn.execute(select(USERS.c.changed).where(USERS.c.id == int(user_id))).scalar()
+    changed = conn.execute(_CHANGED, {"uid": int(user_id)}).scalar()
     if changed is None or (since is not None and float(changed) <= float(since)):
         return None
     return ratings_of(conn, user_id)
