@@ -23,6 +23,18 @@ jobs share the machine.
    100 ms meanwhile (its worst latency and failures). A fresh server per level. Requests are
    counted by status: 200, 503 (the queue is full: by design), other, and wrk's timeouts.
 
+5. Writes (``--writes``, issue 12; results in ``benchmarks/results/serve_writes.json``):
+   ml-100k imported into the store, user-knn (v1, production) and ease (v2) registered as
+   model versions; ``movierec serve --workers W`` (``--write-workers 1,2``) on SQLite and
+   PostgreSQL; wrk PUTs random ratings by 64 users created through ``POST /users`` (their
+   own tokens) at ``--write-connections`` (4, 16) for ``--write-duration`` s: acknowledged
+   PUT/s, p50/p99, server CPU per PUT; read-after-write: 200 sequential PUT-then-GET
+   ``/users/{id}/recommendations`` (new users; MovieLens users through the admin token),
+   the GET must be a fold-in without the movie, server times from ``Server-Timing``; swap
+   under load: 4 threads ask for live recommendations while the pointer is promoted to v2
+   and rolled back: failed requests and the delay to the first and the last answer of each
+   switch. Targets: >= 500 acknowledged PUT/s, p99 < 50 ms, read-after-write < 50 ms.
+
 Targets (2 cores): stored ≥ 1,000 req/s with p99 < 50 ms; fold-in ≥ 200 req/s; live path:
 no timeouts, only 200 or 503, ``/health`` < 1 s throughout.
 Writes ``benchmarks/results/serve.json`` (figures only, no MovieLens data).
@@ -753,25 +765,24 @@ def bench_writes_backend(
                 with httpx.Client(base_url=base, timeout=10) as http:
                     made = [http.post("/users").json() for _ in range(64)]
                 users = [(m["id"], m["token"]) for m in made]
-                cpu0 = cpu_seconds(proc.pid)
-                res = run_wrk(
-                    base,
-                    wrk_put_script(users, 1682),
-                    args.write_duration,
-                    args.connections,
-                    2,
-                )
-                cpu = cpu_seconds(proc.pid) - cpu0
-                acked = res["requests"] - res["non_2xx"] - res["errors"]
-                row: dict[str, Any] = {
-                    "put_ack_s": round(acked / res["seconds"], 1),
-                    "put_p50_ms": round(res["p50_ms"], 2),
-                    "put_p99_ms": round(res["p99_ms"], 2),
-                    "non_2xx": res["non_2xx"],
-                    "errors": res["errors"],
-                    "server_cpu_ms_per_put": round(1000 * cpu / max(res["requests"], 1), 2),
-                    "tool": res["tool"],
-                }
+                row: dict[str, Any] = {"puts": {}}
+                for connections in args.write_connections:
+                    cpu0 = cpu_seconds(proc.pid)
+                    res = run_wrk(
+                        base, wrk_put_script(users, 1682), args.write_duration, connections, 2
+                    )
+                    cpu = cpu_seconds(proc.pid) - cpu0
+                    acked = res["requests"] - res["non_2xx"] - res["errors"]
+                    row["puts"][f"c{connections}"] = {
+                        "put_ack_s": round(acked / res["seconds"], 1),
+                        "put_p50_ms": round(res["p50_ms"], 2),
+                        "put_p99_ms": round(res["p99_ms"], 2),
+                        "non_2xx": res["non_2xx"],
+                        "errors": res["errors"],
+                        "server_cpu_ms_per_put": round(1000 * cpu / max(res["requests"], 1), 2),
+                        "tool": res["tool"],
+                        "loadavg_1min": round(os.getloadavg()[0], 2),
+                    }
                 movielens = [(u, ADMIN) for u in range(1, 944)]
                 row["read_after_write_new_users"] = read_after_write(base, users, 200, 1)
                 row["read_after_write_movielens_users"] = read_after_write(base, movielens, 200, 2)
@@ -860,6 +871,12 @@ def main() -> None:
         help="server processes for the writes benchmark (comma-separated)",
     )
     p.add_argument("--write-duration", type=float, default=10.0, help="wrk seconds of PUTs")
+    p.add_argument(
+        "--write-connections",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[4, 16],
+        help="wrk connections for the PUTs (comma-separated levels)",
+    )
     p.add_argument("--swap-clients", type=int, default=4, help="client threads during swaps")
     p.add_argument("--writes-out", type=Path, default=WRITES_RESULTS)
     args = p.parse_args()

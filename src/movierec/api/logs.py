@@ -30,7 +30,7 @@ class JsonFormatter(logging.Formatter):
         if record.name == "uvicorn.access" and isinstance(record.args, tuple):
             args = record.args
             if len(args) == 5:  # uvicorn: client, method, path, http version, status
-                out.update(client=args[0], method=args[1], path=args[2], status=int(args[4]))
+                out.update(client=args[0], method=args[1], path=args[2], status=int(str(args[4])))
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False, default=str)
