@@ -127,3 +127,37 @@ def test_promote_and_rollback_under_load_fail_no_request(swap_home) -> None:
     assert health["swap"]["in_sync"] and health["swap"]["production_version"] == first
     assert "movierec_model_swaps_total 2.0" in metrics
     assert ready.status_code == 200 and ready.json()["model_version"] == first
+
+
+def test_a_version_whose_file_changed_is_refused_and_the_old_model_serves(
+    swap_home, ml100k
+) -> None:
+    """In process: promote a version whose file no longer matches its SHA-256; one poll
+    leaves the old model serving, says why in /health, and counts a store error."""
+    from fastapi.testclient import TestClient
+
+    from movierec.api.app import create_app
+    from movierec.config import Settings
+    from movierec.store import list_versions, rollback
+
+    home, first, _ = swap_home
+    url = f"sqlite:///{home / 'db' / 'movierec.db'}"
+    bad = register(home, url, make_model("popularity").fit(*ml100k), None)
+    engine = make_engine(url)
+    info = next(v for v in list_versions(engine) if v.id == bad)
+    app = create_app(Settings(swap_poll=0), home=home)
+    try:
+        with TestClient(app) as client:
+            assert client.get("/health").json()["model"]["version"] == first
+            info.file(home).write_bytes(info.file(home).read_bytes()[:-10] + b"0123456789")
+            promote(engine, bad)
+            assert client.portal.call(app.state.swap.check) is False
+            health = client.get("/health").json()
+            assert health["model"]["version"] == first  # still the old model
+            assert health["swap"]["production_version"] == bad and not health["swap"]["in_sync"]
+            assert "SHA-256 differs" in health["swap"]["error"]
+            assert client.portal.call(app.state.swap.check) is False  # not retried
+            assert client.get("/users/1/recommendations").status_code == 200
+    finally:
+        rollback(engine)
+        engine.dispose()
