@@ -86,16 +86,22 @@ def describe(
     """:class:`Recommendation` rows (rank from 1) with titles (natural word order, as
     :func:`~movierec.interactions.display_title`), years and genres."""
     out: list[Recommendation] = []
-    rated = [None] * len(movie_ids) if predicted is None else [float(x) for x in predicted]
-    rows = zip(movie_ids, scores, explanations, rated, strict=True)
-    for rank, (mid, score, why, rating) in enumerate(rows, 1):
-        title, year, genres = f"movie {int(mid)}", None, ""
-        if catalog is not None and int(mid) in catalog:
-            row = catalog.frame.loc[int(mid)]
-            title = display_title(str(row["title"]))
-            year = None if pd.isna(row["year"]) else int(row["year"])
-            genres = str(row["genres"])
-        out.append(Recommendation(rank, int(mid), title, year, genres, float(score), why, rating))
+    ids = [int(m) for m in movie_ids]
+    rated = [None] * len(ids) if predicted is None else [float(x) for x in predicted]
+    facts: list[tuple[object, object, object] | None] = [None] * len(ids)
+    if catalog is not None and ids:  # one lookup for the list (a .loc per movie costs ~0.3 ms)
+        found = catalog.frame.index.isin(ids)
+        rows = catalog.frame.loc[found, ["title", "year", "genres"]]
+        known = dict(zip(rows.index.tolist(), rows.itertuples(index=False, name=None), strict=True))
+        facts = [known.get(m) for m in ids]
+    rows_in = zip(ids, scores, explanations, rated, facts, strict=True)
+    for rank, (mid, score, why, rating, fact) in enumerate(rows_in, 1):
+        title, year, genres = f"movie {mid}", None, ""
+        if fact is not None:
+            title = display_title(str(fact[0]))
+            year = None if pd.isna(fact[1]) else int(fact[1])  # type: ignore[call-overload]
+            genres = str(fact[2])
+        out.append(Recommendation(rank, mid, title, year, genres, float(score), why, rating))
     return out
 
 
