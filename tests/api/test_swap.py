@@ -1,6 +1,6 @@
 """The service follows promotions and rollbacks without a restart, under load.
 
-A real ``movierec serve`` process (one worker, ``MOVIEREC_SWAP_POLL=0.5``) serves the
+A real ``movierec serve`` process (one and two workers, ``MOVIEREC_SWAP_POLL=0.5``) serves the
 production version of a store holding ml-100k; 4 client threads on 127.0.0.1 send
 ``GET /users/{id}/recommendations`` (no stored run: the live model answers, so every
 answer names the model version that computed it) while ``movierec models promote`` and
@@ -9,6 +9,7 @@ answer names the model version that computed it) while ``movierec models promote
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -25,6 +26,7 @@ from tests.api.living import MOVIEREC, import_ml100k, register, start_serve, sto
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 POLL = 0.5
+VERSION = re.compile(r"^movierec_model_version\{.*\} (\S+)$", flags=re.M)
 LOAD_BOUND = 5.0
 """Seconds a swap may take after the poll that sees it (load + warm-up, on a busy box)."""
 
@@ -54,10 +56,19 @@ def cli(home: Path, *args: str) -> float:
     return time.monotonic()
 
 
-def test_promote_and_rollback_under_load_fail_no_request(swap_home) -> None:
+def worker_versions(url: str) -> list[int]:
+    """The version every live worker serves, from ``/metrics`` (added up across workers)."""
+    text = httpx.get(url + "/metrics", timeout=5).text
+    return [int(float(v)) for v in VERSION.findall(text)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_promote_and_rollback_under_load_fail_no_request(swap_home, workers: int) -> None:
     home, first, second = swap_home
     port = free_port()
-    proc = start_serve(home, port, env={"MOVIEREC_SWAP_POLL": str(POLL)})
+    proc = start_serve(
+        home, port, env={"MOVIEREC_SWAP_POLL": str(POLL)}, args=["--workers", str(workers)]
+    )
     url = f"http://127.0.0.1:{port}"
     answers: list[tuple[float, float, int, int | None, str]] = []
     errors: list[str] = []
@@ -80,6 +91,15 @@ def test_promote_and_rollback_under_load_fail_no_request(swap_home) -> None:
                     (t0, time.monotonic(), r.status_code, body.get("model_version"), r.text[:80])
                 )
 
+    def all_workers_on(version: int) -> float:
+        """When every worker serves ``version`` (seen through /metrics)."""
+        deadline = time.monotonic() + POLL + LOAD_BOUND + 5
+        while time.monotonic() < deadline:
+            if worker_versions(url) == [version] * workers:
+                return time.monotonic()
+            time.sleep(0.05)
+        raise AssertionError(f"not every worker serves version {version}: {worker_versions(url)}")
+
     def first_answer_by(version: int, after: float) -> float:
         deadline = time.monotonic() + POLL + LOAD_BOUND + 5
         while time.monotonic() < deadline:
@@ -90,6 +110,7 @@ def test_promote_and_rollback_under_load_fail_no_request(swap_home) -> None:
         raise AssertionError(f"no answer by version {version} within the stated delay")
 
     try:
+        all_workers_on(first)  # /ready answered once one worker was up
         health = httpx.get(url + "/health", timeout=5).json()
         assert health["model"]["version"] == first and health["swap"]["in_sync"]
         threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
@@ -99,10 +120,12 @@ def test_promote_and_rollback_under_load_fail_no_request(swap_home) -> None:
         started = time.monotonic()
         promoted = cli(home, "promote", str(second))
         to_second = first_answer_by(second, started)
-        time.sleep(1.5)
+        all_second = all_workers_on(second)
+        time.sleep(1.0)
         back_started = time.monotonic()
         rolled = cli(home, "rollback")
         to_first = first_answer_by(first, back_started)
+        all_first = all_workers_on(first)
         time.sleep(1.0)
         stop_load.set()
         for t in threads:
@@ -120,12 +143,15 @@ def test_promote_and_rollback_under_load_fail_no_request(swap_home) -> None:
     # the swap is seen within a poll plus the load after the command returned
     assert to_second - promoted < POLL + LOAD_BOUND
     assert to_first - rolled < POLL + LOAD_BOUND
-    # once swapped, requests sent later all get the new model (1 s for requests in flight)
-    assert all(a[3] == second for a in answers if to_second + 1.0 <= a[0] < back_started)
-    assert all(a[3] == first for a in answers if a[0] >= to_first + 1.0)
+    assert all_second - promoted < POLL + LOAD_BOUND and all_first - rolled < POLL + LOAD_BOUND
+    # once every worker has swapped, every request sent later gets the new model
+    assert all(a[3] == second for a in answers if all_second + 0.1 <= a[0] < back_started)
+    assert all(a[3] == first for a in answers if a[0] >= all_first + 0.1)
+    assert sum(a[0] >= all_first + 0.1 for a in answers) > 5
     assert health["model"]["version"] == first and health["swap"]["swaps"] == 2
     assert health["swap"]["in_sync"] and health["swap"]["production_version"] == first
-    assert "movierec_model_swaps_total 2.0" in metrics
+    assert health["swap"]["all_in_sync"] and len(health["swap"]["workers"]) == workers
+    assert f"movierec_model_swaps_total {2.0 * workers}" in metrics  # added up across workers
     assert ready.status_code == 200 and ready.json()["model_version"] == first
 
 
