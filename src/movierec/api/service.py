@@ -605,7 +605,7 @@ class Serving:
         """The loaded model, the current stored run as last read (:meth:`read_current_run`)
         and the store's kind and name. Does no I/O: cheap enough for the event loop."""
         run = self._current[1]
-        abilities = [
+        abilities: list[str] = [
             name
             for name in ("predict", "similar_items", "fold_in", "explain")
             if name in self.model.abilities

@@ -404,7 +404,7 @@ def ratings_frame(engine: Engine) -> tuple[pd.DataFrame, float]:
         raise DataError(
             f"the store at {safe_url(engine.url)} holds no ratings; run 'movierec import' first"
         )
-    return _frame(rows), started - CHANGE_MARGIN_S
+    return _frame(list(rows)), started - CHANGE_MARGIN_S
 
 
 def store_ratings(url: str) -> pd.DataFrame:
@@ -434,7 +434,7 @@ def ratings_since(engine: Engine, since: float) -> pd.DataFrame:
             ).all()
     except SQLAlchemyError as exc:
         raise _store_error(engine, "read ratings", exc) from None
-    return _frame(rows)
+    return _frame(list(rows))
 
 
 def users_changed_since(engine: Engine, since: float | None) -> set[int]:
