@@ -295,3 +295,30 @@ def test_a_visitors_ratings_persist_across_a_reload(browser, server_url: str) ->
         expect(pg.locator("#rated-empty")).to_be_visible()
         gone = httpx.get(f"{server_url}/users/{account['id']}/ratings", timeout=10).json()
         assert gone["n_ratings"] == 0
+
+
+def test_docs_render_offline(browser, server_url: str) -> None:  # type: ignore[no-untyped-def]
+    """/docs draws every operation with the Swagger UI this server serves; any request to
+    another host is refused, as on a machine without the internet."""
+    from playwright.sync_api import expect
+
+    pg = browser.new_page()
+    foreign: list[str] = []
+
+    def only_local(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(server_url):
+            route.continue_()
+        else:
+            foreign.append(route.request.url)
+            route.abort()
+
+    pg.route("**/*", only_local)
+    try:
+        pg.goto(server_url + "/docs")
+        expect(pg.locator(".opblock-summary-path").first).to_be_visible()
+        paths = pg.locator(".opblock-summary-path").all_inner_texts()
+        assert "/users/{user_id}/ratings/{movie_id}" in [p.strip() for p in paths]
+        assert len(paths) >= 15
+    finally:
+        pg.close()
+    assert foreign == []
