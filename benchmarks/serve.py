@@ -23,6 +23,18 @@ jobs share the machine.
    100 ms meanwhile (its worst latency and failures). A fresh server per level. Requests are
    counted by status: 200, 503 (the queue is full: by design), other, and wrk's timeouts.
 
+5. Writes (``--writes``, issue 12; results in ``benchmarks/results/serve_writes.json``):
+   ml-100k imported into the store, user-knn (v1, production) and ease (v2) registered as
+   model versions; ``movierec serve --workers W`` (``--write-workers 1,2``) on SQLite and
+   PostgreSQL; wrk PUTs random ratings by 64 users created through ``POST /users`` (their
+   own tokens) at ``--write-connections`` (4, 16) for ``--write-duration`` s: acknowledged
+   PUT/s, p50/p99, server CPU per PUT; read-after-write: 200 sequential PUT-then-GET
+   ``/users/{id}/recommendations`` (new users; MovieLens users through the admin token),
+   the GET must be a fold-in without the movie, server times from ``Server-Timing``; swap
+   under load: 4 threads ask for live recommendations while the pointer is promoted to v2
+   and rolled back: failed requests and the delay to the first and the last answer of each
+   switch. Targets: >= 500 acknowledged PUT/s, p99 < 50 ms, read-after-write < 50 ms.
+
 Targets (2 cores): stored ≥ 1,000 req/s with p99 < 50 ms; fold-in ≥ 200 req/s; live path:
 no timeouts, only 200 or 503, ``/health`` < 1 s throughout.
 Writes ``benchmarks/results/serve.json`` (figures only, no MovieLens data).
@@ -125,11 +137,20 @@ def free_port() -> int:
 
 
 def start_server(
-    home: Path, port: int, workers: int, db_url: str | None = None
+    home: Path,
+    port: int,
+    workers: int,
+    db_url: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "movierec", "serve", "--home", str(home), "--port", str(port)]
     cmd += ["--workers", str(workers), *(["--db-url", db_url] if db_url else [])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -547,6 +568,270 @@ def bench_model(
     }
 
 
+# ---------------------------------------------------------------------- writes (issue 12)
+WRITE_TARGETS = {"put_ack_s": 500.0, "put_p99_ms": 50.0, "read_after_write_ms": 50.0}
+WRITES_RESULTS = ROOT / "benchmarks" / "results" / "serve_writes.json"
+ADMIN = "bench-admin-token"
+
+
+def wrk_put_script(users: list[tuple[int, str]], n_movies: int) -> str:
+    """PUT a random rating (1-5) of a random movie by a random one of ``users`` (their own
+    tokens); wrk counts non-2xx answers."""
+    rows = ", ".join(f'{{{uid}, "{tok}"}}' for uid, tok in users)
+    return (
+        f"""
+local users = {{{rows}}}
+math.randomseed(7)
+request = function()
+  local u = users[math.random(#users)]
+  local body = '{{"rating": ' .. math.random(5) .. '}}'
+  return wrk.format("PUT", "/users/" .. u[1] .. "/ratings/" .. math.random({n_movies}),
+    {{["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. u[2]}}, body)
+end
+"""
+        + WRK_DONE
+    )
+
+
+def register_file(home: Path, url: str, model: Recommender, as_of: float) -> int:
+    """Save ``model`` under models/versions/ and register it (as ``retrain`` does)."""
+    import hashlib
+
+    from movierec.store import make_engine, register_version
+
+    folder = home / "models" / "versions"
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".incoming.npz"
+    model.save(tmp)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    final = folder / f"{model.name}-{digest[:12]}.npz"
+    os.replace(tmp, final)
+    engine = make_engine(url)
+    try:
+        return register_version(
+            engine,
+            model=model.name,
+            params=model.get_params(),
+            path=str(final.relative_to(home)),
+            sha256=digest,
+            metrics={},
+            data_fingerprint=model.data_.fingerprint(),
+            code_version=git_describe(),
+            n_ratings=int(model.data_.nnz),
+            ratings_as_of=as_of,
+        ).id
+    finally:
+        engine.dispose()
+
+
+def server_ms(response: httpx.Response) -> float:
+    """The server's own time of a response (its ``Server-Timing: app;dur=`` header)."""
+    return float(response.headers["server-timing"].split("dur=")[1])
+
+
+def read_after_write(url: str, users: list[tuple[int, str]], n: int, seed: int) -> dict:
+    """``n`` times: PUT a rating, then at once GET the user's recommendations; the GET must
+    be a fold-in without the movie. Server times from ``Server-Timing``."""
+    rng = random.Random(seed)
+    put_ms, get_ms, both_ms, reflected = [], [], [], 0
+    with httpx.Client(base_url=url, timeout=10) as http:
+        for _ in range(n):
+            uid, tok = rng.choice(users)
+            movie = rng.randint(1, 1682)
+            t0 = time.perf_counter()
+            put = http.put(
+                f"/users/{uid}/ratings/{movie}",
+                json={"rating": rng.randint(1, 5)},
+                headers={"Authorization": f"Bearer {tok}"},
+            )
+            got = http.get(f"/users/{uid}/recommendations", params={"n": 10})
+            both_ms.append((time.perf_counter() - t0) * 1000)
+            assert put.status_code == 200 and got.status_code == 200, (put.text, got.text)
+            body = got.json()
+            ids = [r["movie"]["id"] for r in body["recommendations"]]
+            reflected += body["source"] == "fold-in" and movie not in ids
+            put_ms.append(server_ms(put))
+            get_ms.append(server_ms(got))
+
+    def pct(xs: list[float], q: float) -> float:
+        return round(float(np.percentile(xs, q)), 2)
+
+    return {
+        "n": n,
+        "reflected": reflected,
+        "put_server_p50_ms": pct(put_ms, 50),
+        "put_server_p99_ms": pct(put_ms, 99),
+        "get_server_p50_ms": pct(get_ms, 50),
+        "get_server_p99_ms": pct(get_ms, 99),
+        "put_then_get_client_p50_ms": pct(both_ms, 50),
+        "put_then_get_client_p99_ms": pct(both_ms, 99),
+    }
+
+
+def swap_under_load(url: str, db_url: str, versions: list[int], clients: int) -> dict:
+    """GET /users/{id}/recommendations (the live model answers: no stored run) from
+    ``clients`` threads while the pointer moves to ``versions[1]`` and back (in-process
+    promote/rollback, commit times recorded): failed requests and the delays from each
+    commit to the first answer by the new version (request start) and to the last answer
+    by the old one (every worker swapped)."""
+    from movierec.store import make_engine, promote, rollback
+
+    answers: list[tuple[float, int, int | None]] = []
+    failures: list[str] = []
+    done = threading.Event()
+
+    def client(k: int) -> None:
+        rng = random.Random(k)
+        with httpx.Client(base_url=url, timeout=10) as http:
+            while not done.is_set():
+                t0 = time.monotonic()
+                try:
+                    r = http.get(f"/users/{rng.randint(1, 943)}/recommendations")
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+                    continue
+                version = r.json().get("model_version") if r.status_code == 200 else None
+                answers.append((t0, r.status_code, version))
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
+    for t in threads:
+        t.start()
+    engine = make_engine(db_url)
+    commits = []
+    try:
+        time.sleep(3)
+        promote(engine, versions[1], reason="benchmark")
+        commits.append((time.monotonic(), versions[1], versions[0]))
+        time.sleep(8)
+        rollback(engine, reason="benchmark")
+        commits.append((time.monotonic(), versions[0], versions[1]))
+        time.sleep(8)
+    finally:
+        done.set()
+        for t in threads:
+            t.join(15)
+        engine.dispose()
+    switches = []
+    for k, (at, new, old) in enumerate(commits):
+        until = commits[k + 1][0] if k + 1 < len(commits) else float("inf")
+        window = [a for a in answers if at <= a[0] < until]
+        first_new = min((a[0] for a in window if a[2] == new), default=float("nan"))
+        last_old = max((a[0] for a in window if a[2] == old), default=at)
+        switches.append(
+            {
+                "to_version": new,
+                "first_new_answer_s": round(first_new - at, 3),
+                "last_old_answer_s": round(last_old - at, 3),
+            }
+        )
+    return {
+        "clients": clients,
+        "requests": len(answers) + len(failures),
+        "failed": len(failures) + sum(a[1] != 200 for a in answers),
+        "statuses": sorted({a[1] for a in answers}),
+        "switches": switches,
+    }
+
+
+def bench_writes_backend(
+    backend: str, data: Interactions, catalog: ItemCatalog, args: argparse.Namespace
+) -> dict | None:
+    from movierec.store import ensure_schema, import_ratings, make_engine, promote
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp, store_url(backend, Path(tmp)) as url:
+        if url is None:
+            return None
+        home = Path(tmp)
+        engine = make_engine(url)
+        ensure_schema(engine)
+        t0 = time.perf_counter()
+        import_ratings(engine, data.to_frame(), catalog)
+        out["import_s"] = round(time.perf_counter() - t0, 2)
+        as_of = time.time()
+        versions = [
+            register_file(home, url, make_model(name).fit(data, catalog), as_of)
+            for name in ("user-knn", "ease")
+        ]
+        promote(engine, versions[0], reason="benchmark")
+        engine.dispose()
+        for workers in args.write_workers:
+            port = free_port()
+            env = {"MOVIEREC_ADMIN_TOKEN": ADMIN}
+            proc = start_server(home, port, workers, url, env=env)
+            base = f"http://127.0.0.1:{port}"
+            try:
+                time.sleep(3 if workers > 1 else 0)  # the other workers load their model
+                with httpx.Client(base_url=base, timeout=10) as http:
+                    made = [http.post("/users").json() for _ in range(64)]
+                users = [(m["id"], m["token"]) for m in made]
+                row: dict[str, Any] = {"puts": {}}
+                for connections in args.write_connections:
+                    cpu0 = cpu_seconds(proc.pid)
+                    res = run_wrk(
+                        base, wrk_put_script(users, 1682), args.write_duration, connections, 2
+                    )
+                    cpu = cpu_seconds(proc.pid) - cpu0
+                    acked = res["requests"] - res["non_2xx"] - res["errors"]
+                    row["puts"][f"c{connections}"] = {
+                        "put_ack_s": round(acked / res["seconds"], 1),
+                        "put_p50_ms": round(res["p50_ms"], 2),
+                        "put_p99_ms": round(res["p99_ms"], 2),
+                        "non_2xx": res["non_2xx"],
+                        "errors": res["errors"],
+                        "server_cpu_ms_per_put": round(1000 * cpu / max(res["requests"], 1), 2),
+                        "tool": res["tool"],
+                        "loadavg_1min": round(os.getloadavg()[0], 2),
+                    }
+                movielens = [(u, ADMIN) for u in range(1, 944)]
+                row["read_after_write_new_users"] = read_after_write(base, users, 200, 1)
+                row["read_after_write_movielens_users"] = read_after_write(base, movielens, 200, 2)
+                row["swap"] = swap_under_load(base, url, versions, args.swap_clients)
+                row["loadavg_1min"] = round(os.getloadavg()[0], 2)
+                out[f"workers_{workers}"] = row
+                print(backend, workers, json.dumps(row))
+            finally:
+                stop_server(proc)
+    return out
+
+
+def bench_writes(args: argparse.Namespace) -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("the writes benchmark needs wrk (apt-get install wrk)")
+    data, catalog = load_ml100k(shared_data() / "ml-100k")
+    uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    backends = {b: bench_writes_backend(b, data, catalog, args) for b in ("sqlite", "postgresql")}
+    result = {
+        "benchmark": "serve_writes",
+        "code": args.label or git_describe(),
+        "command": " ".join(["python", "benchmarks/serve.py", *sys.argv[1:]]),
+        "protocol": (
+            "ml-100k imported into the store; user-knn (v1, production) and ease (v2) "
+            "registered; movierec serve on 127.0.0.1 with --workers W; 64 users from POST "
+            "/users; wrk PUTs random ratings of random movies by random users (their own "
+            "tokens) for the duration; read-after-write: 200 sequential PUT then GET "
+            "/users/{id}/recommendations, server time from Server-Timing, for new users and "
+            "for MovieLens users (admin token); swap: threads GET live recommendations while "
+            "the pointer is promoted to v2 then rolled back in-process (MOVIEREC_SWAP_POLL "
+            "default 2 s)"
+        ),
+        "seeds": {"wrk": 7, "read_after_write": [1, 2], "swap_clients": "0..clients-1"},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "uptime_before": uptime_before,
+            "uptime_after": subprocess.run(
+                ["uptime"], capture_output=True, text=True
+            ).stdout.strip(),
+        },
+        "targets": WRITE_TARGETS,
+        "backends": backends,
+    }
+    args.writes_out.parent.mkdir(parents=True, exist_ok=True)
+    args.writes_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.writes_out}")
+
+
 def git_describe() -> str:
     try:
         return subprocess.run(
@@ -574,7 +859,30 @@ def main() -> None:
     p.add_argument("--label", default="", help="what code was measured (e.g. a commit)")
     p.add_argument("--baseline", type=Path, help="results of another checkout, to put beside")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument(
+        "--writes",
+        action="store_true",
+        help="only the rating writes, read-after-write and swap figures (serve_writes.json)",
+    )
+    p.add_argument(
+        "--write-workers",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[1, 2],
+        help="server processes for the writes benchmark (comma-separated)",
+    )
+    p.add_argument("--write-duration", type=float, default=10.0, help="wrk seconds of PUTs")
+    p.add_argument(
+        "--write-connections",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[4, 16],
+        help="wrk connections for the PUTs (comma-separated levels)",
+    )
+    p.add_argument("--swap-clients", type=int, default=4, help="client threads during swaps")
+    p.add_argument("--writes-out", type=Path, default=WRITES_RESULTS)
     args = p.parse_args()
+    if args.writes:
+        bench_writes(args)
+        return
     tool = args.tool
     if tool == "auto":
         tool = "wrk" if shutil.which("wrk") else "httpx"

@@ -40,6 +40,8 @@ USES = {
     "promote_margin": ["retrain"],
     "tracking": ["train", "evaluate", "retrain"],
     "threads": ["train", "store", "pipeline"],
+    "swap_poll": ["serve"],  # tests/api/test_swap.py
+    "admin_token": ["serve"],  # tests/api/test_writes.py, test_durability.py
 }  # fmt: skip
 """Which commands use which setting (each pair is checked below)."""
 

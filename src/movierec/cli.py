@@ -768,14 +768,31 @@ def serve(
     home: HomeOpt = None,
     db_url: DbUrlOpt = None,
     dataset: DatasetOpt = None,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="critical, error, warning, info or debug.")
+    ] = "warning",
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="One log line per request.")
+    ] = False,
+    json_logs: Annotated[
+        bool, typer.Option("--json-logs", help="Log lines as JSON objects (one per line).")
+    ] = False,
 ) -> None:
-    """Serve the HTTP API (docs at /docs) and the web page (/) with uvicorn."""
+    """Serve the HTTP API (docs at /docs, offline), the web page (/), /health, /ready and
+    /metrics with uvicorn; each worker follows the production model version."""
     import os
 
+    from movierec.errors import ConfigError
     from movierec.extras import require
 
     require("serve", "fastapi", "movierec serve")
     from movierec.api.app import serve as run
+    from movierec.api.logs import LEVELS
+
+    if log_level.lower() not in LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LEVELS)}, not {log_level!r}")
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, not {workers}")
 
     layout = _layout(home, dataset)
     os.environ["MOVIEREC_DATASET"] = layout.dataset  # the app and its workers read Settings
@@ -783,7 +800,17 @@ def serve(
     def announce() -> None:
         typer.echo(f"serving on http://{host}:{port}/ (API docs at /docs); Ctrl-C stops")
 
-    run(host, port, home=layout.home, db_url=db_url, workers=workers, announce=announce)
+    run(
+        host,
+        port,
+        home=layout.home,
+        db_url=db_url,
+        workers=workers,
+        log_level=log_level.lower(),
+        access_log=access_log,
+        json_logs=json_logs,
+        announce=announce,
+    )
 
 
 @db_app.command("runs")

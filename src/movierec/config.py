@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     tracking: bool = True
     threads: int = 0
     """Threads of the compiled models (0: every available core; see :mod:`movierec.threads`)."""
+    swap_poll: float = 2.0
+    """Seconds between a server process's polls of the production pointer (0: never swap;
+    see :mod:`movierec.api.swap`)."""
+    admin_token: str | None = None
+    """A bearer token that may write any user's ratings over HTTP, MovieLens users' too
+    (unset: nobody can write to imported users)."""
 
 
 def get_settings() -> Settings:

@@ -75,3 +75,17 @@ class StoreError(MovieRecError):
 
     exit_code = 6
     http_status = 503
+
+
+class AuthError(MovieRecError):
+    """A write came without a usable ``Authorization: Bearer <token>`` header (HTTP 401)."""
+
+    exit_code = 2
+    http_status = 401
+
+
+class ForbiddenError(MovieRecError):
+    """The token given is not allowed to write to this user's ratings (HTTP 403)."""
+
+    exit_code = 2
+    http_status = 403

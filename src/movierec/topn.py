@@ -86,16 +86,22 @@ def describe(
     """:class:`Recommendation` rows (rank from 1) with titles (natural word order, as
     :func:`~movierec.interactions.display_title`), years and genres."""
     out: list[Recommendation] = []
-    rated = [None] * len(movie_ids) if predicted is None else [float(x) for x in predicted]
-    rows = zip(movie_ids, scores, explanations, rated, strict=True)
-    for rank, (mid, score, why, rating) in enumerate(rows, 1):
-        title, year, genres = f"movie {int(mid)}", None, ""
-        if catalog is not None and int(mid) in catalog:
-            row = catalog.frame.loc[int(mid)]
-            title = display_title(str(row["title"]))
-            year = None if pd.isna(row["year"]) else int(row["year"])
-            genres = str(row["genres"])
-        out.append(Recommendation(rank, int(mid), title, year, genres, float(score), why, rating))
+    ids = [int(m) for m in movie_ids]
+    rated = [None] * len(ids) if predicted is None else [float(x) for x in predicted]
+    facts: list[tuple[object, object, object] | None] = [None] * len(ids)
+    if catalog is not None and ids:  # one lookup for the list (a .loc per movie costs ~0.3 ms)
+        found = catalog.frame.index.isin(ids)
+        rows = catalog.frame.loc[found, ["title", "year", "genres"]]
+        known = dict(zip(rows.index.tolist(), rows.itertuples(index=False, name=None), strict=True))
+        facts = [known.get(m) for m in ids]
+    rows_in = zip(ids, scores, explanations, rated, facts, strict=True)
+    for rank, (mid, score, why, rating, fact) in enumerate(rows_in, 1):
+        title, year, genres = f"movie {mid}", None, ""
+        if fact is not None:
+            title = display_title(str(fact[0]))
+            year = None if pd.isna(fact[1]) else int(fact[1])  # type: ignore[call-overload]
+            genres = str(fact[2])
+        out.append(Recommendation(rank, mid, title, year, genres, float(score), why, rating))
     return out
 
 
@@ -148,6 +154,10 @@ class TopN:
         """
         if not ratings:
             raise DataError("at least one rating is needed to recommend for a new user")
+        return self._scores(ratings)
+
+    def _scores(self, ratings: Mapping[int, float]) -> tuple[np.ndarray, str, list[int]]:
+        """:meth:`new_user_scores`, also for no ratings at all (popularity)."""
         items = self.model.data_.items
         known_mask = items.contains(list(ratings))
         ignored = [int(m) for m, k in zip(ratings, known_mask, strict=True) if not k]
@@ -177,14 +187,31 @@ class TopN:
         movies are never recommended; movies the model was not trained on are ignored (and
         listed in :attr:`NewUserResult.ignored`).
         """
+        if not ratings:
+            raise DataError("at least one rating is needed to recommend for a new user")
+        return self._ranked(ratings, n, predict=True)
+
+    def for_history(self, ratings: Mapping[int, float], n: int = 10) -> NewUserResult:
+        """Top-``n`` from a person's current ratings ``{movieId: rating}``, which may be
+        none: :meth:`for_ratings` (fold-in, no retraining), or the most rated movies
+        (``method`` ``"popularity"``, score ``log(1 + raters)``) when no rated movie is
+        known. What the service answers for a user whose ratings changed after the model
+        was trained (:mod:`movierec.store.ratings`) and for ``POST /recommendations``.
+
+        Unlike :meth:`for_ratings` it leaves ``predicted_rating`` empty: the HTTP answers do
+        not show it, and for the kNN models it is a second fold-in (β = γ = 0), as costly
+        as the first."""
+        return self._ranked(ratings, n, predict=False)
+
+    def _ranked(self, ratings: Mapping[int, float], n: int, predict: bool) -> NewUserResult:
         n = check_n(n)
-        scores, method, ignored = self.new_user_scores(ratings)
+        scores, method, ignored = self._scores(ratings)
         top = top_k(scores[None, :], min(n, scores.size))[0]
         top = top[np.isfinite(scores[top])]
         movie_ids = self.model.data_.items.ids[top]
         reasons = self.explainer.for_ratings(ratings, movie_ids)
         predicted = None
-        if method == "fold-in" and "fold_in_ratings" in self.model.abilities:
+        if predict and method == "fold-in" and "fold_in_ratings" in self.model.abilities:
             known = {m: r for m, r in ratings.items() if int(m) not in ignored}
             predicted = self.model.fold_in_ratings(known)[top]
         recs = describe(movie_ids, scores[top], reasons, self.catalog, predicted)

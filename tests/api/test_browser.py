@@ -261,3 +261,64 @@ def test_a_movie_the_model_never_saw_never_stops_the_page(browser, filtered_url:
         )
         expect(pg.locator("#recs-note")).to_contain_text("Á köldum klaka")
         pg.screenshot(path=str(ARTIFACTS / "web-ignored.png"), full_page=True)
+
+
+def test_a_visitors_ratings_persist_across_a_reload(browser, server_url: str) -> None:  # type: ignore[no-untyped-def]
+    """The page creates a user (POST /users), writes each rating (PUT, DELETE) with the
+    user's token kept in localStorage; after a reload the ratings and the recommendations
+    folded in from them come back from the server."""
+    import httpx
+    from playwright.sync_api import expect
+
+    with open_page(browser, server_url) as pg:
+        pg.get_by_label("Search movies by title").fill("star wars")
+        pg.get_by_role("button", name="Search").click()
+        pg.locator('#search-results li[data-movie-id="50"]').get_by_label("5 stars").check(
+            force=True
+        )
+        expect(pg.locator("#new-recs li")).to_have_count(10)
+        account = pg.evaluate("JSON.parse(localStorage.getItem('movierec.account'))")
+        assert isinstance(account["id"], int) and len(account["token"]) == 43
+        expect(pg.locator("#account-note")).to_contain_text(f"user {account['id']}")
+        first = pg.locator("#new-recs li .title").all_inner_texts()
+        stored = httpx.get(f"{server_url}/users/{account['id']}/ratings", timeout=10).json()
+        assert [(r["movie"]["id"], r["rating"]) for r in stored["ratings"]] == [(50, 5.0)]
+        pg.reload()
+        expect(pg.locator("#rated")).to_contain_text("Star Wars (1977) — 5★")
+        expect(pg.locator("#new-recs li")).to_have_count(10)
+        expect(pg.locator("#recs-status")).to_contain_text("from 1 rating(s)")
+        assert pg.locator("#new-recs li .title").all_inner_texts() == first
+        pg.get_by_role("button", name="Remove rating of Star Wars (1977)").click()
+        expect(pg.locator("#rated li")).to_have_count(0)
+        expect(pg.locator("#recs-status")).to_have_text("Rate at least one movie.")
+        pg.reload()
+        expect(pg.locator("#rated-empty")).to_be_visible()
+        gone = httpx.get(f"{server_url}/users/{account['id']}/ratings", timeout=10).json()
+        assert gone["n_ratings"] == 0
+
+
+def test_docs_render_offline(browser, server_url: str) -> None:  # type: ignore[no-untyped-def]
+    """/docs draws every operation with the Swagger UI this server serves; any request to
+    another host is refused, as on a machine without the internet."""
+    from playwright.sync_api import expect
+
+    pg = browser.new_page()
+    foreign: list[str] = []
+
+    def only_local(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(server_url):
+            route.continue_()
+        else:
+            foreign.append(route.request.url)
+            route.abort()
+
+    pg.route("**/*", only_local)
+    try:
+        pg.goto(server_url + "/docs")
+        expect(pg.locator(".opblock-summary-path").first).to_be_visible()
+        paths = pg.locator(".opblock-summary-path").all_inner_texts()
+        assert "/users/{user_id}/ratings/{movie_id}" in [p.strip() for p in paths]
+        assert len(paths) >= 15
+    finally:
+        pg.close()
+    assert foreign == []

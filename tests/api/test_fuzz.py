@@ -26,6 +26,11 @@ pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 OPERATIONS = [
     ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/metrics"),
+    ("POST", "/users"),
+    ("PUT", "/users/{user_id}/ratings/{movie_id}"),
+    ("DELETE", "/users/{user_id}/ratings/{movie_id}"),
     ("GET", "/movies"),
     ("GET", "/movies/{movie_id}"),
     ("GET", "/movies/{movie_id}/similar"),
@@ -56,7 +61,14 @@ def test_every_operation_is_fuzzed(fuzz_schema) -> None:  # type: ignore[no-unty
     assert labels == {f"{m} {p}" for m, p in OPERATIONS}
 
 
-NO_INPUT = {"/health", "/runs", "/leaderboards"}  # nothing to make invalid
+NO_INPUT = {
+    "/health",
+    "/ready",
+    "/metrics",
+    "/users",
+    "/runs",
+    "/leaderboards",
+}  # nothing to make invalid
 CASES = [
     (method, path, mode)
     for method, path in OPERATIONS

@@ -160,6 +160,9 @@ def test_created_users_get_fresh_ids_and_tokens(store) -> None:
         assert stored.scalar() != tok  # only the hash is kept
     put_rating(store, uid, 10, 5, scale=WHOLE_STARS)
     assert [(r.movie_id, r.rating) for r in user_ratings(store, uid)] == [(10, 5.0)]
+    # a service whose model knows users up to 100 (not imported here): ids start above them
+    assert create_user(store, after=100)[0] == 101
+    assert create_user(store, after=100)[0] == 102  # the largest id wins once it is higher
 
 
 def test_concurrent_user_creation_never_shares_an_id(store) -> None:

@@ -5,9 +5,10 @@ connections. No request can starve the others:
   /recommendations``, similar movies) runs in worker threads, ``model_slots`` at a time;
   at most ``model_queue`` more wait, each at most ``model_wait`` seconds; beyond that the
   request gets ``503`` with ``Retry-After`` at once instead of hanging;
-* every store read runs in a worker thread holding a pooled connection only for that read
-  (never across model work or an ``await``), ``store_slots`` at a time; the engine's pool
-  has exactly ``store_slots`` connections, so a read never waits for the pool;
+* every store read and rating write runs in a worker thread holding a pooled connection
+  only for that read or transaction (never across model work or an ``await``),
+  ``store_slots`` at a time; the engine's pool has exactly ``store_slots`` connections, so
+  a read never waits for the pool (the model swap's pointer poll goes through this gate);
 * the event loop itself only parses, routes and serialises, so ``/health`` and other cheap
   requests keep answering while the model is busy.
 

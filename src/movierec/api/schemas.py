@@ -60,12 +60,49 @@ class SimilarMovies(BaseModel):
 
 class UserRecommendations(BaseModel):
     user_id: int
-    source: Literal["store", "live"] = Field(
-        description="'store': the stored run; 'live': computed by the loaded model"
+    source: Literal["store", "live", "fold-in"] = Field(
+        description="'store': the stored run; 'live': computed by the loaded model; "
+        "'fold-in': from the user's current ratings in the store (they changed after the "
+        "model was trained), without retraining"
     )
     model: str
+    model_version: int | None = Field(
+        default=None, description="the registered model version that answered (live/fold-in)"
+    )
+    method: str | None = Field(
+        default=None, description="for 'fold-in': 'fold-in', 'item-neighbourhood' or 'popularity'"
+    )
     run_id: int | None = None
     recommendations: list[RecommendedMovie]
+
+
+class RatingBody(BaseModel):
+    """The body of ``PUT /users/{id}/ratings/{movieId}``. Strict: ``"4"`` or ``true`` is
+    not a rating; on the dataset's scale (e.g. 1-5 in whole stars for ml-100k)."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"rating": 4}]}
+    )
+
+    rating: float = Field(description="on the dataset's rating scale (see GET /health)")
+
+
+class NewUser(BaseModel):
+    """A user created by ``POST /users``. The token is shown once (only its SHA-256 is
+    stored): send it as ``Authorization: Bearer <token>`` to write this user's ratings."""
+
+    id: int
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+
+
+class StoredRatingOut(BaseModel):
+    """A rating as the store holds it after a committed write."""
+
+    user_id: int
+    movie_id: int
+    rating: float
+    updated: float = Field(description="Unix seconds of the write")
 
 
 class RatingIn(BaseModel):
@@ -115,6 +152,11 @@ class RatedMovie(BaseModel):
 
 class UserHistory(BaseModel):
     user_id: int
+    source: Literal["store", "training"] = Field(
+        default="training",
+        description="'store': the user's current ratings in the store; 'training': the "
+        "loaded model's training ratings (a store without this user)",
+    )
     n_ratings: int
     ratings: list[RatedMovie] = Field(description="best rated first, then most recent")
 
@@ -127,6 +169,13 @@ class ModelInfo(BaseModel):
     n_items: int
     rating_scale: tuple[float, float]
     abilities: list[str]
+    version: int | None = Field(
+        default=None,
+        description="the registered model version loaded (null: models/recommender.npz)",
+    )
+    ratings_as_of: float | None = Field(
+        default=None, description="Unix time its training ratings were read from the store"
+    )
 
 
 class RunOut(BaseModel):
@@ -151,12 +200,43 @@ class StoreInfo(BaseModel):
     detail: str = ""
 
 
+class SwapInfo(BaseModel):
+    """This worker's view of the production pointer (it polls it every ``poll`` s)."""
+
+    poll: float = Field(description="seconds between polls of the pointer (0: off)")
+    production_version: int | None = Field(
+        description="the version the pointer named at the last poll"
+    )
+    in_sync: bool = Field(description="this worker serves the production version")
+    swaps: int = Field(description="model swaps done by this worker")
+    error: str = Field(default="", description="why the last swap failed (then: old model)")
+    worker: int = Field(description="the worker's process id")
+    workers: dict[int, int | None] = Field(
+        default_factory=dict,
+        description="every live worker's process id -> the version it serves (null: "
+        "unregistered model file); with one worker, this one",
+    )
+    all_in_sync: bool = Field(
+        default=True, description="every live worker serves the production version"
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
     model: ModelInfo
     run: RunOut | None
     store: StoreInfo
+    swap: SwapInfo | None = None
+
+
+class Ready(BaseModel):
+    """``GET /ready``: 200 when a model is loaded and the store answers, else 503."""
+
+    ready: bool
+    model: str
+    model_version: int | None
+    store: str = Field(description="'ok', 'none' (no store configured) or why not")
 
 
 class Leaderboard(BaseModel):

@@ -6,13 +6,16 @@ store); every method takes and returns MovieLens ids and :mod:`movierec.api.sche
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import math
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +25,9 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from movierec import __version__
-from movierec.api import schemas
+from movierec.api import metrics, schemas
 from movierec.api.storehandle import StoreHandle, store_errors
+from movierec.data.datasets import RatingScale
 from movierec.errors import (
     DataError,
     MovieRecError,
@@ -35,6 +39,7 @@ from movierec.explain import CoRatings, generic_reason
 from movierec.interactions import ItemCatalog, display_title
 from movierec.models.base import Recommender
 from movierec.store import queries
+from movierec.store import ratings as feedback
 from movierec.topn import TopN
 
 log = logging.getLogger(__name__)
@@ -54,23 +59,58 @@ class FieldError(DataError):
         self.msg = msg
 
 
+@contextmanager
+def _counted(operation: str) -> Iterator[None]:
+    """Count a :class:`StoreError` in ``movierec_store_errors_total{operation}``."""
+    try:
+        yield
+    except StoreError:
+        metrics.STORE_ERRORS.labels(operation=operation).inc()
+        raise
+
+
 def fold_text(text: str) -> str:
     """Lower-case, accent-free form used for title search (``'Á köldum' -> 'a koldum'``)."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """What the store says about a user before recommending (one session).
+
+    Exactly one of ``stored`` (the stored top-N of an untouched user) and ``changed`` (the
+    current ratings of a user who wrote after the model's ratings were read) is set, or
+    neither (the live model answers).
+    """
+
+    stored: schemas.UserRecommendations | None = None
+    changed: list[feedback.StoredRating] | None = None
+
+
 class Serving:
     """One fitted model, its catalogue, co-rating statistics, and the store it reads.
 
-    The methods are blocking (model work, store reads): the routes run them through the
-    gates (:mod:`movierec.api.gates`), never on the event loop. A method that reads the
-    store opens a session for that read only.
+    The methods are blocking (model work, store reads and writes): the routes run them
+    through the gates (:mod:`movierec.api.gates`), never on the event loop. A method that
+    uses the store opens a session for that read or write only (a write is one committed
+    transaction: it is durable when the method returns).
+
+    A server replaces its :class:`Serving` as a whole when the production version changes
+    (:mod:`movierec.api.swap`); a request keeps the one it started with.
 
     Args:
         model: a fitted :class:`Recommender` (``data_`` holds the training interactions).
         store: the store (``StoreHandle(None)``: serve from the live model only).
         reports_dir: where evaluation reports live (``reports/<protocol>/leaderboard.json``).
+        scale: the dataset's rating scale (writes must be on it); the model's bounds in
+            whole stars if None.
+        version: the registered model version of ``model`` (``None``: unregistered).
+        ratings_as_of: Unix time the model's training ratings were read from the store
+            (:attr:`VersionInfo.ratings_as_of <movierec.store.versions.VersionInfo>`):
+            users who wrote later are folded in; ``None``: every user who ever wrote.
+        admin_token: a token that may write any user's ratings (``MOVIEREC_ADMIN_TOKEN``;
+            ``None``: there is no admin).
     """
 
     def __init__(
@@ -78,11 +118,21 @@ class Serving:
         model: Recommender,
         store: StoreHandle | None = None,
         reports_dir: Path | None = None,
+        *,
+        scale: RatingScale | None = None,
+        version: int | None = None,
+        ratings_as_of: float | None = None,
+        admin_token: str | None = None,
     ) -> None:
         model._check_fitted()
         self.model = model
         self.data = model.data_
         self.reports_dir = reports_dir
+        lo, hi = self.data.rating_scale
+        self.scale = scale if scale is not None else RatingScale(lo, hi, 1.0)
+        self.version = version
+        self.ratings_as_of = ratings_as_of
+        self._admin_hash = feedback.token_hash(admin_token) if admin_token else None
         self.store = store if store is not None else StoreHandle(None)
         self.store.check()
         self.co = CoRatings(self.data)
@@ -246,6 +296,7 @@ class Serving:
             user_id=user_id,
             source="live",
             model=self.model.name,
+            model_version=self.version,
             recommendations=self._recommended(rec_ids, rec_scores, reasons),
         )
 
@@ -255,12 +306,65 @@ class Serving:
             run = self._runs[run_id] = queries.get_run(db, run_id)
         return run
 
+    def lookup(self, user_id: int, n: int, model: str | None = None) -> Lookup:
+        """Whether ``user_id`` changed since the model's ratings were read (then their
+        current ratings) or else their stored top-``n`` (:meth:`stored_recommendations`):
+        one session, a primary-key read more than the stored top-N alone. A store that
+        fails degrades to the stored or live answer, never a 5xx."""
+        if not self.store.available():
+            return Lookup()
+        if model is None or model == self.model.name:
+            try:
+                with self.store.session() as db:
+                    changed = feedback.changed_ratings(db, user_id, self.ratings_as_of)
+            except SQLAlchemyError as exc:
+                metrics.STORE_ERRORS.labels(operation="read").inc()
+                log.warning("store read failed, serving the stored or live top-N: %s", exc)
+                changed = None
+            if changed is not None:
+                return Lookup(changed=changed)
+        stored = self.stored_recommendations(user_id, n, model)
+        if stored is None and model is None and user_id not in self.data.users:
+            try:  # a user created through the API who has not rated yet: popularity
+                with self.store.session() as db:
+                    if feedback.user_exists(db, user_id):
+                        return Lookup(changed=[])
+            except SQLAlchemyError as exc:
+                metrics.STORE_ERRORS.labels(operation="read").inc()
+                log.warning("store read failed: %s", exc)
+        return Lookup(stored=stored)
+
+    def folded_recommendations(
+        self, user_id: int, ratings: Sequence[feedback.StoredRating], n: int
+    ) -> schemas.UserRecommendations:
+        """Top-``n`` from ``user_id``'s current ratings (:meth:`TopN.for_history`: the
+        model's fold-in, else item-neighbourhood, else popularity), no retraining; rated
+        movies are never recommended."""
+        started = time.perf_counter()
+        result = self.top_n.for_history({r.movie_id: r.rating for r in ratings}, n)
+        metrics.FOLD_IN.labels(method=result.method).observe(time.perf_counter() - started)
+        recs = result.recommendations
+        return schemas.UserRecommendations(
+            user_id=user_id,
+            source="fold-in",
+            model=self.model.name,
+            model_version=self.version,
+            method=result.method,
+            recommendations=self._recommended(
+                np.array([r.movie_id for r in recs], dtype=np.int64),
+                [r.score for r in recs],
+                [r.explanation for r in recs],
+            ),
+        )
+
     def stored_recommendations(
         self, user_id: int, n: int, model: str | None = None
     ) -> schemas.UserRecommendations | None:
         """A user's top-``n`` from the store's current run (or ``model``'s newest complete
-        run), or ``None`` when the live model should answer instead: no store, nothing
-        stored for the user, or fewer than ``n`` stored while the live model can give ``n``.
+        run; for a registered version, that version's newest complete run, so a rolled-back
+        server answers what the restored version stored), or ``None`` when the live model
+        should answer instead: no store, nothing stored for the user (or by the version),
+        or fewer than ``n`` stored while the live model can give ``n``.
 
         One indexed query on a session closed before anything else is done.
         """
@@ -268,9 +372,10 @@ class Serving:
             return None
         try:
             with self.store.session() as db:
-                stored = queries.user_recommendations(db, user_id, n, model)
+                stored = queries.user_recommendations(db, user_id, n, model, version=self.version)
                 run = self._run(db, stored[0]) if stored is not None else None
         except SQLAlchemyError as exc:  # degrade to the live model, never a 5xx
+            metrics.STORE_ERRORS.labels(operation="read").inc()
             log.warning("store read failed, serving live: %s", exc)
             return None
         if stored is None or run is None:
@@ -319,6 +424,30 @@ class Serving:
             recommendations=self._recommended(ids, [r.score for r in rows], reasons),
         )
 
+    def stored_history(self, user_id: int, limit: int) -> schemas.UserHistory | None:
+        """The user's current ratings in the store, best first then most recent; ``None``
+        when the store does not know the user (then :meth:`user_history` answers)."""
+        if not self.store.available():
+            return None
+        with store_errors(), self.store.session() as db:
+            if not feedback.user_exists(db, user_id):
+                return None
+            rows = feedback.ratings_of(db, user_id)
+        order = sorted(rows, key=lambda r: (-r.rating, -r.updated, r.movie_id))[:limit]
+        return schemas.UserHistory(
+            user_id=user_id,
+            source="store",
+            n_ratings=len(rows),
+            ratings=[
+                schemas.RatedMovie(
+                    movie=self._movie_or_stub(r.movie_id),
+                    rating=r.rating,
+                    timestamp=int(r.updated),
+                )
+                for r in order
+            ],
+        )
+
     def user_history(self, user_id: int, limit: int) -> schemas.UserHistory:
         """A training user's ratings, best first then most recent."""
         cols, ratings = self._user_ratings(user_id)
@@ -341,6 +470,72 @@ class Serving:
                 for i in order
             ],
         )
+
+    # ------------------------------------------------------------------ writes
+    def _engine(self) -> Any:
+        if self.store.engine is None:
+            raise StoreError("no store configured: ratings cannot be written")
+        if not self.store.available():
+            raise StoreError("the store has no schema yet; run 'movierec import' first")
+        return self.store.engine
+
+    def writer_token(self, token: str) -> str | None:
+        """The token to check against the user's (``None``: ``token`` is the admin token,
+        which may write to any user)."""
+        if self._admin_hash is not None and hmac.compare_digest(
+            self._admin_hash, feedback.token_hash(token)
+        ):
+            return None
+        return token
+
+    def create_user(self) -> schemas.NewUser:
+        """A new user with a fresh token (committed when this returns)."""
+        with _counted("write"):
+            after = int(self.data.users.ids.max()) if self.data.n_users else 0
+            user_id, token = feedback.create_user(self._engine(), after=after)
+        return schemas.NewUser(id=user_id, token=token)
+
+    def _check_rating(self, rating: float) -> float:
+        value = float(rating)
+        if not math.isfinite(value) or bool(self.scale.invalid(np.array([value]))[0]):
+            raise FieldError(
+                ["body", "rating"], f"rating {value:g} is not on the {self.scale.describe()} scale"
+            )
+        return value
+
+    def put_rating(
+        self, user_id: int, movie_id: int, rating: float, token: str
+    ) -> schemas.StoredRatingOut:
+        """Set ``user_id``'s rating of ``movie_id``: one committed transaction (durable when
+        this returns). ``token`` must be the user's or the admin's.
+
+        Raises:
+            FieldError: off the scale (422). UnknownIdError: unknown movie or user (404).
+            ForbiddenError: not the user's token (403). StoreError: the store failed (503).
+        """
+        value = self._check_rating(rating)
+        self.movie(movie_id)  # 404 before any store work
+        with _counted("write"):
+            done = feedback.put_rating(
+                self._engine(),
+                user_id,
+                movie_id,
+                value,
+                scale=self.scale,
+                token=self.writer_token(token),
+            )
+        return schemas.StoredRatingOut(
+            user_id=done.user_id, movie_id=done.movie_id, rating=done.rating, updated=done.updated
+        )
+
+    def delete_rating(self, user_id: int, movie_id: int, token: str) -> bool:
+        """Remove ``user_id``'s rating of ``movie_id`` (idempotent; committed when this
+        returns); ``True`` if there was one. Errors as :meth:`put_rating`."""
+        self.movie(movie_id)
+        with _counted("write"):
+            return feedback.delete_rating(
+                self._engine(), user_id, movie_id, token=self.writer_token(token)
+            )
 
     # ------------------------------------------------------------------ new users
     def _check_ratings(self, ratings: Sequence[schemas.RatingIn]) -> tuple[np.ndarray, np.ndarray]:
@@ -371,11 +566,11 @@ class Serving:
         self, ratings: Sequence[schemas.RatingIn], n: int
     ) -> schemas.NewUserRecommendations:
         """Top-``n`` for someone outside the training data, from their ratings, no retraining
-        (:meth:`TopN.for_ratings`: the model's fold-in, else item-neighbourhood scoring).
+        (:meth:`TopN.for_history`: the model's fold-in, else item-neighbourhood scoring).
         Rated movies are never recommended; rated movies without training ratings cannot
         inform the model and are listed in ``ignored``."""
         ids, vals = self._check_ratings(ratings)
-        result = self.top_n.for_ratings(dict(zip(ids.tolist(), vals.tolist(), strict=True)), n)
+        result = self.top_n.for_history(dict(zip(ids.tolist(), vals.tolist(), strict=True)), n)
         recs = result.recommendations
         return schemas.NewUserRecommendations(
             model=self.model.name,
@@ -410,7 +605,7 @@ class Serving:
         """The loaded model, the current stored run as last read (:meth:`read_current_run`)
         and the store's kind and name. Does no I/O: cheap enough for the event loop."""
         run = self._current[1]
-        abilities = [
+        abilities: list[str] = [
             name
             for name in ("predict", "similar_items", "fold_in", "explain")
             if name in self.model.abilities
@@ -426,6 +621,8 @@ class Serving:
                 n_items=self.data.n_items,
                 rating_scale=self.data.rating_scale,
                 abilities=abilities,
+                version=self.version,
+                ratings_as_of=self.ratings_as_of,
             ),
             run=run,
             store=schemas.StoreInfo(

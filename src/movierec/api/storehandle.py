@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from movierec.errors import StoreError
@@ -89,6 +89,19 @@ class StoreHandle:
             raise StoreError("no store configured")
         with self.engine.connect() as db:
             yield db
+
+    def ping(self) -> str:
+        """``"ok"`` if the store answers a trivial query now, ``"none"`` without a store,
+        else why not (the error's class only). Blocking: call it off the event loop."""
+        if self.engine is None:
+            return "none"
+        try:
+            with self.engine.connect() as db:
+                db.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            log.warning("store ping failed: %s", exc)
+            return f"unreachable: {type(exc).__name__}"
+        return "ok"
 
     def dispose(self) -> None:
         if self.engine is not None:

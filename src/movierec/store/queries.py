@@ -127,9 +127,18 @@ def current_run(db: Executor, model: str | None = None) -> RunInfo | None:
     return _run_info(row) if row is not None else None
 
 
-def _user_recs_statement(model: bool) -> Any:
-    """Built once: re-using one statement object skips SQLAlchemy's per-call cache-key work."""
-    if model:
+def _user_recs_statement(model: bool | str) -> Any:
+    """Built once: re-using one statement object skips SQLAlchemy's per-call cache-key work.
+    ``model``: ``False`` the current run; ``True`` the newest complete run of ``:model``;
+    ``"version"`` the newest complete run written by model version ``:version``."""
+    if model == "version":
+        run_id = (
+            select(Run.id)
+            .where(Run.model_version == bindparam("version"), Run.status == STATUS_COMPLETE)
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
+    elif model:
         run_id = (
             select(Run.id)
             .where(Run.model == bindparam("model"), Run.status == STATUS_COMPLETE)
@@ -155,26 +164,35 @@ def _user_recs_statement(model: bool) -> Any:
     )
 
 
-_USER_RECS = {False: _user_recs_statement(False), True: _user_recs_statement(True)}
+_USER_RECS = {
+    False: _user_recs_statement(False),
+    True: _user_recs_statement(True),
+    "version": _user_recs_statement("version"),
+}
 
 
 def user_recommendations(
-    db: Executor, user_id: int, n: int, model: str | None = None
+    db: Executor, user_id: int, n: int, model: str | None = None, *, version: int | None = None
 ) -> tuple[int, list[StoredRecommendation]] | None:
     """Top-``n`` stored recommendations of ``user_id`` from the run readers should use.
 
     One statement selects the run id and the rows, so the answer always comes from a single
-    complete run (the current one, or ``model``'s newest complete run).
+    complete run (the current one, ``model``'s newest complete run, or, with ``version``
+    and no ``model``, the newest complete run written by that model version: what a
+    server serving that version answers, also after a rollback).
 
     Returns:
         ``(run_id, recommendations)`` best first, or ``None`` when no complete run exists
         (for ``model``) or that run holds nothing for this user.
     """
     params: dict[str, Any] = {"user": int(user_id), "n": int(n)}
+    key: bool | str = model is not None
     if model is not None:
         params["model"] = model
+    elif version is not None:
+        params["version"], key = int(version), "version"
     conn = db.connection() if isinstance(db, Session) else db  # Core path: no ORM overhead
-    rows = conn.execute(_USER_RECS[model is not None], params).all()
+    rows = conn.execute(_USER_RECS[key], params).all()
     if not rows:
         return None
     recs = [

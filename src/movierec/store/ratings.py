@@ -40,6 +40,9 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
+    Integer,
+    bindparam,
+    case,
     delete,
     func,
     insert,
@@ -52,7 +55,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from movierec.data.datasets import RatingScale
-from movierec.errors import DataError, StoreError, UnknownIdError
+from movierec.errors import DataError, ForbiddenError, StoreError, UnknownIdError
 from movierec.interactions import ITEM_COL, RATING_COL, TIME_COL, USER_COL, ItemCatalog
 from movierec.store.engine import check_schema, make_engine, one_line, safe_url
 from movierec.store.schema import MOVIES, RATING_COLUMNS, RATINGS, USERS
@@ -128,19 +131,23 @@ def token_hash(token: str) -> str:
 
 
 # ---------------------------------------------------------------------------------- users
-def create_user(engine: Engine, *, attempts: int = 5) -> tuple[int, str]:
-    """A new user: ``(id, token)``. The id is one more than the largest id so far (MovieLens
-    users keep theirs), taken in the insert itself (under an advisory lock on PostgreSQL,
-    under SQLite's write lock), so concurrent calls never share an id. The token (43
-    URL-safe characters) is returned once; only its SHA-256 is stored.
+def create_user(engine: Engine, *, after: int = 0, attempts: int = 5) -> tuple[int, str]:
+    """A new user: ``(id, token)``. The id is one more than the largest id so far, and than
+    ``after`` (MovieLens users keep theirs: a service passes the largest user id of its
+    model's training data, which a store without an import does not hold), taken in the
+    insert itself (under an advisory lock on PostgreSQL, under SQLite's write lock), so
+    concurrent calls never share an id. The token (43 URL-safe characters) is returned
+    once; only its SHA-256 is stored.
 
     Raises:
         StoreError: the store is unreachable or has no ``users`` table.
     """
     token = secrets.token_urlsafe(32)
     digest = token_hash(token)
+    largest = func.coalesce(func.max(USERS.c.id), 0)
+    floor = literal(int(after), Integer)
     next_id = select(
-        (func.coalesce(func.max(USERS.c.id), 0) + 1).label("id"),
+        (case((largest > floor, largest), else_=floor) + 1).label("id"),
         literal(digest).label("token_hash"),
         literal(_now_dt(), DateTime(timezone=True)).label("created"),
     )
@@ -201,8 +208,7 @@ def _check_id(value: int, what: str) -> int:
     return int(value)
 
 
-def _upsert(conn: Connection) -> Any:
-    dialect = conn.dialect.name
+def _build_upsert(dialect: str) -> Any:
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(RATINGS)
     return ins.on_conflict_do_update(
         index_elements=["user_id", "movie_id"],
@@ -210,21 +216,59 @@ def _upsert(conn: Connection) -> Any:
     )
 
 
-def _check_user_and_movie(conn: Connection, user_id: int, movie_id: int) -> None:
-    found = conn.execute(
-        select(
-            select(USERS.c.id).where(USERS.c.id == user_id).scalar_subquery(),
-            select(MOVIES.c.id).where(MOVIES.c.id == movie_id).scalar_subquery(),
-        )
-    ).one()
+# Statements of the per-request writes, built once: building one costs more than running it
+# on SQLite (SQLAlchemy's per-call construction and cache-key work).
+_UPSERT = {name: _build_upsert(name) for name in ("sqlite", "postgresql")}
+_WRITER = select(
+    select(USERS.c.id).where(USERS.c.id == bindparam("uid")).scalar_subquery(),
+    select(USERS.c.token_hash).where(USERS.c.id == bindparam("uid")).scalar_subquery(),
+    select(MOVIES.c.id).where(MOVIES.c.id == bindparam("mid")).scalar_subquery(),
+)
+_TOUCH = update(USERS).where(USERS.c.id == bindparam("uid")).values(changed=bindparam("at"))
+_DELETE = delete(RATINGS).where(
+    RATINGS.c.user_id == bindparam("uid"), RATINGS.c.movie_id == bindparam("mid")
+)
+
+
+def _upsert(conn: Connection) -> Any:
+    return _UPSERT[conn.dialect.name]
+
+
+def _check_user_and_movie(
+    conn: Connection, user_id: int, movie_id: int, token: str | None = None
+) -> None:
+    """The user exists, the movie is in the catalogue, and (when ``token`` is given) the
+    token is the user's: one statement, inside the write's transaction."""
+    found = conn.execute(_WRITER, {"uid": int(user_id), "mid": int(movie_id)}).one()
     if found[0] is None:
         raise UnknownIdError(f"unknown user id: {user_id}")
-    if found[1] is None:
+    if token is not None:
+        check_token(user_id, found[1], token)
+    if found[2] is None:
         raise UnknownIdError(f"unknown movie id: {movie_id} (not in the catalogue)")
 
 
+def check_token(user_id: int, stored_hash: str | None, token: str) -> None:
+    """:class:`ForbiddenError` unless ``token`` hashes to ``stored_hash`` (constant-time
+    compare). A user imported from MovieLens has no token (``stored_hash`` is ``None``):
+    no user token can write to it."""
+    if stored_hash is None:
+        raise ForbiddenError(
+            f"user {user_id} was imported from MovieLens and has no token; "
+            "only the admin token (MOVIEREC_ADMIN_TOKEN) can write to it"
+        )
+    if not hmac.compare_digest(stored_hash, token_hash(token)):
+        raise ForbiddenError(f"the token is not user {user_id}'s")
+
+
 def put_rating(
-    engine: Engine, user_id: int, movie_id: int, rating: float, *, scale: RatingScale
+    engine: Engine,
+    user_id: int,
+    movie_id: int,
+    rating: float,
+    *,
+    scale: RatingScale,
+    token: str | None = None,
 ) -> StoredRating:
     """Set ``user_id``'s rating of ``movie_id`` (insert or replace): one committed transaction.
 
@@ -240,48 +284,73 @@ def put_rating(
     Raises:
         DataError: a bad id or a rating off the scale (nothing written).
         UnknownIdError: unknown user or movie (nothing written).
+        ForbiddenError: ``token`` is not the user's (nothing written).
         StoreError: the database failed (the transaction is rolled back).
     """
     user_id, movie_id = _check_id(user_id, "user id"), _check_id(movie_id, "movie id")
     value = check_rating(rating, scale)
     try:
         with _writing(engine) as conn:
-            _check_user_and_movie(conn, user_id, movie_id)
+            _check_user_and_movie(conn, user_id, movie_id, token)
             now = time.time()
             conn.execute(
                 _upsert(conn),
                 {"user_id": user_id, "movie_id": movie_id, "rating": value, "updated": now},
             )
-            conn.execute(update(USERS).where(USERS.c.id == user_id).values(changed=now))
+            conn.execute(_TOUCH, {"uid": user_id, "at": now})
     except SQLAlchemyError as exc:
         raise _store_error(engine, "write a rating", exc) from None
     return StoredRating(user_id, movie_id, value, now)
 
 
-def delete_rating(engine: Engine, user_id: int, movie_id: int) -> bool:
+def delete_rating(engine: Engine, user_id: int, movie_id: int, *, token: str | None = None) -> bool:
     """Remove ``user_id``'s rating of ``movie_id`` (one committed transaction).
 
     Idempotent: deleting a rating that is not there changes nothing and returns ``False``.
+    ``token``: as for :func:`put_rating`.
 
     Raises:
-        DataError: a bad id. UnknownIdError: unknown user. StoreError: the database failed.
+        DataError: a bad id. UnknownIdError: unknown user or a movie outside the catalogue.
+        ForbiddenError: ``token`` is not the user's. StoreError: the database failed.
     """
     user_id, movie_id = _check_id(user_id, "user id"), _check_id(movie_id, "movie id")
     try:
         with _writing(engine) as conn:
-            if not user_exists(conn, user_id):
-                raise UnknownIdError(f"unknown user id: {user_id}")
-            gone = conn.execute(
-                delete(RATINGS).where(RATINGS.c.user_id == user_id, RATINGS.c.movie_id == movie_id)
-            ).rowcount
+            _check_user_and_movie(conn, user_id, movie_id, token)
+            gone = conn.execute(_DELETE, {"uid": user_id, "mid": movie_id}).rowcount
             if gone:
-                conn.execute(update(USERS).where(USERS.c.id == user_id).values(changed=time.time()))
+                conn.execute(_TOUCH, {"uid": user_id, "at": time.time()})
     except SQLAlchemyError as exc:
         raise _store_error(engine, "delete a rating", exc) from None
     return bool(gone)
 
 
 # ---------------------------------------------------------------------------------- reads
+_RATINGS_OF = (
+    select(RATINGS).where(RATINGS.c.user_id == bindparam("uid")).order_by(RATINGS.c.movie_id)
+)
+_CHANGED = select(USERS.c.changed).where(USERS.c.id == bindparam("uid"))
+
+
+def ratings_of(conn: Connection, user_id: int) -> list[StoredRating]:
+    """``user_id``'s ratings by movie id, on an open connection (empty for a user without
+    ratings or an unknown one)."""
+    rows = conn.execute(_RATINGS_OF, {"uid": int(user_id)}).all()
+    return [StoredRating(int(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
+
+
+def changed_ratings(
+    conn: Connection, user_id: int, since: float | None
+) -> list[StoredRating] | None:
+    """``user_id``'s current ratings if the user wrote after ``since`` (Unix seconds;
+    ``None``: ever), else ``None``. One primary-key read for an untouched user; what the
+    service asks before serving a stored top-N (a changed user is folded in instead)."""
+    changed = conn.execute(_CHANGED, {"uid": int(user_id)}).scalar()
+    if changed is None or (since is not None and float(changed) <= float(since)):
+        return None
+    return ratings_of(conn, user_id)
+
+
 def user_ratings(engine: Engine, user_id: int) -> list[StoredRating]:
     """``user_id``'s ratings, by movie id (:class:`UnknownIdError` for an unknown user)."""
     user_id = _check_id(user_id, "user id")
@@ -289,12 +358,9 @@ def user_ratings(engine: Engine, user_id: int) -> list[StoredRating]:
         with engine.connect() as conn:
             if not user_exists(conn, user_id):
                 raise UnknownIdError(f"unknown user id: {user_id}")
-            rows = conn.execute(
-                select(RATINGS).where(RATINGS.c.user_id == user_id).order_by(RATINGS.c.movie_id)
-            ).all()
+            return ratings_of(conn, user_id)
     except SQLAlchemyError as exc:
         raise _store_error(engine, "read ratings", exc) from None
-    return [StoredRating(int(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in rows]
 
 
 def _frame(rows: list[Any]) -> pd.DataFrame:
@@ -338,7 +404,7 @@ def ratings_frame(engine: Engine) -> tuple[pd.DataFrame, float]:
         raise DataError(
             f"the store at {safe_url(engine.url)} holds no ratings; run 'movierec import' first"
         )
-    return _frame(rows), started - CHANGE_MARGIN_S
+    return _frame(list(rows)), started - CHANGE_MARGIN_S
 
 
 def store_ratings(url: str) -> pd.DataFrame:
@@ -368,7 +434,7 @@ def ratings_since(engine: Engine, since: float) -> pd.DataFrame:
             ).all()
     except SQLAlchemyError as exc:
         raise _store_error(engine, "read ratings", exc) from None
-    return _frame(rows)
+    return _frame(list(rows))
 
 
 def users_changed_since(engine: Engine, since: float | None) -> set[int]:

@@ -23,7 +23,9 @@ function el(tag, attrs = {}, ...children) {
 
 // A failed call throws an Error with the API's message, the status and Retry-After (s).
 async function api(path, options = {}) {
-  const res = await fetch(path, { headers: { "Content-Type": "application/json" }, ...options });
+  const headers = { "Content-Type": "application/json", ...(options.headers || {}) };
+  const res = await fetch(path, { ...options, headers });
+  if (res.status === 204) return {};
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     const d = body.detail;
@@ -131,19 +133,99 @@ async function searchPage() {
   }
 }
 
-function rate(movie, value) {
+// ---------------------------------------------------------------- the visitor's account
+// The visitor is a user of the store: created by POST /users on the first rating, its id
+// and token kept in localStorage, every rating written with PUT/DELETE, so the ratings
+// (and the recommendations folded in from them) are still there after a reload. Without a
+// store (the server answers 503) the page keeps the ratings in memory and asks
+// POST /recommendations, as before.
+const ACCOUNT_KEY = "movierec.account";
+let account = null; // {id, token}
+let memoryOnly = false;
+
+function loadAccount() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(ACCOUNT_KEY) || "null");
+    if (saved && Number.isInteger(saved.id) && typeof saved.token === "string") account = saved;
+  } catch (err) { account = null; }
+}
+
+async function ensureAccount() {
+  if (account || memoryOnly) return account;
+  try {
+    const made = await api("/users", { method: "POST" });
+    account = { id: made.id, token: made.token };
+    localStorage.setItem(ACCOUNT_KEY, JSON.stringify(account));
+  } catch (err) {
+    if (err.status !== 503) throw err;
+    memoryOnly = true; // no store: this visit only
+  }
+  return account;
+}
+
+const authorised = () => ({ Authorization: `Bearer ${account.token}` });
+
+async function rate(movie, value) {
+  const before = ratings.get(movie.id);
   ratings.set(movie.id, { movie, rating: value });
   renderRated();
+  try {
+    if (await ensureAccount()) {
+      await api(`/users/${account.id}/ratings/${movie.id}`,
+        { method: "PUT", headers: authorised(), body: JSON.stringify({ rating: value }) });
+    }
+  } catch (err) {
+    if (before) ratings.set(movie.id, before); else ratings.delete(movie.id);
+    renderRated();
+    status("#recs-status", `Not saved: ${err.message}`, true);
+    return;
+  }
+  renderRated(); // names the account once it exists
   scheduleRecs();
+}
+
+async function unrate(movie) {
+  const before = ratings.get(movie.id);
+  ratings.delete(movie.id);
+  renderRated();
+  try {
+    if (account) {
+      await api(`/users/${account.id}/ratings/${movie.id}`, { method: "DELETE", headers: authorised() });
+    }
+  } catch (err) {
+    if (before) ratings.set(movie.id, before);
+    renderRated();
+    status("#recs-status", `Not removed: ${err.message}`, true);
+    return;
+  }
+  scheduleRecs();
+}
+
+// A returning visitor: their ratings from the store (a stale account, e.g. after the store
+// was reset, is forgotten).
+async function restoreAccount() {
+  loadAccount();
+  if (!account) return;
+  try {
+    const hist = await api(`/users/${account.id}/ratings?limit=1000`);
+    for (const h of hist.ratings) ratings.set(h.movie.id, { movie: h.movie, rating: h.rating });
+    renderRated();
+    scheduleRecs(0);
+  } catch (err) {
+    if (err.status === 404) { localStorage.removeItem(ACCOUNT_KEY); account = null; }
+    else status("#recs-status", err.message, true);
+  }
 }
 
 function renderRated() {
   const items = [...ratings.values()].map(({ movie, rating }) => el("li", { class: "rated-item" },
     el("span", { class: "title" }, movie.title), ` — ${rating}★`,
     el("button", { class: "remove", type: "button", "aria-label": `Remove rating of ${movie.title}`,
-      onclick: () => { ratings.delete(movie.id); renderRated(); scheduleRecs(); } }, "remove")));
+      onclick: () => unrate(movie) }, "remove")));
   $("#rated").replaceChildren(...items);
   $("#rated-empty").hidden = items.length > 0;
+  $("#account-note").textContent = account
+    ? `Saved on the server as user ${account.id}; this browser remembers you.` : "";
 }
 
 function scheduleRecs(delay = 150) {
@@ -199,8 +281,12 @@ async function loadRecs() {
   status("#recs-status", "Updating…");
   const payload = { n: 10, ratings: [...ratings.values()].map(({ movie, rating }) => ({ movieId: movie.id, rating })) };
   try {
-    const body = await api("/recommendations", { method: "POST", body: JSON.stringify(payload) });
+    // a visitor with an account: their stored ratings, folded in by the server
+    const body = account
+      ? await api(`/users/${account.id}/recommendations?n=10`)
+      : await api("/recommendations", { method: "POST", body: JSON.stringify(payload) });
     if (seq !== recSeq) return; // a newer request is on its way
+    if (account) body.ignored = [...ratings.values()].filter(({ movie }) => !movie.n_ratings).map(({ movie }) => movie.id);
     $("#new-recs").replaceChildren(...body.recommendations.map(recItem));
     $("#recs-note").textContent = ignoredNote(body.ignored);
     const how = body.method === "popularity" ? "popular movies: none of your rated movies is known to the model" : body.method;
@@ -235,6 +321,7 @@ new IntersectionObserver((entries) => {
 narrow.addEventListener("change", updatePeek);
 $("#peek-show").addEventListener("click", () => $("#recs").scrollIntoView({ behavior: "smooth", block: "start" }));
 
+restoreAccount();
 $("#search-form").addEventListener("submit", search);
 $("#genre").addEventListener("change", () => search());
 $("#show-more").addEventListener("click", searchPage);
@@ -254,7 +341,9 @@ async function showUser(event) {
       el("span", { class: "title" }, h.movie.title), ` — ${h.rating}★`, el("div", { class: "meta" }, movieMeta(h.movie)))));
     $("#user-recs").replaceChildren(...recs.recommendations.map((r) => recItem(r, false)));
     $("#user-recs-source").textContent = recs.source === "store"
-      ? `From stored run ${recs.run_id} (${recs.model}).` : `Computed live by the ${recs.model} model.`;
+      ? `From stored run ${recs.run_id} (${recs.model}).`
+      : recs.source === "fold-in" ? `From the user's current ratings (${recs.model}, ${recs.method}).`
+        : `Computed live by the ${recs.model} model.`;
     status("#user-status", `User ${id} rated ${hist.n_ratings} movies${hist.n_ratings > hist.ratings.length ? ` (best ${hist.ratings.length} shown)` : ""}.`);
   } catch (err) {
     status("#user-status", err.message, true);
