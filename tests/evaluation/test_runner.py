@@ -155,8 +155,8 @@ def test_tune_on_validation_carved_from_training(
     seen: list[set[tuple[int, int]]] = []
     real = tuning.validation_fold
 
-    def spy(fold, seed=42, kind="rating"):  # type: ignore[no-untyped-def]
-        val, how = real(fold, seed, kind)
+    def spy(fold, *args, **kwargs):  # type: ignore[no-untyped-def]
+        val, how = real(fold, *args, **kwargs)
         train_pairs = set(
             zip(fold.train.to_frame().userId, fold.train.to_frame().movieId, strict=True)
         )

@@ -62,7 +62,7 @@ def evaluate_flow(
     started = time.perf_counter()
     outputs = [
         _one(prep, i, name, chosen[name], k, keep)
-        for i in range(len(prep.protocol.folds))
+        for i in range(len(prep.runs))
         for name in prep.models
     ]
     board = runner.assemble(prep, outputs, chosen, tuning, k, seed, time.perf_counter() - started)

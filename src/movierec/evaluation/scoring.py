@@ -77,6 +77,7 @@ def run_fold(
     model = fitcache.fit(model, train, catalog)  # a fit shared within fitcache.shared_fits()
     fit_s = time.perf_counter() - t0
     values: dict[str, float] = {}
+    per_user: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # ---- rating prediction
     predict_s: float | None = None
@@ -99,6 +100,7 @@ def run_fold(
             truth = test[RATING_COL].to_numpy(dtype=np.float64)
             values["RMSE"] = M.rmse(truth, pred)
             values["MAE"] = M.mae(truth, pred)
+            per_user["MSE"] = M.squared_error_per_user(test[USER_COL].to_numpy(), truth, pred)
             if keep_rows:
                 pred_frame = pd.DataFrame(
                     {
@@ -119,6 +121,7 @@ def run_fold(
     values[f"Precision@{k}"] = M.precision_at_k(hits, k)
     values[f"Recall@{k}"] = M.recall_at_k(hits, n_rel, k)
     values[f"NDCG@{k}"] = M.ndcg_at_k(hits, n_rel, k)
+    per_user[f"NDCG@{k}"] = (users, M.ndcg_per_user(hits, n_rel, k))
     values[f"MAP@{k}"] = M.map_at_k(hits, n_rel, k)
     values[f"MRR@{k}"] = M.mrr(hits, k)
     values[f"HitRate@{k}"] = M.hit_rate_at_k(hits, k)
@@ -162,5 +165,6 @@ def run_fold(
         n_test=len(test),
         n_cold=fold.n_cold,
         n_users=int(users.size),
+        per_user=per_user,
     )
     return FoldOutput(result, pred_frame, rec_frame)
