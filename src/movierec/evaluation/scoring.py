@@ -1,7 +1,8 @@
 """Fit one model on one fold and score it: the unit of work of ``evaluate`` and ``--tune``.
 
 For a fold and a model: fit on the training part (timed); for rating-prediction models,
-predict every test pair (RMSE, MAE; cold pairs get the training global mean, and
+predict every test pair (RMSE, MAE; a pair whose user or movie is unknown to training
+gets the biases that are known, :meth:`~movierec.models.base.Recommender.predict_cold`, and
 predictions are clipped to the fold's rating scale, as Surprise does); recommend the top
 ``max(K, 20)`` unseen items for every test user known to training (timed) and score them
 with every held-out item relevant whatever its rating (Microsoft Recommenders' protocol);
@@ -96,6 +97,10 @@ def run_fold(
             log.info("%s: %s; rating metrics left blank", model.name, exc)
         else:
             pred[known] = np.asarray(got, dtype=np.float64)
+            if not known.all():
+                pred[~known] = model.predict_cold(
+                    test["user_row"].to_numpy()[~known], test["item_col"].to_numpy()[~known]
+                )
             pred = np.clip(pred, lo, hi)
             truth = test[RATING_COL].to_numpy(dtype=np.float64)
             values["RMSE"] = M.rmse(truth, pred)

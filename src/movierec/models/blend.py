@@ -370,6 +370,18 @@ class RatingBlend(Recommender):
         parts = {label: fitcache.fit(m, data, items) for label, m in self._build().items()}
         store_parts(self, parts)
 
+    def bias_terms(self) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """The biases of the ``baseline`` base (else of the first base that has biases),
+        for cold pairs (:meth:`~movierec.models.base.Recommender.predict_cold`)."""
+        parts = restore_parts(self, self._build)
+        bases = self._base_specs()
+        order = sorted(bases, key=lambda label: str(bases[label].get("model", label)) != "baseline")
+        for label in order:
+            terms = parts[label].bias_terms()
+            if terms is not None:
+                return terms
+        return None
+
     def _apply(self, design: np.ndarray) -> np.ndarray:
         return ((design - self.feat_mean_) / self.feat_std_) @ self.weights_ + self.intercept_
 
