@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
 from movierec.errors import ConfigError, NotSupportedError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import fitcache
 from movierec.models.base import Recommender
 from movierec.models.common.batch import batch_shape
+from movierec.models.common.carve import CARVES, carve_holdout
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns, share_text
 from movierec.models.common.zscore import finite_zscore
@@ -113,55 +113,6 @@ def build_parts(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Recommender
 
 
 # ---------------------------------------------------------------------- stacking helpers
-CARVES = ("random", "newest")
-
-
-def carve_holdout(
-    data: Interactions, fraction: float, seed: int, how: str = "random"
-) -> tuple[Interactions, np.ndarray, np.ndarray, np.ndarray]:
-    """Hold out ``floor(fraction · n_u)`` ratings of every user ``u``: random ones
-    (``how="random"``, seeded) or the user's newest (``how="newest"``, by timestamp, ties
-    broken by the larger column; the carve of time-split protocols).
-
-    Returns:
-        ``(rest, rows, cols, ratings)``: ``rest`` has the same vocabularies as ``data``
-        without the held-out ratings; ``rows``/``cols`` (int64 indices) and ``ratings``
-        (float64) are the held-out triples, shape ``(n_hold,)``. Users with fewer than
-        ``1 / fraction`` ratings keep all of them.
-
-    Raises:
-        ConfigError: an unknown ``how``, or ``"newest"`` on data without timestamps.
-    """
-    m = data.matrix
-    counts = np.diff(m.indptr)
-    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), counts)
-    cols = m.indices.astype(np.int64)
-    if how == "random":
-        rand = np.random.default_rng(seed).random(m.nnz)
-        order = np.lexsort((rand, rows))
-    elif how == "newest":
-        if data.timestamps is None:
-            raise ConfigError("a newest-ratings carve needs timestamps")
-        ts = data.timestamps.tocsr().data.astype(np.int64)
-        order = np.lexsort((-cols, -ts, rows))
-    else:
-        raise ConfigError(f"carve must be one of {', '.join(CARVES)}, got {how!r}")
-    rank = np.empty(m.nnz, dtype=np.int64)
-    rank[order] = np.arange(m.nnz) - np.repeat(m.indptr[:-1], counts)
-    hold = rank < np.floor(fraction * counts[rows])
-
-    def keep(values: np.ndarray, dtype: Any) -> sp.csr_matrix:
-        return sp.csr_matrix(
-            (values[~hold], (rows[~hold], cols[~hold])), shape=m.shape, dtype=dtype
-        )
-
-    ts = None
-    if data.timestamps is not None:
-        ts = keep(data.timestamps.tocsr().data, np.int64)
-    rest = Interactions(keep(m.data, np.float32), data.users, data.items, ts, data.rating_scale)
-    return rest, rows[hold], cols[hold], m.data[hold].astype(np.float64)
-
-
 def ridge_fit(features: np.ndarray, target: np.ndarray, reg: float) -> np.ndarray:
     """Ridge regression with an unpenalised intercept, closed form.
 
