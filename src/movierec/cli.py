@@ -638,7 +638,7 @@ def evaluate(
         typer.Option(
             "--protocol",
             help="ml100k-u1..u5, ml100k-5fold (ml-100k only); stratified-75-25, "
-            "random-kfold, temporal (every dataset).",
+            "random-kfold, temporal, temporal-last1 (every dataset).",
         ),
     ] = "ml100k-u1",
     models: Annotated[

@@ -120,6 +120,13 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             options=frozenset({"n_last", "time_cut"}),
             carve="newest",
         ),
+        ProtocolSpec(
+            "temporal-last1",
+            "ranking",
+            "leave-last-one-out: each user's latest rating is held out (users with one "
+            "rating stay in training); HitRate@K / NDCG@K over all movies, seen excluded",
+            carve="newest",
+        ),
     ]
 }
 
@@ -410,6 +417,9 @@ def load_protocol(
         pairs = random_kfold(ratings, n_folds, seed)
         folds = [make_fold(f"fold{f + 1}", tr, te, scale) for f, (tr, te) in enumerate(pairs)]
         return Protocol(name, spec.kind, folds, {"n_folds": n_folds, "seed": seed})
+    if name == "temporal-last1":
+        train, test = temporal_split(ratings, n_last=1)
+        return Protocol(name, spec.kind, [make_fold("all", train, test, scale)], {"n_last": 1})
     time_cut = opts.get("time_cut")
     n_last = None if time_cut is not None else int(opts.get("n_last", 10))
     train, test = temporal_split(ratings, n_last=n_last, time_cut=time_cut)

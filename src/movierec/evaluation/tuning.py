@@ -91,6 +91,13 @@ SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "title_weight": ("float", 0.0, 1.0, False),
     },
     "hybrid": {"beta": ("float", 0.5, 100.0, True)},
+    "slist": {
+        "reg": ("float", 50.0, 5000.0, True),
+        "alpha": ("float", 0.0, 1.0, False),
+        "window": ("int", 1, 20),
+        "decay": ("float", 0.5, 20.0, True),
+        "decay_score": ("float", 1.0, 100.0, True),
+    },
 }
 
 
