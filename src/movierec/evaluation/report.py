@@ -187,9 +187,16 @@ class Leaderboard:
         if top in self.ensembles and singles:
             pairs.append(("vs_best_single", singles[0]))
         for label, other in pairs:
-            test = paired_test(self._per_user(top, key), self._per_user(other, key))
-            out[label] = {"model": top, "against": other, "metric": key, "method": PAIRED, **test}
+            out[label] = self.paired(top, other, key)
         return out
+
+    def paired(self, model: str, other: str, key: str | None = None) -> dict[str, Any]:
+        """Paired t-test over users of ``model`` against ``other`` on the per-user metric
+        ``key`` (default :meth:`per_user_key`), averaged over the runs: the fields of
+        :func:`~movierec.evaluation.stats.paired_test` (``mean_diff`` = model − other)."""
+        key = key or self.per_user_key()[0]
+        test = paired_test(self._per_user(model, key), self._per_user(other, key))
+        return {"model": model, "against": other, "metric": key, "method": PAIRED, **test}
 
     def _per_user(self, model: str, key: str) -> dict[int, float]:
         runs = [r.per_user[key] for r in self.results if r.model == model and key in r.per_user]
