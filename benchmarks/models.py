@@ -27,6 +27,15 @@ Usage::
 
 Writes ``benchmarks/results/models.json`` (figures only, no MovieLens data).
 
+``--goals`` instead measures the goals of issue 14 and prints each as met / not met with
+the margin (``--sections`` picks some of :data:`GOAL_SECTIONS`; ``--seeds N`` the number of
+seeds of ``stratified-75-25``, default 10). Every figure is test data scored once with
+shipped defaults (decisions inside models are made on carves of the training parts only);
+means are over seeds × folds with the sample sd, paired tests are
+``scipy.stats.ttest_rel`` over users (:mod:`movierec.evaluation.stats`). Each section
+writes ``benchmarks/results/goals_<section>.json``; the goal table is printed from
+whichever sections have results, and written to ``benchmarks/results/goals.json``.
+
 ``--tune a,b,c [--trials N]`` instead runs ``evaluate --tune`` for those models (rating models
 on ``ml100k-u1``, minimising RMSE; ranking-only models on ``stratified-75-25``, maximising
 NDCG@10; validation = a seeded 10 % per-user holdout of the training part) and writes the
@@ -238,6 +247,177 @@ def ours_ranking(fold: Fold, catalog: Any) -> dict[str, dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- main
+# --------------------------------------------------------------------------- goals (issue 14)
+RANK_BLEND_PARTS = ["edlae", "ials", "rp3beta", "item-knn", "popularity", "local-ease"]
+RATING_BLEND_BASES = ["svdpp", "svd", "item-knn", "user-knn", "baseline", "autorec", "als"]
+RATING_MODELS = ["baseline", "user-knn", "item-knn", "svd", "svdpp", "als", "autorec", "blend"]
+RANKING = ["rank-blend", *RANK_BLEND_PARTS, "ease", "slist"]
+
+# section -> (dataset, protocol, models, seeds ("N": the --seeds count), split options)
+GOAL_SECTIONS: dict[str, tuple[str, str, list[str], Any, dict[str, Any]]] = {
+    "strat100k": ("ml-100k", "stratified-75-25", RANKING, "N", {}),
+    "temporal100k": ("ml-100k", "temporal", RANKING, None, {}),
+    "last1_100k": ("ml-100k", "temporal-last1", RANKING, None, {}),
+    "u1": ("ml-100k", "ml100k-u1", RATING_MODELS, None, {}),
+    "fivefold": ("ml-100k", "ml100k-5fold", "all", None, {}),
+    "kfold100k": (
+        "ml-100k",
+        "random-kfold",
+        ["rank-blend", *RANK_BLEND_PARTS, *RATING_MODELS],
+        [1],
+        {},
+    ),  # fmt: skip
+    "kfold_small": ("ml-latest-small", "random-kfold", RATING_MODELS, [1], {}),
+    "strat_small": ("ml-latest-small", "stratified-75-25", RANKING, [1], {}),
+    "temporal_small": (
+        "ml-latest-small",
+        "temporal",
+        ["rank-blend", *RANK_BLEND_PARTS, "slist", *RATING_MODELS],
+        None,
+        {},
+    ),  # fmt: skip
+}
+
+
+def _section_path(name: str) -> Path:
+    return HERE / "results" / f"goals_{name}.json"
+
+
+def run_goal_section(name: str, data_root: Path, n_seeds: int) -> dict[str, Any]:
+    """Evaluate one section and keep its summary, runs and the paired tests the goals need."""
+    dataset, protocol, models, seeds, options = GOAL_SECTIONS[name]
+    seed_list = list(range(1, n_seeds + 1)) if seeds == "N" else seeds
+    t0 = time.perf_counter()
+    board = evaluate(
+        protocol,
+        models,
+        data_dir=data_root / dataset,
+        dataset=dataset,
+        write=False,
+        jobs=0,
+        seeds=seed_list,
+        split_options=options or None,
+    )
+    seconds = time.perf_counter() - t0
+    present = set(board.models)
+    pairs = []
+    if "rank-blend" in present:
+        pairs += [("rank-blend", p, "NDCG@10") for p in RANK_BLEND_PARTS if p in present]
+    if "blend" in present:
+        pairs += [("blend", p, "MSE") for p in RATING_BLEND_BASES if p in present]
+    if "baseline" in present:
+        pairs += [(m, "baseline", "MSE") for m in RATING_MODELS if m in present and m != "baseline"]
+    if "slist" in present and "edlae" in present:
+        pairs.append(("slist", "edlae", "NDCG@10"))
+    out = {
+        "section": name,
+        "dataset": dataset,
+        "protocol": protocol,
+        "seeds": board.seeds() or "not random (one split)",
+        "runs": board.folds,
+        "seconds": seconds,
+        "load_avg": os.getloadavg(),
+        "command": f"evaluate({protocol!r}, {models!r}, dataset={dataset!r}, seeds={seed_list})",
+        "summary": json.loads(json.dumps(board.to_dict()["summary"])),
+        "paired": [board.paired(a, b, key) for a, b, key in pairs],
+        "per_run": [
+            {"model": r.model, "fold": r.fold, "seed": r.seed, "metrics": r.metrics}
+            for r in board.results
+        ],
+    }
+    path = _section_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+    print(f"== {name}: {protocol} on {dataset}, {len(board.folds)} run(s), {seconds:.0f} s")
+    return out
+
+
+def _row(section: dict[str, Any], model: str) -> dict[str, Any] | None:
+    return next((r for r in section["summary"] if r["model"] == model), None)
+
+
+def goal_table(sections: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every goal of issue 14 that the measured sections allow, met or not, with margins."""
+    goals: list[dict[str, Any]] = []
+
+    def add(goal: str, met: bool, figure: str, where: str) -> None:
+        goals.append({"goal": goal, "met": bool(met), "figure": figure, "where": where})
+
+    st = sections.get("strat100k")
+    if st:
+        best = st["summary"][0]
+        n, p = best["NDCG@10_mean"], best["Precision@10_mean"]
+        where = f"stratified-75-25, ml-100k, seeds {st['seeds']}"
+        add(
+            "NDCG@10 >= 0.50 (best model, mean over >= 10 seeds)",
+            n >= 0.50,
+            f"{best['model']} {n:.4f} ± {best['NDCG@10_std']:.4f} ({n - 0.50:+.4f})",
+            where,
+        )
+        add("P@10 >= 0.43 (best model, mean over >= 10 seeds)", p >= 0.43,
+            f"{best['model']} {p:.4f} ± {best['Precision@10_std']:.4f} ({p - 0.43:+.4f})",
+            where)  # fmt: skip
+    for name in ("u1", "fivefold"):
+        sec = sections.get(name)
+        if sec:
+            rated = [r for r in sec["summary"] if r.get("RMSE_mean") is not None]
+            best = min(rated, key=lambda r: r["RMSE_mean"])
+            target = " (target <= 0.885)" if name == "fivefold" else ""
+            met = best["RMSE_mean"] <= 0.885 if name == "fivefold" else True
+            sd = best.get("RMSE_std")
+            add(f"{sec['protocol']} RMSE of the best model{target}", met,
+                f"{best['model']} {best['RMSE_mean']:.4f}" + (f" ± {sd:.4f}" if sd else ""),
+                f"{sec['protocol']}, ml-100k, shipped defaults (no --tune)")  # fmt: skip
+    for sec in sections.values():
+        where = f"{sec['protocol']}, {sec['dataset']}, seeds {sec['seeds']}"
+        for t in sec["paired"]:
+            a, b, key, d = t["model"], t["against"], t["metric"], t["mean_diff"]
+            lo, hi = t["ci_low"], t["ci_high"]
+            ci = f"95 % CI {lo:+.4f} .. {hi:+.4f}"
+            fig = f"{a} − {b}: per-user {key} {d:+.4f} ({ci}, p {t['p']:.3g})"
+            if a in ("rank-blend", "blend") and b != "baseline":
+                worse = hi < 0 if key != "MSE" else lo > 0
+                add(f"{a} not worse than its part {b} (paired, 95 %)", not worse, fig, where)
+            elif b == "baseline":
+                ra, rb = _row(sec, a), _row(sec, "baseline")
+                if ra and rb and ra.get("RMSE_mean") is not None:
+                    gap = ra["RMSE_mean"] - rb["RMSE_mean"]
+                    add(f"{a} RMSE <= baseline RMSE", gap <= 0,
+                        f"{ra['RMSE_mean']:.4f} vs {rb['RMSE_mean']:.4f} ({gap:+.4f}); {fig}",
+                        where)  # fmt: skip
+            elif a == "slist" and sec["protocol"] == "temporal":
+                ra, rb = _row(sec, "slist"), _row(sec, "edlae")
+                if ra and rb:
+                    ratio = ra["NDCG@10_mean"] / rb["NDCG@10_mean"]
+                    add("temporal NDCG@10 >= 1.10 × edlae's", ratio >= 1.10 and lo > 0,
+                        f"slist {ra['NDCG@10_mean']:.4f} vs edlae {rb['NDCG@10_mean']:.4f} "
+                        f"= {ratio:.3f}×; {fig}", where)  # fmt: skip
+    ff = sections.get("fivefold")
+    if ff:
+        add("evaluate of all models on ml100k-5fold < 120 s", ff["seconds"] < 120,
+            f"{ff['seconds']:.0f} s (load average {ff['load_avg'][0]:.1f} at the end)",
+            "ml100k-5fold, all models, --jobs 0 (2 cores shared)")  # fmt: skip
+    return goals
+
+
+def goals_main(data_root: Path, names: list[str], n_seeds: int) -> dict[str, Any]:
+    """Run the ``names`` sections, then print the goals from every stored section."""
+    for name in names:
+        run_goal_section(name, data_root, n_seeds)
+    sections = {
+        n: json.loads(_section_path(n).read_text())
+        for n in GOAL_SECTIONS
+        if _section_path(n).is_file()
+    }
+    table = goal_table(sections)
+    print("== goals of issue 14")
+    for g in table:
+        print(f"  [{'met' if g['met'] else 'NOT MET'}] {g['goal']}: {g['figure']}  ({g['where']})")
+    out = {"goals": table, "sections": sorted(sections)}
+    (HERE / "results" / "goals.json").write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=_default_data())
@@ -246,7 +426,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--tune", help="comma-separated models to tune instead of benchmarking")
     ap.add_argument("--trials", type=int, default=12)
+    ap.add_argument("--goals", action="store_true", help="measure the goals of issue 14")
+    ap.add_argument("--sections", default=",".join(GOAL_SECTIONS))
+    ap.add_argument("--seeds", type=int, default=10)
     args = ap.parse_args(argv)
+    if args.goals:
+        names = [n for n in args.sections.split(",") if n]
+        return goals_main(args.data_dir.parent, names, args.seeds)
     data = read_release("ml-100k", args.data_dir, splits=("u1",))
     if args.tune:
         return tune_defaults(args.data_dir, args.tune.split(","), args.trials)

@@ -12,7 +12,12 @@ Protocols (names as in DESIGN.md):
   excluded, averages over users present in both truth and recommendations); the tuned model
   is refitted on the whole training part and scored on the test part.
 
-The search is Optuna TPE (seeded). The test parts are never looked at while tuning.
+The search is Optuna TPE (seeded). The test parts are never looked at while tuning. Every
+model is fitted on an :class:`Interactions` whose user and movie vocabularies come from its
+own training frame only (issue 14: they used to be built from all of ``u.data``, test rows
+included, which gave every test movie an index and a zero-rating column in training);
+validation and test pairs are scored by :func:`movierec.evaluation.scoring.run_fold`, so a
+pair unknown to training gets the known biases, as in ``movierec evaluate``.
 Usage::
 
     .venv/bin/python benchmarks/tune_factor_models.py [--trials 30] [--models svd,ease]
@@ -35,7 +40,8 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from movierec.interactions import Interactions, Vocabulary
+from movierec.evaluation.scoring import run_fold
+from movierec.evaluation.splits import Fold, make_fold
 from movierec.models.registry import make_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,24 +79,21 @@ def stratified_split(
     return data[train_mask].drop(columns=drop), data[~train_mask].drop(columns=drop)
 
 
-def ranking_metrics(model: Any, test: pd.DataFrame, k: int = K) -> dict[str, float]:
-    """NDCG@k and Precision@k (binary relevance), Microsoft Recommenders style."""
-    users = model.data_.users
-    truth = test[test["userId"].isin(users.ids)].groupby("userId")["movieId"].apply(set)
-    user_ids = truth.index.to_numpy()
-    ids, _ = model.recommend(user_ids, n=k)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    ndcg, prec = [], []
-    for row, rel in zip(ids, truth.to_numpy(), strict=True):
-        hits = np.array([i in rel for i in row], dtype=float)
-        ndcg.append(float(hits @ discounts) / float(discounts[: min(len(rel), k)].sum()))
-        prec.append(hits.sum() / k)
-    return {"ndcg@10": float(np.mean(ndcg)), "precision@10": float(np.mean(prec))}
+def fold_of(name: str, train: pd.DataFrame, test: pd.DataFrame) -> Fold:
+    """A fold whose vocabularies are those of ``train`` only."""
+    return make_fold(name, train, test, (1.0, 5.0))
 
 
-def rmse(model: Any, test: pd.DataFrame) -> float:
-    pred = model.predict(test["userId"].to_numpy(), test["movieId"].to_numpy())
-    return float(np.sqrt(np.mean((pred - test["rating"].to_numpy()) ** 2)))
+def ranking_metrics(model: Any, fold: Fold, k: int = K) -> dict[str, float]:
+    """NDCG@k and Precision@k (binary relevance, Microsoft Recommenders style) of ``model``
+    fitted on ``fold.train``."""
+    got = run_fold(model, fold, None, k, curves=False).result.metrics
+    return {"ndcg@10": got[f"NDCG@{k}"], "precision@10": got[f"Precision@{k}"]}
+
+
+def rmse(model: Any, fold: Fold) -> float:
+    """RMSE of ``model`` on every test pair of ``fold`` (fitted on ``fold.train``)."""
+    return float(run_fold(model, fold, None, K, curves=False).result.metrics["RMSE"])
 
 
 def space(trial: optuna.Trial, name: str) -> dict[str, Any]:
@@ -141,14 +144,12 @@ def space(trial: optuna.Trial, name: str) -> dict[str, Any]:
     raise ValueError(name)
 
 
-def tune(
-    name: str, train: Interactions, valid: pd.DataFrame, trials: int, seed: int = 0
-) -> dict[str, Any]:
-    """Optuna TPE on the validation split; returns best params and the trial log."""
+def tune(name: str, valid: Fold, trials: int, seed: int = 0) -> dict[str, Any]:
+    """Optuna TPE on the validation fold; returns best params and the trial log."""
     rating = name in RATING_MODELS
 
     def objective(trial: optuna.Trial) -> float:
-        model = make_model(name, **space(trial, name)).fit(train)
+        model = make_model(name, **space(trial, name))
         return rmse(model, valid) if rating else ranking_metrics(model, valid)["ndcg@10"]
 
     study = optuna.create_study(
@@ -166,9 +167,9 @@ def tune(
     }
 
 
-def timed_fit(name: str, params: dict[str, Any], data: Interactions) -> tuple[Any, float]:
+def timed_fit(name: str, params: dict[str, Any], fold: Fold) -> tuple[Any, float]:
     start = time.perf_counter()
-    model = make_model(name, **params).fit(data)
+    model = make_model(name, **params).fit(fold.train)
     return model, time.perf_counter() - start
 
 
@@ -183,11 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     models = [m for m in args.models.split(",") if m]
 
     full = read_ratings("u.data")
-    users = Vocabulary.from_values(full["userId"], kind="user")
-    items = Vocabulary.from_values(full["movieId"], kind="movie")
-
-    def inter(frame: pd.DataFrame) -> Interactions:
-        return Interactions.from_frame(frame, users, items)
 
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.is_file() else {}
     results.setdefault("models", {})
@@ -197,20 +193,21 @@ def main(argv: list[str] | None = None) -> int:
         base, test = read_ratings("u1.base"), read_ratings("u1.test")
         rng = np.random.default_rng(0)
         is_valid = rng.random(len(base)) < 0.2
-        sub_train, valid = inter(base[~is_valid]), base[is_valid]
-        full_train = inter(base)
+        valid = fold_of("validation", base[~is_valid], base[is_valid])
+        u1 = fold_of("u1", base, test)
         for name in (m for m in models if m in RATING_MODELS):
             t0 = time.perf_counter()
-            found = tune(name, sub_train, valid, args.trials)
-            model, fit_s = timed_fit(name, found["best_params"], full_train)
-            default_model, default_fit_s = timed_fit(name, {}, full_train)
+            found = tune(name, valid, args.trials)
+            _, fit_s = timed_fit(name, found["best_params"], u1)
+            default_model = make_model(name)
             entry = {
                 "protocol": "ml100k-u1",
                 "validation": "random 20% of u1.base (seed 0)",
+                "vocabularies": "training part only",
                 **found,
-                "test_rmse": rmse(model, test),
+                "test_rmse": rmse(make_model(name, **found["best_params"]), u1),
                 "fit_seconds": fit_s,
-                "test_rmse_with_class_defaults": rmse(default_model, test),
+                "test_rmse_with_class_defaults": rmse(default_model, u1),
                 "class_default_params": default_model.get_params(),
                 "tuning_seconds": time.perf_counter() - t0,
             }
@@ -220,19 +217,21 @@ def main(argv: list[str] | None = None) -> int:
     if any(m in RANKING_MODELS for m in models):
         train_df, test_df = stratified_split(full, 0.75, "item", 42)
         sub_df, valid_df = stratified_split(train_df, 0.75, "item", 1)
-        sub_train, full_train = inter(sub_df), inter(train_df)
+        valid = fold_of("validation", sub_df, valid_df)
+        strat = fold_of("all", train_df, test_df)
         for name in (m for m in models if m in RANKING_MODELS):
             t0 = time.perf_counter()
-            found = tune(name, sub_train, valid_df, args.trials)
-            model, fit_s = timed_fit(name, found["best_params"], full_train)
-            default_model, _ = timed_fit(name, {}, full_train)
+            found = tune(name, valid, args.trials)
+            _, fit_s = timed_fit(name, found["best_params"], strat)
+            default_model = make_model(name)
             entry = {
                 "protocol": "stratified-75-25",
                 "validation": "stratified 75/25 by item of the training part (seed 1)",
+                "vocabularies": "training part only",
                 **found,
-                "test": ranking_metrics(model, test_df),
+                "test": ranking_metrics(make_model(name, **found["best_params"]), strat),
                 "fit_seconds": fit_s,
-                "test_with_class_defaults": ranking_metrics(default_model, test_df),
+                "test_with_class_defaults": ranking_metrics(default_model, strat),
                 "class_default_params": default_model.get_params(),
                 "tuning_seconds": time.perf_counter() - t0,
             }

@@ -25,7 +25,7 @@ from movierec.evaluation.tuning import validation_fold
 from tests.evaluation.helpers import half_star_ratings, write_csv_release
 
 MOVIEREC = str(Path(sys.executable).with_name("movierec"))
-EVERY_RELEASE = ["stratified-75-25", "random-kfold", "temporal"]
+EVERY_RELEASE = ["stratified-75-25", "random-kfold", "temporal", "temporal-last1"]
 CANONICAL = [name for name in PROTOCOLS if name.startswith("ml100k-")]
 
 

@@ -155,8 +155,8 @@ def test_tune_on_validation_carved_from_training(
     seen: list[set[tuple[int, int]]] = []
     real = tuning.validation_fold
 
-    def spy(fold, seed=42, kind="rating"):  # type: ignore[no-untyped-def]
-        val, how = real(fold, seed, kind)
+    def spy(fold, *args, **kwargs):  # type: ignore[no-untyped-def]
+        val, how = real(fold, *args, **kwargs)
         train_pairs = set(
             zip(fold.train.to_frame().userId, fold.train.to_frame().movieId, strict=True)
         )
@@ -297,3 +297,40 @@ def test_parallel_folds_give_the_serial_figures(folder: Path) -> None:
         assert a.metrics.keys() == b.metrics.keys()
         for name, value in a.metrics.items():
             assert b.metrics[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+def test_tuning_is_nested_in_every_fold_and_seed(
+    test_models: None, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run of a multi-fold (and multi-seed) protocol tunes on a carve of its own
+    training part: the validation rows are training rows of that run, never its test rows,
+    and every run keeps its own chosen values."""
+    monkeypatch.setitem(tuning.SEARCH_SPACES, "test-mean", {"shift": ("float", -1.0, 1.0, False)})
+    calls: list[tuple[str, bool]] = []
+    real = tuning.validation_fold
+
+    def spy(fold, *args, **kwargs):  # type: ignore[no-untyped-def]
+        val, how = real(fold, *args, **kwargs)
+        train = set(zip(fold.train.to_frame().userId, fold.train.to_frame().movieId, strict=True))
+        rows = set(zip(val.test.userId, val.test.movieId, strict=True))
+        test = set(zip(fold.test.userId, fold.test.movieId, strict=True))
+        calls.append((fold.name, rows <= train and not rows & test))
+        return val, how
+
+    monkeypatch.setattr(tuning, "validation_fold", spy)
+    board = evaluate(
+        "random-kfold",
+        "test-mean",
+        data_dir=folder,
+        write=False,
+        tune=True,
+        n_trials=3,
+        seeds=[1, 2],
+        split_options={"n_folds": 3},
+    )
+    names = [f"fold{f}@seed{s}" for s in (1, 2) for f in (1, 2, 3)]
+    assert [name for name, _ in calls] == names and all(ok for _, ok in calls)
+    rec = board.tuning["test-mean"]
+    assert rec["nested"] and [p["fold"] for p in rec["per_fold"]] == names
+    assert len({p["best_value"] for p in rec["per_fold"]}) > 1  # each run its own search
+    assert board.folds == names and {r.seed for r in board.results} == {1, 2}

@@ -178,3 +178,17 @@ def test_real_ml100k_protocols(ml100k_dir: Path) -> None:
     assert len(catalog) == 1682
     assert catalog.title(1633).startswith("Á köldum klaka")
     assert catalog.frame.loc[1, "genres"] == "Animation|Children's|Comedy"
+
+
+def test_newest_holdout_is_each_users_latest_ratings() -> None:
+    from movierec.evaluation.splits import per_user_holdout
+
+    data = synthetic_ratings(seed=2)
+    rest, held = per_user_holdout(data, 0.2, how="newest")
+    want = []
+    for _, g in data.groupby("userId"):
+        g = g.sort_values(["timestamp", "movieId"], ascending=False)
+        want += list(g.index[: int(np.round(0.2 * len(g)))])
+    assert sorted(held.index) == sorted(want) and len(rest) + len(held) == len(data)
+    with pytest.raises(ConfigError, match="carve must be"):
+        per_user_holdout(data, 0.2, how="oldest")

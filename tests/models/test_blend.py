@@ -403,3 +403,113 @@ def test_blend_abilities_follow_its_parts() -> None:
     assert rank.abilities == {"explain"}
     with pytest.raises(NotSupportedError):
         rank.explain_ratings({int(data.items.ids[0]): 5.0}, data.items.ids[:2])
+
+
+# ---------------------------------------------------------------------- self-fitting weights
+class NoiseScores(Recommender):
+    """A ranking part with no signal: seeded uniform scores."""
+
+    name = "test-noise"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def _fit(self, data: Interactions, items: object) -> None:
+        self.table_ = np.random.default_rng(self.seed).random((data.n_users, data.n_items))
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        return self.table_[np.asarray(user_rows)].astype(np.float32)
+
+
+NOISY_PARTS = {
+    "ease": {"reg": 10.0},
+    "pop": {"model": "popularity"},
+    "noise": {"model": "test-noise"},
+}
+
+
+def clustered_interactions(n_users: int = 240, n_items: int = 120, seed: int = 0) -> Interactions:
+    """Users of four taste clusters, each rating ~25 movies, mostly of their cluster's
+    quarter of the catalogue, popular ones more often; random timestamps."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    pop = 1.0 / np.arange(1, n_items + 1) ** 0.5
+    rows = []
+    for u in range(n_users):
+        group = u % 4
+        weight = pop * np.where(np.arange(n_items) % 4 == group, 8.0, 1.0)
+        items = rng.choice(n_items, size=25, replace=False, p=weight / weight.sum())
+        for i in items:
+            rows.append((u + 1, int(i) + 1, float(rng.integers(1, 6)), int(rng.integers(1e9))))
+    frame = pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+    return Interactions.from_frame(frame)
+
+
+@pytest.fixture()
+def noise_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    from movierec.models import registry
+
+    monkeypatch.setitem(registry.MODELS, "test-noise", "tests.models.test_blend:NoiseScores")
+
+
+def test_carve_newest_holds_out_each_users_latest_ratings() -> None:
+    data = synthetic_interactions(seed=4)
+    rest, rows, cols, _ = carve_holdout(data, 0.25, seed=0, how="newest")
+    frame = data.to_frame()
+    held = set(zip(data.users.ids[rows].tolist(), data.items.ids[cols].tolist(), strict=True))
+    want = set()
+    for user, g in frame.groupby("userId"):
+        n = int(np.floor(0.25 * len(g)))
+        g = g.sort_values(["timestamp", "movieId"], ascending=False)
+        want |= {(int(user), int(m)) for m in g.movieId[:n]}
+    assert held == want and rest.matrix.nnz == data.matrix.nnz - len(want)
+    with pytest.raises(ConfigError, match="carve must be"):
+        carve_holdout(data, 0.25, seed=0, how="oldest")
+    with pytest.raises(ConfigError, match="carve must be"):
+        RankBlend(carve="oldest").validate()
+
+
+@pytest.mark.parametrize("carve", ["random", "newest"])
+def test_rank_blend_learns_its_weights_on_the_carve(noise_model: None, carve: str) -> None:
+    """The weights are those :func:`fit_rank_weights` finds on the carve of the training
+    data (recomputed here by hand); a part that is pure noise gets weight 0; on the carve
+    the blend is at least as good as its best part."""
+    from movierec.models.blend import fit_rank_weights
+
+    data = clustered_interactions()
+    model = RankBlend(parts=NOISY_PARTS, carve=carve).fit(data)
+    w = dict(zip(model.labels_, model.weights_, strict=True))
+    assert w["noise"] == 0.0 and w["ease"] > 0
+    assert model.validation_ndcg_ >= max(model.validation_parts_ndcg_.values())
+    assert model.validation_parts_ndcg_["noise"] < model.validation_parts_ndcg_["pop"]
+    # by hand: carve, fit the parts on the rest, search
+    rest, rows, cols, _ = carve_holdout(data, 0.2, seed=0, how=carve)
+    users = np.unique(rows)
+    parts = build_parts(NOISY_PARTS)
+    z = np.stack([finite_zscore(parts[k].fit(rest).score(users)) for k in NOISY_PARTS])
+    relevant = np.zeros((users.size, data.n_items), dtype=bool)
+    relevant[np.searchsorted(users, rows), cols] = True
+    blocked = rest.matrix[users].toarray() != 0
+    want, value, alone = fit_rank_weights(z.astype(np.float32), blocked, relevant, 10)
+    np.testing.assert_array_equal(model.weights_, want)
+    assert model.validation_ndcg_ == pytest.approx(value)
+    # the parts used for scoring are refitted on all the data
+    full = build_parts({"ease": {"reg": 10.0}})["ease"].fit(data)
+    parts_used = restore_parts(model, model._build)
+    np.testing.assert_allclose(parts_used["ease"].score([0, 1]), full.score([0, 1]))
+
+
+def test_rank_blend_is_not_worse_than_its_best_part_on_the_carve_by_construction() -> None:
+    """fit_rank_weights starts from the best part alone and only accepts improvements."""
+    from movierec.models.blend import fit_rank_weights, ndcg_of_scores
+
+    rng = np.random.default_rng(0)
+    relevant = rng.random((50, 40)) < 0.1
+    good = relevant + rng.normal(0, 0.8, relevant.shape)
+    z = np.stack([good, rng.normal(size=relevant.shape), -good]).astype(np.float32)
+    blocked = np.zeros_like(relevant)
+    w, value, alone = fit_rank_weights(z, blocked, relevant, 5)
+    assert w[0] == 1.0 and w[2] == 0.0
+    assert value >= max(alone) == alone[0]
+    assert value == pytest.approx(ndcg_of_scores(np.tensordot(w, z, axes=1), blocked, relevant, 5))

@@ -53,19 +53,26 @@ def evaluate_flow(
         params=params,
         seed=seed,
     )
-    chosen, tuning = {}, {}
-    for name in prep.models:
-        chosen[name], tuning[name] = _choose(
-            prep, name, tune=tune, k=k, seed=seed, n_trials=n_trials
-        )
+    runs = range(len(prep.runs)) if tune else range(1)  # --tune is nested: per run
+    chosen: list[dict[str, Any]] = []
+    tuning: dict[str, Any] = {}
+    for i in runs:
+        picked = {}
+        for name in prep.models:
+            picked[name], record = _choose(
+                prep, name, tune=tune, k=k, seed=seed, n_trials=n_trials, fold_index=i
+            )
+            tuning.setdefault(name, record)
+        chosen.append(picked)
     keep = predictions_out is not None or recommendations_out is not None
     started = time.perf_counter()
     outputs = [
-        _one(prep, i, name, chosen[name], k, keep)
-        for i in range(len(prep.protocol.folds))
+        _one(prep, i, name, chosen[i if tune else 0][name], k, keep)
+        for i in range(len(prep.runs))
         for name in prep.models
     ]
-    board = runner.assemble(prep, outputs, chosen, tuning, k, seed, time.perf_counter() - started)
+    per_run = chosen if tune else chosen * len(prep.runs)
+    board = runner.assemble(prep, outputs, per_run, tuning, k, seed, time.perf_counter() - started)
     _write(
         board, layout.reports_dir / board.protocol, outputs, predictions_out, recommendations_out
     )

@@ -112,12 +112,33 @@ def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> float:
     ``IDCG@K(u) = sum_{j=1}^{min(K, |R(u)|)} 1 / log(1 + j)``;
     ``NDCG@K = mean_u DCG/IDCG``. The log base cancels in the ratio.
     """
+    return _mean(ndcg_per_user(hits, n_relevant, k))
+
+
+def ndcg_per_user(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """Each user's ``DCG@K(u) / IDCG@K(u)`` (see :func:`ndcg_at_k`), shape ``(n_users,)``;
+    0 for a user without relevant items."""
     h = _prep(hits, k)
     disc = 1.0 / np.log2(np.arange(2, h.shape[1] + 2))
     dcg = (h * disc).sum(axis=1)
     ideal_disc = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, int(k) + 2)))])
     idcg = ideal_disc[np.minimum(np.asarray(n_relevant), int(k))]
-    return _mean(np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0))
+    out: np.ndarray = np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0)
+    return out
+
+
+def squared_error_per_user(
+    users: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-user mean squared error ``MSE(u) = 1/|T_u| Σ_{i∈T_u} (r_ui − r̂_ui)²``.
+
+    Returns ``(user ids, MSE)``, both shape ``(n_distinct_users,)``, ids sorted.
+    """
+    t, p = _pair(y_true, y_pred)
+    uniq, inv = np.unique(np.asarray(users), return_inverse=True)
+    sums = np.bincount(inv, weights=(t - p) ** 2, minlength=uniq.size)
+    counts = np.bincount(inv, minlength=uniq.size)
+    return uniq, sums / counts
 
 
 def map_at_k(

@@ -10,13 +10,14 @@ predictions and lists as CSV.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,16 @@ from movierec.errors import ConfigError
 from movierec.evaluation.data import read_release
 from movierec.evaluation.report import Leaderboard, write_report
 from movierec.evaluation.scoring import FoldOutput, build_model, run_fold
-from movierec.evaluation.splits import Protocol, get_protocol, load_protocol
+from movierec.evaluation.splits import Fold, Protocol, get_protocol, load_protocol
 from movierec.evaluation.tuning import tune_model
 from movierec.interactions import ITEM_COL, RATING_COL, USER_COL, ItemCatalog
 from movierec.models import fitcache
-from movierec.models.registry import ENSEMBLES, available_models
+from movierec.models.registry import ENSEMBLES, available_models, model_class
 
 log = logging.getLogger("movierec.evaluation")
+
+Chosen = Mapping[str, Mapping[str, Any]] | Sequence[Mapping[str, Mapping[str, Any]]]
+"""Parameters per model, the same for every run or one mapping per run."""
 
 
 def parse_models(models: str | Sequence[str]) -> list[str]:
@@ -67,8 +71,13 @@ class Prepared:
     """Everything :func:`evaluate` needs before fitting: folds, catalogue, validated names.
 
     Attributes:
+        protocol: the protocol's folds for the first seed.
         dataset: the release evaluated on.
         source: where its files were read from (a zip, a folder, or the installed copy).
+        runs: every (seed, fold) pair to evaluate, in report order (fold names carry
+            ``@seed<S>`` when there are several seeds); one seed's folds for a protocol
+            that is not random.
+        run_seeds: the protocol seed of each run (``None``: not a random protocol).
     """
 
     protocol: Protocol
@@ -77,6 +86,46 @@ class Prepared:
     source: str
     models: list[str]
     overrides: dict[str, dict[str, Any]]
+    runs: list[Fold] = field(default_factory=list)
+    run_seeds: list[int | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            self.runs = list(self.protocol.folds)
+            self.run_seeds = [None] * len(self.runs)
+
+
+def resolve_seeds(
+    seed: int = 42, seeds: Sequence[int] | str | None = None, repeats: int | None = None
+) -> list[int]:
+    """The protocol seeds of a run: ``seeds`` (a list or ``"1,2,3"``), else ``repeats``
+    consecutive seeds from ``seed`` (``seed, seed+1, …``), else ``[seed]``.
+
+    Raises:
+        ConfigError: both ``seeds`` and ``repeats``, a bad seed list or ``repeats < 1``.
+    """
+    if seeds is not None and repeats is not None:
+        raise ConfigError("give either --seeds or --repeats, not both")
+    if seeds is not None:
+        items = seeds.split(",") if isinstance(seeds, str) else list(seeds)
+        try:
+            out = [int(str(x).strip()) for x in items if str(x).strip()]
+        except ValueError:
+            raise ConfigError(f"--seeds expects integers like 1,2,3, got {seeds!r}") from None
+        if not out or any(x < 0 for x in out):
+            raise ConfigError(f"--seeds expects non-negative integers like 1,2,3, got {seeds!r}")
+        return list(dict.fromkeys(out))
+    if repeats is not None:
+        if int(repeats) < 1:
+            raise ConfigError(f"--repeats must be >= 1, got {repeats}")
+        return [int(seed) + j for j in range(int(repeats))]
+    return [int(seed)]
+
+
+def protocol_defaults(name: str, carve: str) -> dict[str, Any]:
+    """Parameters a protocol sets on a model unless the user did: the validation ``carve``
+    of the models that carve their training data (the self-fitting blends)."""
+    return {"carve": carve} if "carve" in model_class(name)._param_names() else {}
 
 
 def prepare(
@@ -90,9 +139,11 @@ def prepare(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 42,
     split_options: Mapping[str, Any] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> Prepared:
     """Validate the request (dataset, protocol, names, hyperparameters, k), read the release
-    and build the protocol's folds.
+    and build the protocol's folds, once per seed of ``seeds`` (default ``[seed]``) for a
+    random protocol, once for the others.
 
     ``dataset`` defaults to ``layout.dataset``. The release is read from ``data_dir`` (a
     zip, extracted into a temporary folder removed once read, or a folder) or else from
@@ -108,14 +159,29 @@ def prepare(
     bad = sorted(set(params or {}) - set(names))
     if bad:
         raise ConfigError(f"parameters given for model(s) not evaluated: {', '.join(bad)}")
-    overrides = {name: dict((params or {}).get(name, {})) for name in names}
+    overrides = {
+        name: {**protocol_defaults(name, protocol_spec.carve), **(params or {}).get(name, {})}
+        for name in names
+    }
     for name in names:
         build_model(name, overrides[name])
+    seed_list = list(seeds) if seeds else [int(seed)]
+    if not protocol_spec.random and len(seed_list) > 1:
+        log.warning("protocol %s is not random: the seeds give one split, run once", protocol)
+    if not protocol_spec.random:
+        seed_list = seed_list[:1]
     with open_release(spec, data_dir, layout) as folder:
         source = str(data_dir) if data_dir is not None else str(folder)
         data = read_release(spec, folder, splits=protocol_spec.splits, source=source)
-    proto = load_protocol(protocol, data, seed=seed, options=split_options)
-    return Prepared(proto, data.catalog, spec.name, source, names, overrides)
+    protos = [load_protocol(protocol, data, seed=s, options=split_options) for s in seed_list]
+    runs: list[Fold] = []
+    run_seeds: list[int | None] = []
+    for s, proto in zip(seed_list, protos, strict=True):
+        for fold in proto.folds:
+            label = f"{fold.name}@seed{s}" if len(seed_list) > 1 else fold.name
+            runs.append(dataclasses.replace(fold, name=label))
+            run_seeds.append(int(proto.options.get("seed", s)) if protocol_spec.random else None)
+    return Prepared(protos[0], data.catalog, spec.name, source, names, overrides, runs, run_seeds)
 
 
 def choose_params(
@@ -126,27 +192,77 @@ def choose_params(
     k: int = 10,
     seed: int = 42,
     n_trials: int | None = None,
+    fold_index: int = 0,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(params, tuning record)`` for one model: its defaults + overrides, or tuned values."""
+    """``(params, tuning record)`` for one model on run ``fold_index``: its defaults +
+    overrides, or values tuned on a validation carve of that run's training part only
+    (nested tuning: every fold tunes on its own training data)."""
     if not tune:
         return build_model(name, prep.overrides[name]).get_params(), {"tuned": False}
     outcome = tune_model(
         name,
-        prep.protocol.folds[0],
+        prep.runs[fold_index],
         prep.protocol.kind,
         prep.catalog,
         k=k,
         seed=seed,
         n_trials=n_trials,
         fixed=prep.overrides[name],
+        carve=get_protocol(prep.protocol.name).carve,
     )
     return outcome.params, outcome.describe()
+
+
+def choose_all(
+    prep: Prepared,
+    *,
+    tune: bool = False,
+    k: int = 10,
+    seed: int = 42,
+    n_trials: int | None = None,
+) -> tuple[list[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """Parameters of every model for every run, and one tuning record per model.
+
+    Without ``tune`` every run uses the same parameters. With it, each run tunes on its own
+    training part (:func:`choose_params`); the record is the first run's plus ``per_fold``
+    (every run's chosen values and validation score).
+    """
+    n = len(prep.runs)
+    if not tune:
+        same = {name: choose_params(prep, name, k=k, seed=seed) for name in prep.models}
+        return [{m: p for m, (p, _) in same.items()} for _ in range(n)], {
+            m: rec for m, (_, rec) in same.items()
+        }
+    per_run = [
+        {
+            name: choose_params(
+                prep, name, tune=True, k=k, seed=seed, n_trials=n_trials, fold_index=i
+            )
+            for name in prep.models
+        }  # fmt: skip
+        for i in range(n)
+    ]
+    tuning = {}
+    for name in prep.models:
+        rec = dict(per_run[0][name][1])
+        if n > 1:
+            rec["nested"] = True
+            rec["per_fold"] = [
+                {
+                    "fold": prep.runs[i].name,
+                    "params": per_run[i][name][0],
+                    "best_value": per_run[i][name][1].get("best_value"),
+                }  # fmt: skip
+                for i in range(n)
+            ]
+        tuning[name] = rec
+    return [{m: p for m, (p, _) in run.items()} for run in per_run], tuning
 
 
 def assemble(
     prep: Prepared,
     outputs: list[FoldOutput],
-    chosen: Mapping[str, dict[str, Any]],
+    chosen: Chosen,
     tuning: Mapping[str, dict[str, Any]],
     k: int,
     seed: int,
@@ -154,21 +270,24 @@ def assemble(
 ) -> Leaderboard:
     """Gather fold results into a :class:`Leaderboard`."""
     proto = prep.protocol
+    first = chosen[0] if isinstance(chosen, list) else chosen
+    seeds = sorted({s for s in prep.run_seeds if s is not None})
     return Leaderboard(
         protocol=proto.name,
         dataset=prep.dataset,
         kind=proto.kind,
         k=k,
         models=prep.models,
-        folds=[f.name for f in proto.folds],
+        folds=[f.name for f in prep.runs],
         results=[o.result for o in outputs],
-        params=dict(chosen),
+        params=dict(first),
         tuning=dict(tuning),
         info={
             "protocol_options": proto.options,
             "seed": seed,
+            "seeds": seeds if seeds else "not a random protocol (one split)",
             "data": prep.source,
-            "test_rows": [f"{f.name}: {len(f.test)} ({f.n_cold} cold)" for f in proto.folds],
+            "test_rows": [f"{f.name}: {len(f.test)} ({f.n_cold} cold)" for f in prep.runs],
             "total_seconds": round(seconds, 2),
             "movierec": __version__,
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -179,22 +298,26 @@ def assemble(
 def evaluate_one(
     prep: Prepared, fold_index: int, name: str, params: Mapping[str, Any], k: int, keep_rows: bool
 ) -> FoldOutput:
-    """Fit and score model ``name`` (with ``params``) on fold ``fold_index``."""
-    fold = prep.protocol.folds[fold_index]
+    """Fit and score model ``name`` (with ``params``) on run ``fold_index``."""
+    fold = prep.runs[fold_index]
     log.info("%s: fitting %s on fold %s", prep.protocol.name, name, fold.name)
     out = run_fold(build_model(name, params), fold, prep.catalog, k, keep_rows=keep_rows)
     out.result.model = name
+    out.result.seed = prep.run_seeds[fold_index]
     return out
 
 
-def _one_fold(
-    prep: Prepared, i: int, chosen: Mapping[str, Mapping[str, Any]], k: int, keep_rows: bool
-) -> list[FoldOutput]:
-    """Every model on fold ``i``, ensembles last so that they reuse the fits of their parts
+def _of_run(chosen: Chosen, i: int) -> Mapping[str, Mapping[str, Any]]:
+    return chosen if isinstance(chosen, Mapping) else chosen[i]
+
+
+def _one_fold(prep: Prepared, i: int, chosen: Chosen, k: int, keep_rows: bool) -> list[FoldOutput]:
+    """Every model on run ``i``, ensembles last so that they reuse the fits of their parts
     made earlier on the same fold (:mod:`movierec.models.fitcache`)."""
     order = sorted(prep.models, key=lambda name: name in ENSEMBLES)
+    params = _of_run(chosen, i)
     with fitcache.shared_fits():
-        return [evaluate_one(prep, i, n, chosen[n], k, keep_rows) for n in order]
+        return [evaluate_one(prep, i, n, params[n], k, keep_rows) for n in order]
 
 
 def _limit_threads(threads: int) -> None:
@@ -208,7 +331,7 @@ def _limit_threads(threads: int) -> None:
 
 def fold_outputs(
     prep: Prepared,
-    chosen: Mapping[str, Mapping[str, Any]],
+    chosen: Chosen,
     k: int,
     keep_rows: bool,
     jobs: int = 1,
@@ -223,7 +346,7 @@ def fold_outputs(
     per fold. Models must be registered in :mod:`movierec.models.registry` (the workers
     import it afresh).
     """
-    n_folds = len(prep.protocol.folds)
+    n_folds = len(prep.runs)
     cores = os.cpu_count() or 1
     jobs = min(int(jobs) if int(jobs) > 0 else cores, n_folds)
     if jobs <= 1:
@@ -234,9 +357,7 @@ def fold_outputs(
     ctx = multiprocessing.get_context("spawn")
     threads = max(1, cores // jobs)
     with ProcessPoolExecutor(jobs, ctx, initializer=_limit_threads, initargs=(threads,)) as pool:
-        futures = [
-            pool.submit(_one_fold, prep, i, dict(chosen), k, keep_rows) for i in range(n_folds)
-        ]
+        futures = [pool.submit(_one_fold, prep, i, chosen, k, keep_rows) for i in range(n_folds)]
         return [out for f in futures for out in f.result()]
 
 
@@ -258,6 +379,8 @@ def evaluate(
     split_options: Mapping[str, Any] | None = None,
     write: bool = True,
     jobs: int = 1,
+    seeds: Sequence[int] | str | None = None,
+    repeats: int | None = None,
 ) -> Leaderboard:
     """Evaluate ``models`` under ``protocol`` and write the leaderboard.
 
@@ -271,12 +394,16 @@ def evaluate(
             ``layout.dataset`` (``MOVIEREC_DATASET``, ml-100k).
         k: list length of the @K metrics (>= 1).
         tune: search hyperparameters first (see :mod:`movierec.evaluation.tuning`) on a
-            validation split carved out of the first fold's training part.
+            validation split carved out of each run's own training part (nested).
         n_trials: trials per model when tuning (default :data:`tuning.DEFAULT_TRIALS`).
         params: ``{model: {param: value}}`` overrides (held fixed when tuning).
         predictions_out / recommendations_out: optional CSV exports (see module docstring).
         report_dir: override the report folder.
         seed: seed of random protocols and of the tuner.
+        seeds: several protocol seeds (a list or ``"1,2,3"``): a random protocol runs once
+            per seed and every figure is a mean ± sd over seeds × folds (with a 95 %
+            t-interval and paired tests of the top model, see :mod:`.stats`).
+        repeats: ``seeds = seed, seed+1, …, seed+repeats-1`` (not with ``seeds``).
         split_options: protocol options (``n_folds``, ``n_last``, ``time_cut``).
         write: write the report (False: just return the leaderboard).
         jobs: folds evaluated at once, each in its own process (``0``: one per core, at most
@@ -297,13 +424,9 @@ def evaluate(
         params=params,
         seed=seed,
         split_options=split_options,
+        seeds=resolve_seeds(seed, seeds, repeats),
     )
-    chosen: dict[str, dict[str, Any]] = {}
-    tuning: dict[str, dict[str, Any]] = {}
-    for name in prep.models:
-        chosen[name], tuning[name] = choose_params(
-            prep, name, tune=tune, k=k, seed=seed, n_trials=n_trials
-        )
+    chosen, tuning = choose_all(prep, tune=tune, k=k, seed=seed, n_trials=n_trials)
     keep_rows = predictions_out is not None or recommendations_out is not None
     started = time.perf_counter()
     outputs = fold_outputs(prep, chosen, int(k), keep_rows, jobs)
@@ -377,4 +500,12 @@ def summary_text(board: Leaderboard) -> str:
             for c in cols
         )
         lines.append(f"{row['model']:12s}{cells}{row['fit_s']:>9.2f}")
+    if board.seeds():
+        lines.append(f"mean over seeds {', '.join(map(str, board.seeds()))} × folds")
+    for t in board.paired_tests().values():
+        lines.append(
+            f"paired t-test over {t['n_users']} users, {t['model']} - {t['against']}: "
+            f"{t['metric']} {t['mean_diff']:+.4f} (95 % CI {t['ci_low']:+.4f} .. "
+            f"{t['ci_high']:+.4f}), p = {t['p']:.3g}"
+        )
     return "\n".join(lines)

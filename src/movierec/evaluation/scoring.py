@@ -1,7 +1,8 @@
 """Fit one model on one fold and score it: the unit of work of ``evaluate`` and ``--tune``.
 
 For a fold and a model: fit on the training part (timed); for rating-prediction models,
-predict every test pair (RMSE, MAE; cold pairs get the training global mean, and
+predict every test pair (RMSE, MAE; a pair whose user or movie is unknown to training
+gets the biases that are known, :meth:`~movierec.models.base.Recommender.predict_cold`, and
 predictions are clipped to the fold's rating scale, as Surprise does); recommend the top
 ``max(K, 20)`` unseen items for every test user known to training (timed) and score them
 with every held-out item relevant whatever its rating (Microsoft Recommenders' protocol);
@@ -77,6 +78,7 @@ def run_fold(
     model = fitcache.fit(model, train, catalog)  # a fit shared within fitcache.shared_fits()
     fit_s = time.perf_counter() - t0
     values: dict[str, float] = {}
+    per_user: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # ---- rating prediction
     predict_s: float | None = None
@@ -95,10 +97,15 @@ def run_fold(
             log.info("%s: %s; rating metrics left blank", model.name, exc)
         else:
             pred[known] = np.asarray(got, dtype=np.float64)
+            if not known.all():
+                pred[~known] = model.predict_cold(
+                    test["user_row"].to_numpy()[~known], test["item_col"].to_numpy()[~known]
+                )
             pred = np.clip(pred, lo, hi)
             truth = test[RATING_COL].to_numpy(dtype=np.float64)
             values["RMSE"] = M.rmse(truth, pred)
             values["MAE"] = M.mae(truth, pred)
+            per_user["MSE"] = M.squared_error_per_user(test[USER_COL].to_numpy(), truth, pred)
             if keep_rows:
                 pred_frame = pd.DataFrame(
                     {
@@ -119,6 +126,7 @@ def run_fold(
     values[f"Precision@{k}"] = M.precision_at_k(hits, k)
     values[f"Recall@{k}"] = M.recall_at_k(hits, n_rel, k)
     values[f"NDCG@{k}"] = M.ndcg_at_k(hits, n_rel, k)
+    per_user[f"NDCG@{k}"] = (users, M.ndcg_per_user(hits, n_rel, k))
     values[f"MAP@{k}"] = M.map_at_k(hits, n_rel, k)
     values[f"MRR@{k}"] = M.mrr(hits, k)
     values[f"HitRate@{k}"] = M.hit_rate_at_k(hits, k)
@@ -162,5 +170,6 @@ def run_fold(
         n_test=len(test),
         n_cold=fold.n_cold,
         n_users=int(users.size),
+        per_user=per_user,
     )
     return FoldOutput(result, pred_frame, rec_frame)

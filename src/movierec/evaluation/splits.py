@@ -63,6 +63,11 @@ class ProtocolSpec:
         splits: the release's predefined splits it uses, one fold each (``("u1",)``);
             empty when it splits all the ratings itself.
         options: protocol options it accepts besides ``seed``.
+        random: whether the split depends on the seed (``--seeds`` runs it once per seed;
+            a protocol that is not random runs once whatever the seeds).
+        carve: how a validation part is carved from a training part so that it looks like
+            the test part: ``"random"`` ratings, or each user's ``"newest"`` ratings (time
+            splits). Tuning and the self-fitting blends follow it.
     """
 
     name: str
@@ -71,6 +76,8 @@ class ProtocolSpec:
     datasets: tuple[str, ...] | None = None
     splits: tuple[str, ...] = ()
     options: frozenset[str] = frozenset()
+    random: bool = False
+    carve: Literal["random", "newest"] = "random"
 
     def applies_to(self, dataset: str) -> bool:
         return self.datasets is None or dataset in self.datasets
@@ -96,19 +103,29 @@ PROTOCOLS: dict[str, ProtocolSpec] = {
             "stratified-75-25",
             "ranking",
             "Microsoft Recommenders python_stratified_split(ratio=0.75, filter_by='item', "
-            "seed=42) of all ratings",
+            "seed) of all ratings (seed 42 = Microsoft's published table)",
+            random=True,
         ),
         ProtocolSpec(
             "random-kfold",
             "rating",
             "seeded random k-fold over all ratings",
             options=frozenset({"n_folds"}),
+            random=True,
         ),
         ProtocolSpec(
             "temporal",
             "rating",
             "leave-last-n ratings per user (or a global time cut)",
             options=frozenset({"n_last", "time_cut"}),
+            carve="newest",
+        ),
+        ProtocolSpec(
+            "temporal-last1",
+            "ranking",
+            "leave-last-one-out: each user's latest rating is held out (users with one "
+            "rating stay in training); HitRate@K / NDCG@K over all movies, seen excluded",
+            carve="newest",
         ),
     ]
 }
@@ -320,15 +337,34 @@ def temporal_split(
 
 
 def per_user_holdout(
-    data: pd.DataFrame, fraction: float = 0.1, seed: int = 42
+    data: pd.DataFrame, fraction: float = 0.1, seed: int = 42, how: str = "random"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validation carve-out from a *training* part: a seeded ``fraction`` of each user's ratings.
+    """Validation carve-out from a *training* part: ``fraction`` of each user's ratings.
 
-    Implemented as ``python_stratified_split(data, 1 - fraction, filter_by="user", seed)``.
+    ``how="random"``: a seeded random share, implemented as
+    ``python_stratified_split(data, 1 - fraction, filter_by="user", seed)``.
+    ``how="newest"``: each user's ``round(fraction · n_u)`` most recent ratings (ties in time
+    broken by movieId), the carve of time-split protocols; needs timestamps.
     """
     if not 0.0 < float(fraction) < 1.0:
         raise ConfigError(f"validation fraction must be in (0, 1), got {fraction}")
-    return python_stratified_split(data, 1.0 - float(fraction), filter_by="user", seed=seed)
+    if how == "random":
+        return python_stratified_split(data, 1.0 - float(fraction), filter_by="user", seed=seed)
+    if how != "newest":
+        raise ConfigError(f"carve must be 'random' or 'newest', got {how!r}")
+    if TIME_COL not in data.columns:
+        raise ConfigError("a newest-ratings carve needs timestamps")
+    users = data[USER_COL].to_numpy()
+    ts = data[TIME_COL].to_numpy(dtype=np.int64)
+    order = np.lexsort((data[ITEM_COL].to_numpy(), ts, users))
+    su = users[order]
+    starts = np.r_[0, np.flatnonzero(su[1:] != su[:-1]) + 1]
+    counts = np.diff(np.r_[starts, su.size])
+    from_end = np.repeat(starts + counts, counts) - np.arange(su.size)  # 1 = most recent
+    hold = from_end <= np.round(float(fraction) * np.repeat(counts, counts))
+    mask = np.zeros(len(data), dtype=bool)
+    mask[order[hold]] = True
+    return data[~mask], data[mask]
 
 
 # ---------------------------------------------------------------------------------- protocols
@@ -345,8 +381,10 @@ def load_protocol(
         name: one of :data:`PROTOCOLS`, applying to the release.
         data: the release read by :func:`~movierec.evaluation.data.read_release`, or its
             extracted folder (read here as release ``dataset``).
-        seed: seed of the random protocols (``stratified-75-25`` always uses 42 unless
-            ``options["seed"]`` overrides it, to stay comparable with Microsoft's table).
+        seed: seed of the random protocols (``stratified-75-25``, ``random-kfold``);
+            ``options["seed"]`` overrides it. The default 42 is the seed of Microsoft's
+            published ``stratified-75-25`` table. ``temporal`` and the canonical splits are
+            not random: the seed does not change them.
         options: ``n_folds`` (random-kfold), ``n_last`` / ``time_cut`` (temporal).
         dataset: the release ``data`` holds when it is a folder.
 
@@ -368,7 +406,7 @@ def load_protocol(
         return Protocol(name, spec.kind, folds, {})
     ratings = data.ratings
     if name == "stratified-75-25":
-        split_seed = int(opts.get("seed", 42))
+        split_seed = int(opts.get("seed", seed))
         train, test = python_stratified_split(ratings, 0.75, filter_by="item", seed=split_seed)
         return Protocol(
             name, spec.kind, [make_fold("all", train, test, scale)], {"seed": split_seed}
@@ -379,6 +417,9 @@ def load_protocol(
         pairs = random_kfold(ratings, n_folds, seed)
         folds = [make_fold(f"fold{f + 1}", tr, te, scale) for f, (tr, te) in enumerate(pairs)]
         return Protocol(name, spec.kind, folds, {"n_folds": n_folds, "seed": seed})
+    if name == "temporal-last1":
+        train, test = temporal_split(ratings, n_last=1)
+        return Protocol(name, spec.kind, [make_fold("all", train, test, scale)], {"n_last": 1})
     time_cut = opts.get("time_cut")
     n_last = None if time_cut is not None else int(opts.get("n_last", 10))
     train, test = temporal_split(ratings, n_last=n_last, time_cut=time_cut)

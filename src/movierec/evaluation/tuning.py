@@ -91,6 +91,13 @@ SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "title_weight": ("float", 0.0, 1.0, False),
     },
     "hybrid": {"beta": ("float", 0.5, 100.0, True)},
+    "slist": {
+        "reg": ("float", 50.0, 5000.0, True),
+        "alpha": ("float", 0.0, 1.0, False),
+        "window": ("int", 1, 20),
+        "decay": ("float", 0.5, 20.0, True),
+        "decay_score": ("float", 1.0, 100.0, True),
+    },
 }
 
 
@@ -131,10 +138,14 @@ def search_space(name: str) -> dict[str, tuple[Any, ...]]:
     return {p: spec for p, spec in space.items() if p in accepted}
 
 
-def validation_fold(fold: Fold, seed: int = 42, kind: str = "rating") -> tuple[Fold, str]:
+def validation_fold(
+    fold: Fold, seed: int = 42, kind: str = "rating", carve: str = "random"
+) -> tuple[Fold, str]:
     """A (train', validation) fold carved from ``fold.train`` only, and its description.
 
-    Rating protocols: a seeded :data:`VALIDATION_FRACTION` per-user holdout. Ranking protocols
+    Rating protocols: a :data:`VALIDATION_FRACTION` per-user holdout, seeded random
+    (``carve="random"``) or each user's newest ratings (``carve="newest"``, time-split
+    protocols; :func:`~movierec.evaluation.splits.per_user_holdout`). Ranking protocols
     (``stratified-75-25``): the protocol's own split applied again to the training part
     (``python_stratified_split(train, 0.75, filter_by="item", seed=seed + 1)``) so the
     validation task looks like the test task.
@@ -143,6 +154,11 @@ def validation_fold(fold: Fold, seed: int = 42, kind: str = "rating") -> tuple[F
     if kind == "ranking":
         sub, val = python_stratified_split(train_frame, 0.75, filter_by="item", seed=seed + 1)
         how = f"stratified 75/25 item split (seed {seed + 1}) of the training part"
+    elif carve == "newest":
+        sub, val = per_user_holdout(train_frame, VALIDATION_FRACTION, how="newest")
+        how = (
+            f"each user's newest {VALIDATION_FRACTION:.0%} of ratings held out of the training part"
+        )
     else:
         sub, val = per_user_holdout(train_frame, VALIDATION_FRACTION, seed=seed)
         how = (
@@ -162,6 +178,7 @@ def tune_model(
     seed: int = 42,
     n_trials: int | None = None,
     fixed: Mapping[str, Any] | None = None,
+    carve: str = "random",
 ) -> TuneOutcome:
     """Search ``name``'s space on a validation split of ``fold.train``.
 
@@ -174,6 +191,8 @@ def tune_model(
         seed: seeds the validation carve-out and the TPE sampler.
         n_trials: number of trials (0 disables the search; default :data:`DEFAULT_TRIALS`).
         fixed: parameters held fixed (user overrides), never searched.
+        carve: how the validation part is carved (the protocol's, see
+            :func:`validation_fold`).
 
     Returns:
         the best parameters (full ``get_params()`` dict) and the search record.
@@ -190,7 +209,7 @@ def tune_model(
         raise ConfigError(f"n_trials must be >= 0, got {n_trials}")
     rating = kind == "rating" and model_class(name).predicts_ratings
     objective_name = "RMSE" if rating else f"NDCG@{k}"
-    val, where = validation_fold(fold, seed, kind)
+    val, where = validation_fold(fold, seed, kind, carve)
     if not space or n_trials == 0:
         params = build_model(name, fixed).get_params()
         return TuneOutcome(name, params, objective_name, None, 0, where)

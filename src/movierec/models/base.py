@@ -34,6 +34,7 @@ from movierec import __version__
 from movierec.errors import ConfigError, ModelError, NotSupportedError
 from movierec.interactions import Dataset, Interactions, ItemCatalog
 from movierec.models.common.batch import batch_shape
+from movierec.models.common.biases import cold_estimate
 from movierec.models.common.modelfile import FORMAT_VERSION, learned_state, write_model_file
 from movierec.models.common.topk import top_ids, top_k
 
@@ -167,6 +168,31 @@ class Recommender(ABC):
         """Predicted ratings for aligned index-space pairs ``(user_rows[i], item_cols[i])``
         (rows/columns of ``data_``), shape ``(n,)``; what :meth:`predict` computes."""
         raise _ranks_only(self.name)
+
+    def bias_terms(self) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """``(μ, b_u (n_users,), b_i (n_items,))`` of a model with a global mean and
+        user / movie biases, used for cold pairs (:meth:`predict_cold`); ``None`` (the
+        default) for a model without them."""
+        return None
+
+    def predict_cold(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
+        """Predicted ratings for pairs whose user row or movie column is ``-1`` (unknown to
+        training), shape ``(n,)`` float64, clipped to the rating scale.
+
+        With :meth:`bias_terms`: ``μ + [u known] b_u + [i known] b_i``
+        (:func:`~movierec.models.common.biases.cold_estimate`, Surprise's fallback: an
+        unknown movie gets the user's bias, an unknown user the movie's bias); without:
+        the training mean rating.
+        """
+        self._check_fitted()
+        rows = np.asarray(user_rows, dtype=np.int64)
+        terms = self.bias_terms()
+        if terms is None:
+            est = np.full(rows.size, float(self.data_.matrix.data.mean()), dtype=np.float64)
+        else:
+            est = cold_estimate(*terms, rows, np.asarray(item_cols, dtype=np.int64))
+        lo, hi = self.data_.rating_scale
+        return np.clip(est, lo, hi)
 
     def predict(self, user_ids: Any, movie_ids: Any) -> Any:
         """Predicted ratings for MovieLens ids, clipped to the rating scale.

@@ -216,6 +216,11 @@ class BaselineOnly(_ItemOnlyReasons):
         self.user_bias_ = b_u
         self.item_bias_ = b_i
 
+    def bias_terms(self) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(μ, b_u, b_i)``: cold pairs keep the known bias (see :meth:`predict_cold`)."""
+        self._check_fitted()
+        return self.mu_, self.user_bias_, self.item_bias_
+
     def _item_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """:func:`item_stats` of the training matrix, computed once per fitted matrix (a
         cache, not saved): batch explanations ask it once per batch."""

@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
 from movierec.errors import ConfigError, NotSupportedError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import fitcache
 from movierec.models.base import Recommender
 from movierec.models.common.batch import batch_shape
+from movierec.models.common.carve import CARVES, carve_holdout
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns, share_text
 from movierec.models.common.zscore import finite_zscore
@@ -34,13 +34,15 @@ __all__ = [
     "carve_holdout",
     "ridge_fit",
     "fwls_features",
+    "fit_rank_weights",
     "store_parts",
     "restore_parts",
 ]
 
 _SELF = ENSEMBLES  # not allowed as parts
 
-# Defaults (see benchmarks/tune_blend.py and benchmarks/results/tune_blend.json).
+# Default parts (chosen on ml-100k, see benchmarks/tune_blend.py); the rank-blend's weights
+# and the rating blend's are learned at fit time on a carve of the training data.
 DEFAULT_RATING_BASES: dict[str, dict[str, Any]] = {
     "svdpp": {},
     "svd": {},
@@ -66,15 +68,6 @@ DEFAULT_RANK_PARTS: dict[str, dict[str, Any]] = {
     "popularity": {},
     # time-local co-occurrence; validation NDCG@10 (mean of 3 carves) 0.2866 -> 0.2900
     "local-ease": {"window": 8, "reg": 25.0, "overlap": False},
-}
-DEFAULT_RANK_WEIGHTS: dict[str, float] = {
-    "edlae": 1.0,
-    "ials": 1.0,
-    "ials64": 0.5,
-    "rp3beta": 0.25,
-    "item-knn": 0.25,
-    "popularity": 0.1,
-    "local-ease": 0.35,
 }
 
 
@@ -120,39 +113,6 @@ def build_parts(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Recommender
 
 
 # ---------------------------------------------------------------------- stacking helpers
-def carve_holdout(
-    data: Interactions, fraction: float, seed: int
-) -> tuple[Interactions, np.ndarray, np.ndarray, np.ndarray]:
-    """Hold out ``floor(fraction · n_u)`` random ratings of every user ``u``.
-
-    Returns:
-        ``(rest, rows, cols, ratings)``: ``rest`` has the same vocabularies as ``data``
-        without the held-out ratings; ``rows``/``cols`` (int64 indices) and ``ratings``
-        (float64) are the held-out triples, shape ``(n_hold,)``. Users with fewer than
-        ``1 / fraction`` ratings keep all of them.
-    """
-    m = data.matrix
-    counts = np.diff(m.indptr)
-    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), counts)
-    rand = np.random.default_rng(seed).random(m.nnz)
-    order = np.lexsort((rand, rows))
-    rank = np.empty(m.nnz, dtype=np.int64)
-    rank[order] = np.arange(m.nnz) - np.repeat(m.indptr[:-1], counts)
-    hold = rank < np.floor(fraction * counts[rows])
-    cols = m.indices.astype(np.int64)
-
-    def keep(values: np.ndarray, dtype: Any) -> sp.csr_matrix:
-        return sp.csr_matrix(
-            (values[~hold], (rows[~hold], cols[~hold])), shape=m.shape, dtype=dtype
-        )
-
-    ts = None
-    if data.timestamps is not None:
-        ts = keep(data.timestamps.tocsr().data, np.int64)
-    rest = Interactions(keep(m.data, np.float32), data.users, data.items, ts, data.rating_scale)
-    return rest, rows[hold], cols[hold], m.data[hold].astype(np.float64)
-
-
 def ridge_fit(features: np.ndarray, target: np.ndarray, reg: float) -> np.ndarray:
     """Ridge regression with an unpenalised intercept, closed form.
 
@@ -216,6 +176,71 @@ def gather_scores(model: Recommender, rows: np.ndarray, cols: np.ndarray) -> np.
     return out
 
 
+RANK_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
+"""Weights tried for each part (the best part's is 1) by :func:`fit_rank_weights`."""
+
+
+def ndcg_of_scores(scores: np.ndarray, blocked: np.ndarray, relevant: np.ndarray, k: int) -> float:
+    """Mean binary NDCG@``k`` of the top-``k`` lists of ``scores`` (shape ``(b, n_items)``),
+    ``blocked`` movies excluded, relevance ``relevant`` (bool, same shape) — the definition
+    of :func:`movierec.evaluation.metrics.ndcg_at_k` with ``|R(u)|`` = the row's relevant
+    count."""
+    s = np.where(blocked, -np.inf, scores)
+    k = min(int(k), s.shape[1])
+    top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(s, top, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    hits = np.take_along_axis(relevant, top, axis=1)
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    dcg = (hits * disc).sum(axis=1)
+    ideal = np.concatenate([[0.0], np.cumsum(disc)])[np.minimum(relevant.sum(axis=1), k)]
+    return float(np.mean(np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)))
+
+
+def fit_rank_weights(
+    z: np.ndarray,
+    blocked: np.ndarray,
+    relevant: np.ndarray,
+    k: int = 10,
+    grid: tuple[float, ...] = RANK_GRID,
+    rounds: int = 2,
+) -> tuple[np.ndarray, float, list[float]]:
+    """Weights ``w`` of ``Σ_m w_m z_m`` maximising validation NDCG@k (:func:`ndcg_of_scores`).
+
+    ``z``: ``(n_parts, b, n_items)`` z-scores of the validation users. Start at the best part
+    alone (``w = e_best``; NDCG is invariant to a common scale, so its weight stays 1), then
+    ``rounds`` of coordinate ascent: for every other part try each grid weight with the
+    others fixed and keep the best only if it is strictly better. The result is never
+    below the best part's validation NDCG.
+
+    Returns:
+        ``(w (n_parts,), validation NDCG of w, [validation NDCG of each part alone])``.
+    """
+    n = z.shape[0]
+    alone = [ndcg_of_scores(z[j], blocked, relevant, k) for j in range(n)]
+    best = int(np.argmax(alone))
+    w = np.zeros(n)
+    w[best] = 1.0
+    current = alone[best]
+    total = z[best].astype(np.float32)
+    for _ in range(int(rounds)):
+        changed = False
+        for j in range(n):
+            if j == best:
+                continue
+            base = total - np.float32(w[j]) * z[j]
+            for g in grid:
+                if g == w[j]:
+                    continue
+                value = ndcg_of_scores(base + np.float32(g) * z[j], blocked, relevant, k)
+                if value > current + 1e-12:
+                    current, w[j], changed = value, float(g), True
+            total = base + np.float32(w[j]) * z[j]
+        if not changed:
+            break
+    return w, float(current), alone
+
+
 # ---------------------------------------------------------------------- rating blend
 class RatingBlend(Recommender):
     """Stacked blend of rating predictors (feature-weighted linear stacking).
@@ -226,8 +251,9 @@ class RatingBlend(Recommender):
 
     Fit:
 
-    1. a seeded holdout ``H`` of ``holdout`` of every user's training ratings is carved out
-       (:func:`carve_holdout`); the test data is never seen;
+    1. a holdout ``H`` of ``holdout`` of every user's training ratings is carved out
+       (:func:`carve_holdout`; seeded random, or each user's newest with
+       ``carve="newest"``); the test data is never seen;
     2. every base model ``j`` (``bases``) is fitted on the rest and predicts ``p_j(u, i)``
        for ``(u, i) ∈ H``; every *signal* model ``s`` (``signals``: ranking models such as
        EASE/iALS, i.e. the implicit "which movies did u rate" information) gives the
@@ -265,6 +291,9 @@ class RatingBlend(Recommender):
         reg: ridge ``λ >= 0`` on standardised features.
         meta: use the support meta-features (FWLS) or a plain linear blend.
         seed: seed of the holdout.
+        carve: how ``H`` is carved (:func:`carve_holdout`): ``"random"`` ratings of each
+            user, or each user's ``"newest"`` (``movierec evaluate`` sets it from the
+            protocol: newest for the time split ``temporal``, random otherwise).
 
     Attributes:
         weights_: ``(d,)`` ridge weights on the standardised design; intercept_: ``c``.
@@ -287,6 +316,7 @@ class RatingBlend(Recommender):
         reg: float = 1.0,
         meta: bool = True,
         seed: int = 0,
+        carve: str = "random",
     ) -> None:
         self.bases = bases
         self.signals = signals
@@ -294,6 +324,7 @@ class RatingBlend(Recommender):
         self.reg = reg
         self.meta = meta
         self.seed = seed
+        self.carve = carve
 
     # ------------------------------------------------------------------ config
     def _base_specs(self) -> dict[str, dict[str, Any]]:
@@ -318,6 +349,10 @@ class RatingBlend(Recommender):
             raise ConfigError(f"blend: reg must be a number >= 0, got {self.reg!r}")
         if not isinstance(self.meta, bool):
             raise ConfigError(f"blend: meta must be true or false, got {self.meta!r}")
+        if self.carve not in CARVES:
+            raise ConfigError(
+                f"blend: carve must be one of {', '.join(CARVES)}, got {self.carve!r}"
+            )
         for model in self._build().values():  # the parts' own hyperparameters
             model._validate()
 
@@ -346,7 +381,9 @@ class RatingBlend(Recommender):
         return fwls_features(p, support_features(data, rows, cols))
 
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
-        rest, rows, cols, target = carve_holdout(data, float(self.holdout), int(self.seed))
+        rest, rows, cols, target = carve_holdout(
+            data, float(self.holdout), int(self.seed), str(self.carve)
+        )
         if rows.size < 10:
             raise ConfigError(
                 f"blend: holdout {self.holdout} leaves only {rows.size} ratings to fit weights"
@@ -369,6 +406,18 @@ class RatingBlend(Recommender):
         self.labels_ = list(parts)
         parts = {label: fitcache.fit(m, data, items) for label, m in self._build().items()}
         store_parts(self, parts)
+
+    def bias_terms(self) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """The biases of the ``baseline`` base (else of the first base that has biases),
+        for cold pairs (:meth:`~movierec.models.base.Recommender.predict_cold`)."""
+        parts = restore_parts(self, self._build)
+        bases = self._base_specs()
+        order = sorted(bases, key=lambda label: str(bases[label].get("model", label)) != "baseline")
+        for label in order:
+            terms = parts[label].bias_terms()
+            if terms is not None:
+                return terms
+        return None
 
     def _apply(self, design: np.ndarray) -> np.ndarray:
         return ((design - self.feat_mean_) / self.feat_std_) @ self.weights_ + self.intercept_
@@ -529,7 +578,7 @@ class RatingBlend(Recommender):
 
 # ---------------------------------------------------------------------- ranking blend
 class RankBlend(Recommender):
-    """Weighted sum of per-user z-normalised scores of ranking models.
+    """Weighted sum of per-user z-normalised scores of ranking models, weights learned at fit.
 
     Score fusion in the style of CombSUM with z-score normalisation (Fox & Shaw 1994;
     Montague & Aslam 2001, *Relevance score normalization for metasearch*), as used to
@@ -540,25 +589,36 @@ class RankBlend(Recommender):
     where ``s_m(u)`` is model ``m``'s score row for user ``u`` over the whole catalogue
     (``-inf`` entries are left out of the moments and then set to the row's lowest z, so a
     movie one part cannot score is ranked last by that part). A movie no part can score
-    stays ``-inf``. The shipped weights (edlae 1 — tuned in the EASE slot —, ials 1,
-    ials64 0.5, rp3beta 0.25, item-knn 0.25, popularity 0.1) were chosen by grid search for
-    NDCG@10 on a validation split carved out of the training part of ``stratified-75-25``
-    (``benchmarks/tune_blend.py``; the protocol's split applied again, seed 43). EASE was
-    then replaced by EDLAE (:class:`~movierec.models.edlae.EDLAE`, same weight): validation
-    NDCG@10 0.2838 -> 0.2854, P@10 0.2376 -> 0.2395; ``stratified-75-25`` test NDCG@10
-    0.4939 -> 0.4975, P@10 0.4298 -> 0.4319 (``movierec evaluate``). Last, a time-local
-    EASE part (:class:`~movierec.models.local_ease.LocalEASE`) was added with the other
-    weights fixed: its window, ``λ``, overlap and weight (0.35) maximised the mean
-    validation NDCG@10 over three carves (seeds 43–45) in a 240-point grid, 0.2866 -> 0.2900;
-    test NDCG@10 0.4975 -> 0.5011, P@10 0.4319 -> 0.4335.
+    stays ``-inf``.
+
+    The weights fit themselves on the data given to :meth:`fit` (no constants tuned on one
+    dataset): ``holdout`` of every user's ratings is carved out (:func:`carve_holdout`:
+    random ratings, or each user's newest with ``carve="newest"`` — ``movierec evaluate``
+    sets the carve from the protocol), every part is fitted on the rest, and the weights
+    maximise NDCG@``k`` of the carved ratings (seen movies excluded, as in the evaluation)
+    for up to ``max_users`` carved users (:func:`fit_rank_weights`): start from the best part
+    alone (weight 1, the others 0), then coordinate ascent over :data:`RANK_GRID` for every
+    other part, keeping a change only if it raises the validation NDCG — so on the carve
+    the blend is never worse than its best part, and a part that adds nothing keeps weight
+    0. The parts are then refitted on all the data. Explicit ``weights`` skip all this.
 
     Args:
         parts: ``{label: {"model": registry name (default label), **params}}``
-            (``None``: edlae, ials, a 64-factor ials, rp3beta, item-knn, popularity — each
-            with its shipped defaults — and local-ease with ``window 8, λ 25``, no overlap).
-        weights: ``{label: w_m}``, one finite weight per part (``None``: the tuned defaults).
+            (``None``: edlae, ials, a 64-factor ials, rp3beta, item-knn, popularity and
+            local-ease, :data:`DEFAULT_RANK_PARTS`).
+        weights: ``{label: w_m}``, one finite weight per part, held fixed (``None``: learned
+            at fit).
+        carve: ``"random"`` or ``"newest"`` (see above).
+        holdout: fraction of each user's ratings carved out to learn the weights, in
+            (0, 0.5].
+        k: list length of the validation NDCG.
+        max_users: carved users the weights are learned on (a seeded sample when more).
+        seed: seed of the carve and of the user sample.
 
     Attributes:
+        labels_: part labels; weights_: ``(n_parts,)`` the weights used.
+        validation_ndcg_: validation NDCG@k of the blend (``None`` with fixed weights);
+        validation_parts_ndcg_: ``{label: validation NDCG@k of the part alone}``.
         sub_attrs_: learned attributes of the parts (see module docstring).
     """
 
@@ -568,33 +628,57 @@ class RankBlend(Recommender):
         self,
         parts: dict[str, dict[str, Any]] | None = None,
         weights: dict[str, float] | None = None,
+        carve: str = "random",
+        holdout: float = 0.2,
+        k: int = 10,
+        max_users: int = 1000,
+        seed: int = 0,
     ) -> None:
         self.parts = parts
         self.weights = weights
+        self.carve = carve
+        self.holdout = holdout
+        self.k = k
+        self.max_users = max_users
+        self.seed = seed
 
     def _specs(self) -> dict[str, dict[str, Any]]:
         return dict(DEFAULT_RANK_PARTS if self.parts is None else self.parts)
 
     def _weights(self) -> dict[str, float]:
+        """The weights in use: learned ones once fitted, else the fixed ``weights``."""
+        if hasattr(self, "weights_"):
+            return {label: float(w) for label, w in zip(self.labels_, self.weights_, strict=True)}
         if self.weights is not None:
             return dict(self.weights)
-        if self.parts is None:
-            return dict(DEFAULT_RANK_WEIGHTS)
         return {label: 1.0 for label in self._specs()}
 
     def _validate(self) -> None:
         _check_parts("rank-blend", "parts", self.parts)
-        w = self._weights()
-        if not isinstance(w, dict) or set(w) != set(self._specs()):
+        if self.weights is not None:
+            w = self.weights
+            if not isinstance(w, dict) or set(w) != set(self._specs()):
+                raise ConfigError(
+                    f"rank-blend: weights must name exactly the parts {sorted(self._specs())}, "
+                    f"got {sorted(w) if isinstance(w, dict) else w!r}"
+                )
+            for label, value in w.items():
+                if not isinstance(value, int | float) or not np.isfinite(value):
+                    raise ConfigError(
+                        f"rank-blend: weight of {label!r} must be finite, got {value!r}"
+                    )
+            if not any(value != 0 for value in w.values()):
+                raise ConfigError("rank-blend: at least one weight must be non-zero")
+        if self.carve not in CARVES:
             raise ConfigError(
-                f"rank-blend: weights must name exactly the parts {sorted(self._specs())}, "
-                f"got {sorted(w) if isinstance(w, dict) else w!r}"
+                f"rank-blend: carve must be one of {', '.join(CARVES)}, got {self.carve!r}"
             )
-        for label, value in w.items():
-            if not isinstance(value, int | float) or not np.isfinite(value):
-                raise ConfigError(f"rank-blend: weight of {label!r} must be finite, got {value!r}")
-        if not any(value != 0 for value in w.values()):
-            raise ConfigError("rank-blend: at least one weight must be non-zero")
+        if not isinstance(self.holdout, int | float) or not 0.0 < self.holdout <= 0.5:
+            raise ConfigError(f"rank-blend: holdout must be in (0, 0.5], got {self.holdout!r}")
+        for key in ("k", "max_users"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"rank-blend: {key} must be an integer >= 1, got {value!r}")
         for model in self._build().values():  # the parts' own hyperparameters
             model._validate()
 
@@ -602,8 +686,49 @@ class RankBlend(Recommender):
         return build_parts(self._specs())
 
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
+        labels = list(self._specs())
+        self.labels_ = labels
+        self.validation_ndcg_: float | None = None
+        self.validation_parts_ndcg_: dict[str, float] = {}
+        if self.weights is not None:
+            w = np.array([float(self.weights[label]) for label in labels])
+        else:
+            w = self._learn_weights(data, items, labels)
         parts = {label: fitcache.fit(m, data, items) for label, m in self._build().items()}
         store_parts(self, parts)
+        self.weights_ = w
+
+    def _learn_weights(
+        self, data: Interactions, items: ItemCatalog | None, labels: list[str]
+    ) -> np.ndarray:
+        """Weights learned on a carve of ``data`` (see the class docstring)."""
+        rest, rows, cols, _ = carve_holdout(
+            data, float(self.holdout), int(self.seed), str(self.carve)
+        )
+        users = np.unique(rows)
+        if users.size < 2:
+            raise ConfigError(
+                f"rank-blend: holdout {self.holdout} leaves {users.size} users to learn weights"
+            )
+        cap = int(min(self.max_users, max(2, 5e7 // max(1, data.n_items * len(labels)))))
+        if users.size > cap:
+            rng = np.random.default_rng(int(self.seed))
+            users = np.sort(rng.choice(users, cap, replace=False))
+        parts = self._build()
+        for model in parts.values():
+            model.fit(rest, items)
+        z = np.stack([finite_zscore(parts[label].score(users)) for label in labels]).astype(
+            np.float32
+        )
+        seen = rest.matrix[users].toarray() != 0
+        pos = np.searchsorted(users, rows)
+        keep = (pos < users.size) & (users[np.minimum(pos, users.size - 1)] == rows)
+        relevant = np.zeros((users.size, data.n_items), dtype=bool)
+        relevant[pos[keep], cols[keep]] = True
+        w, value, alone = fit_rank_weights(z, seen, relevant, int(self.k))
+        self.validation_ndcg_ = value
+        self.validation_parts_ndcg_ = dict(zip(labels, alone, strict=True))
+        return w
 
     def _combine(self, rows_scores: Mapping[str, np.ndarray]) -> np.ndarray:
         w = self._weights()

@@ -54,6 +54,14 @@ class _BiasedMF(ItemVectorAbilities, Recommender):
     def _user_vectors(self, user_rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[user_rows]
 
+    def bias_terms(self) -> tuple[float, np.ndarray, np.ndarray] | None:
+        """``(μ, b_u, b_i)`` for cold pairs (zero biases when the model learns none);
+        ``None`` for a model fitted without the global mean (``μ = 0``)."""
+        self._check_fitted()
+        if not getattr(self, "global_mean", True):
+            return None
+        return self.mu_, self.user_bias_, self.item_bias_
+
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         self._check_fitted()
         rows = np.asarray(user_rows, dtype=np.int64)

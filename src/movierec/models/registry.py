@@ -39,6 +39,7 @@ MODELS: dict[str, str] = {
     "content": "movierec.models.content:ContentBased",
     "hybrid": "movierec.models.hybrid:Hybrid",
     "rp3beta": "movierec.models.graph:RP3beta",
+    "slist": "movierec.models.slist:SLIST",
     "blend": "movierec.models.blend:RatingBlend",
     "rank-blend": "movierec.models.blend:RankBlend",
 }

@@ -339,6 +339,14 @@ class ItemKNN(KNNFoldIn):
         out_scores[:, :k] = scores
         return out_ids, out_scores
 
+    def bias_terms(self) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(μ, b_u, b_i)`` for cold pairs: the baselines when the model uses them, else
+        ``b_u = 0`` and the item mean's offset ``b_i = mean_i − μ``."""
+        self._check_fitted()
+        if self.center == "baseline" or self.similarity == "pearson_baseline":
+            return self.mu_, self.user_bias_, self.item_bias_
+        return self.mu_, np.zeros(self.data_.n_users), self.item_means_ - self.mu_
+
     def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
         self._check_fitted()

@@ -163,6 +163,13 @@ class UserKNN(KNNFoldIn):
             rows, self._nb(), self.user_means_[rows], self.rank_damping, self.rank_offset
         )
 
+    def bias_terms(self) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(μ, b_u = mean_u − μ, b_i = 0)`` for cold pairs: a known user's mean rating
+        for an unknown movie (the model centres on user means and learns no movie bias)."""
+        self._check_fitted()
+        mu = float(self.data_.matrix.data.mean())
+        return mu, self.user_means_ - mu, np.zeros(self.data_.n_items)
+
     def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
         """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
         self._check_fitted()
