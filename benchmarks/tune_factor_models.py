@@ -40,6 +40,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from movierec.data.datasets import get_dataset
 from movierec.evaluation.scoring import run_fold
 from movierec.evaluation.splits import Fold, make_fold
 from movierec.models.registry import make_model
@@ -81,7 +82,7 @@ def stratified_split(
 
 def fold_of(name: str, train: pd.DataFrame, test: pd.DataFrame) -> Fold:
     """A fold whose vocabularies are those of ``train`` only."""
-    return make_fold(name, train, test, (1.0, 5.0))
+    return make_fold(name, train, test, get_dataset("ml-100k").scale.bounds)
 
 
 def ranking_metrics(model: Any, fold: Fold, k: int = K) -> dict[str, float]:

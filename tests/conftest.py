@@ -57,3 +57,20 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+_PREFECT_ENV = ("PREFECT_API_URL", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS")
+
+
+@pytest.fixture(autouse=True)
+def _prefect_env_restored() -> Iterator[None]:
+    """Each test starts with the Prefect variables the session started with: a test that runs
+    a flow or a server in this process (Prefect's temporary server, ``movierec schedule``)
+    must not point later tests' subprocesses at a server that is gone."""
+    before = {name: os.environ.get(name) for name in _PREFECT_ENV}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

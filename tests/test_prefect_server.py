@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from movierec import prefect_server
+from movierec.errors import ConfigError
 
 MOVIEREC = str(Path(sys.executable).with_name("movierec"))
 
@@ -61,13 +62,17 @@ def test_without_a_server_the_flow_uses_the_temporary_one(home: Path) -> None:
 
 def test_a_configured_api_wins(home: Path, monkeypatch: pytest.MonkeyPatch, healthy: str) -> None:
     record(home, healthy, os.getpid())
-    monkeypatch.setenv("PREFECT_API_URL", "http://elsewhere:4200/api")
-    assert prefect_server.use_running_server() == "http://elsewhere:4200/api"
+    other = healthy.replace("127.0.0.1", "localhost")  # answers; not the recorded URL
+    monkeypatch.setenv("PREFECT_API_URL", other)
+    assert prefect_server.use_running_server() == other
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # configured but dead
+    with pytest.raises(ConfigError, match="does not answer"):
+        prefect_server.use_running_server()
     monkeypatch.delenv("PREFECT_API_URL")
     (home / "profiles.toml").write_text(
-        'active = "work"\n[profiles.work]\nPREFECT_API_URL = "http://profile:4200/api"\n'
+        f'active = "work"\n[profiles.work]\nPREFECT_API_URL = "{other}"\n'
     )
-    assert prefect_server.use_running_server() == "http://profile:4200/api"
+    assert prefect_server.use_running_server() == other
     assert "PREFECT_API_URL" not in os.environ  # the profile is Prefect's own to read
 
 

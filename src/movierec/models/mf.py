@@ -152,7 +152,7 @@ class FunkSVD(_BiasedMF):
     random 20 % validation part carved out of ``u1.base``, never on ``u1.test``
     (``benchmarks/tune_factor_models.py`` → ``benchmarks/results/tune_factor_models.json``):
     many factors, more epochs and a stronger factor penalty (0.119) with a weak bias
-    penalty. (Tuned with sequential SGD; ``blocks=2`` gives the same ``u1`` RMSE, 0.921.)
+    penalty. (Tuned with sequential SGD; ``blocks=2`` gives about the same ``u1`` RMSE.)
     """
 
     name: ClassVar[str] = "svd"
