@@ -36,6 +36,17 @@ def proc_fields(pid: int) -> list[str] | None:
     return stat[stat.rfind(")") + 2 :].split()
 
 
+def pid_exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists (signal 0; one owned by another user counts)."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def children(pid: int | None = None) -> list[int]:
     """Direct child process ids of ``pid`` (this process by default), from ``/proc``."""
     parent = os.getpid() if pid is None else pid

@@ -30,6 +30,8 @@ from prometheus_client import (
 )
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 
+from movierec.interrupt import pid_exists
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -85,19 +87,9 @@ def worker_versions() -> dict[int, int | None]:
             continue
         for sample in family.samples:
             pid = int(sample.labels.get("worker") or sample.labels.get("pid") or 0)
-            if _alive(pid):  # a dead worker's file stays behind
+            if pid_exists(pid):  # a dead worker's file stays behind
                 out[pid] = None if sample.value < 0 else int(sample.value)
     return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def exposition() -> tuple[bytes, str]:

@@ -40,7 +40,7 @@ from movierec.interactions import ItemCatalog, display_title
 from movierec.models.base import Recommender
 from movierec.store import queries
 from movierec.store import ratings as feedback
-from movierec.topn import TopN
+from movierec.topn import Recommendation, TopN
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +288,14 @@ class Serving:
             for k, (m, s, r) in enumerate(zip(ids, scores, reasons, strict=True), 1)
         ]
 
+    def _listed(self, recs: Sequence[Recommendation]) -> list[schemas.RecommendedMovie]:
+        """:meth:`_recommended` of :class:`~movierec.topn.TopN`'s recommendations."""
+        return self._recommended(
+            np.array([r.movie_id for r in recs], dtype=np.int64),
+            [r.score for r in recs],
+            [r.explanation for r in recs],
+        )
+
     def live_recommendations(self, user_id: int, n: int) -> schemas.UserRecommendations:
         """Top-``n`` unseen movies for a training user, computed now by the model."""
         rec_ids, rec_scores = self.top_n.ranked(user_id, n)
@@ -350,11 +358,7 @@ class Serving:
             model=self.model.name,
             model_version=self.version,
             method=result.method,
-            recommendations=self._recommended(
-                np.array([r.movie_id for r in recs], dtype=np.int64),
-                [r.score for r in recs],
-                [r.explanation for r in recs],
-            ),
+            recommendations=self._listed(recs),
         )
 
     def stored_recommendations(
@@ -576,11 +580,7 @@ class Serving:
             model=self.model.name,
             method=result.method,
             ignored=result.ignored,
-            recommendations=self._recommended(
-                np.array([r.movie_id for r in recs], dtype=np.int64),
-                [r.score for r in recs],
-                [r.explanation for r in recs],
-            ),
+            recommendations=self._listed(recs),
         )
 
     # ------------------------------------------------------------------ runs & reports

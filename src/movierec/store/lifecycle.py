@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from movierec.interrupt import proc_fields
+from movierec.interrupt import pid_exists, proc_fields
 from movierec.store.schema import RECOMMENDATIONS, RUNS, STATUS_FAILED, STATUS_WRITING
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,7 @@ def writer_alive(identity: str) -> bool | None:
         return None
     fields = proc_fields(pid)
     if fields is None:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True  # no /proc: the pid exists, trust it
+        return pid_exists(pid)  # no /proc: the pid exists, trust it
     if fields[0] in ("Z", "X"):
         return False
     return not start or (len(fields) > 19 and fields[19] == start)
