@@ -594,32 +594,14 @@ end
 
 
 def register_file(home: Path, url: str, model: Recommender, as_of: float) -> int:
-    """Save ``model`` under models/versions/ and register it (as ``retrain`` does)."""
-    import hashlib
+    """Save ``model`` under models/versions/ and register it (``retrain``'s own function)."""
+    from movierec.config import Layout
+    from movierec.retrain import save_version
+    from movierec.store import make_engine
 
-    from movierec.store import make_engine, register_version
-
-    folder = home / "models" / "versions"
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".incoming.npz"
-    model.save(tmp)
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    final = folder / f"{model.name}-{digest[:12]}.npz"
-    os.replace(tmp, final)
     engine = make_engine(url)
     try:
-        return register_version(
-            engine,
-            model=model.name,
-            params=model.get_params(),
-            path=str(final.relative_to(home)),
-            sha256=digest,
-            metrics={},
-            data_fingerprint=model.data_.fingerprint(),
-            code_version=git_describe(),
-            n_ratings=int(model.data_.nnz),
-            ratings_as_of=as_of,
-        ).id
+        return save_version(Layout(home), engine, model, metrics={}, ratings_as_of=as_of).id
     finally:
         engine.dispose()
 

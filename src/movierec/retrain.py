@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from movierec.codeversion import code_version
+from movierec.config import Layout
 from movierec.errors import DataError
 from movierec.interactions import ItemCatalog
 from movierec.pipeline_config import PipelineConfig
@@ -234,9 +235,33 @@ def _sha256(path: os.PathLike[str] | str) -> str:
 
 def register(cfg: PipelineConfig, data: StoreData, model: Any, comparison: Comparison) -> Any:
     """Save ``model`` under ``models/versions/`` (content-addressed) and register it."""
+    engine = _engine(cfg)
+    try:
+        return save_version(
+            cfg.layout,
+            engine,
+            model,
+            metrics={**comparison.metrics(), "n_test": comparison.n_test},
+            ratings_as_of=data.ratings_as_of,
+        )
+    finally:
+        engine.dispose()
+
+
+def save_version(
+    layout: Layout,
+    engine: Any,
+    model: Any,
+    *,
+    metrics: dict[str, Any],
+    ratings_as_of: float | None,
+) -> Any:
+    """Save ``model`` as ``models/versions/<name>-<sha256[:12]>.npz`` (written to a temporary
+    name, then renamed) and register that file as a new model version in ``engine``'s store;
+    returns the :class:`~movierec.store.versions.ModelVersion` (not promoted)."""
     from movierec.store.versions import register_version
 
-    folder = cfg.layout.versions_dir
+    folder = layout.versions_dir
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".incoming-{uuid.uuid4().hex}.npz"
     try:
@@ -246,22 +271,18 @@ def register(cfg: PipelineConfig, data: StoreData, model: Any, comparison: Compa
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    engine = _engine(cfg)
-    try:
-        return register_version(
-            engine,
-            model=model.name,
-            params=model.get_params(),
-            path=str(final.relative_to(cfg.home)),
-            sha256=digest,
-            metrics={**comparison.metrics(), "n_test": comparison.n_test},
-            data_fingerprint=model.data_.fingerprint(),
-            code_version=code_version(),
-            n_ratings=int(model.data_.nnz),
-            ratings_as_of=data.ratings_as_of,
-        )
-    finally:
-        engine.dispose()
+    return register_version(
+        engine,
+        model=model.name,
+        params=model.get_params(),
+        path=str(final.relative_to(layout.home)),
+        sha256=digest,
+        metrics=metrics,
+        data_fingerprint=model.data_.fingerprint(),
+        code_version=code_version(),
+        n_ratings=int(model.data_.nnz),
+        ratings_as_of=ratings_as_of,
+    )
 
 
 def decide(cfg: PipelineConfig, comparison: Comparison) -> Decision:

@@ -4,7 +4,6 @@ does), without the minutes of a real retrain."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -13,9 +12,11 @@ from pathlib import Path
 
 import httpx
 
+from movierec.config import Layout
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
-from movierec.store import ensure_schema, import_ratings, make_engine, register_version
+from movierec.retrain import save_version
+from movierec.store import ensure_schema, import_ratings, make_engine
 
 MOVIEREC = [sys.executable, "-m", "movierec"]
 
@@ -33,28 +34,11 @@ def import_ml100k(url: str, ml100k: tuple[Interactions, ItemCatalog]) -> float:
 
 
 def register(home: Path, url: str, model: Recommender, ratings_as_of: float | None) -> int:
-    """Save ``model`` as ``models/versions/<name>-<sha12>.npz`` and register it; its id."""
-    folder = home / "models" / "versions"
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".incoming-{os.getpid()}.npz"
-    model.save(tmp)
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    final = folder / f"{model.name}-{digest[:12]}.npz"
-    os.replace(tmp, final)
+    """Save ``model`` as ``models/versions/<name>-<sha12>.npz`` and register it (the
+    function ``movierec retrain`` uses); its id."""
     engine = make_engine(url)
     try:
-        info = register_version(
-            engine,
-            model=model.name,
-            params=model.get_params(),
-            path=str(final.relative_to(home)),
-            sha256=digest,
-            metrics={},
-            data_fingerprint=model.data_.fingerprint(),
-            code_version="test",
-            n_ratings=int(model.data_.nnz),
-            ratings_as_of=ratings_as_of,
-        )
+        info = save_version(Layout(home), engine, model, metrics={}, ratings_as_of=ratings_as_of)
     finally:
         engine.dispose()
     return info.id
