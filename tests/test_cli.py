@@ -186,6 +186,29 @@ def test_recommend_table(
 
 
 @pytest.mark.realdata
+def test_recommend_in_a_fresh_process_does_not_load_pandas(real_home: Path) -> None:
+    """The one-user path (model load, top-N, reasons, the table) runs without pandas,
+    pyarrow or SQLAlchemy: they cost ~0.7 s of start-up and are not needed to print a list
+    (issue 13). The same list as the in-process command."""
+    probe = (
+        "import sys, runpy\n"
+        "sys.argv = ['movierec', 'recommend', '-u', '1', '-n', '5', '--json', '--home', "
+        f"{str(real_home)!r}]\n"
+        "try:\n    runpy.run_module('movierec', run_name='__main__')\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "heavy = [m for m in ('pandas', 'pyarrow', 'sqlalchemy') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "HEAVY []" in done.stderr, done.stderr
+    recs = json.loads(done.stdout)["recommendations"]
+    assert len(recs) == 5 and recs[0]["title"] and recs[0]["explanation"]
+
+
+@pytest.mark.realdata
 def test_recommend_unknown_user(real_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["recommend", "--user", "99999", "--home", str(real_home)], capsys)
     assert_one_line_error(code, err, "99999")

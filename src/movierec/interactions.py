@@ -6,16 +6,19 @@ reports) speaks external MovieLens ids. :class:`Vocabulary` converts between the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from movierec.errors import DataError, UnknownIdError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 USER_COL = "userId"
 ITEM_COL = "movieId"
@@ -219,6 +222,8 @@ class Interactions:
 
     def to_frame(self) -> pd.DataFrame:
         """Ratings as a frame with external ids (``userId, movieId, rating[, timestamp]``)."""
+        import pandas as pd
+
         coo = self.matrix.tocoo()
         out = pd.DataFrame(
             {
@@ -308,38 +313,111 @@ def display_title(title: str) -> str:
 
 @dataclass(frozen=True, eq=False)
 class ItemCatalog:
-    """Movie metadata indexed by MovieLens ``movieId``.
+    """Movie metadata indexed by MovieLens ``movieId``, held as columns (no pandas: loading
+    a model and printing one user's list does not import it).
 
     Attributes:
-        frame: one row per movie, index ``movieId``; columns ``title`` (str), ``year``
-            (nullable Int64), ``genres`` (``|``-joined str, "" when none).
+        ids: shape ``(m,)`` int64, strictly increasing ``movieId``.
+        titles: ``m`` titles as the release writes them (``"Godfather, The (1972)"``).
+        years: shape ``(m,)`` int64 release years, ``-1`` when unknown.
+        genres: ``m`` ``|``-joined genre strings (``""`` when none).
     """
 
-    frame: pd.DataFrame
+    ids: np.ndarray
+    titles: list[str]
+    years: np.ndarray
+    genres: list[str]
+
+    def __post_init__(self) -> None:
+        ids = np.asarray(self.ids, dtype=np.int64)
+        years = np.asarray(self.years, dtype=np.int64)
+        if not (ids.ndim == 1 and len(self.titles) == len(self.genres) == ids.size == years.size):
+            raise DataError("catalogue columns must have one entry per movie")
+        if ids.size > 1 and np.any(np.diff(ids) <= 0):
+            raise DataError("catalogue movie ids must be unique")
+        object.__setattr__(self, "ids", ids)
+        object.__setattr__(self, "years", years)
 
     @classmethod
     def from_frame(cls, movies: pd.DataFrame) -> ItemCatalog:
-        frame = movies.copy()
+        """From a frame with ``title``, ``genres`` and optionally ``year`` columns, indexed by
+        (or with a column) ``movieId``; rows are sorted by id."""
+        import pandas as pd
+
+        frame = movies
         if ITEM_COL in frame.columns:
             frame = frame.set_index(ITEM_COL)
         for col in ("title", "genres"):
             if col not in frame.columns:
                 raise DataError(f"movies are missing column {col!r}")
-        if "year" not in frame.columns:
-            frame["year"] = pd.NA
-        frame["year"] = pd.to_numeric(frame["year"], errors="coerce").astype("Int64")
-        frame["genres"] = frame["genres"].fillna("").astype(str)
-        return cls(frame.sort_index())
+        frame = frame.sort_index()
+        if frame.index.has_duplicates:
+            raise DataError("catalogue movie ids must be unique")
+        years = (
+            pd.to_numeric(frame["year"], errors="coerce")
+            if "year" in frame.columns
+            else pd.Series(np.nan, index=frame.index)
+        )
+        return cls(
+            frame.index.to_numpy(dtype=np.int64),
+            frame["title"].astype(str).tolist(),
+            years.fillna(-1).to_numpy(dtype=np.int64),
+            frame["genres"].fillna("").astype(str).tolist(),
+        )
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """One row per movie, index ``movieId``; columns ``title`` (str), ``year`` (nullable
+        Int64), ``genres`` (str). Built on first use (imports pandas)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "title": self.titles,
+                "year": pd.array(np.where(self.years < 0, None, self.years), dtype="Int64"),
+                "genres": self.genres,
+            },
+            index=pd.Index(self.ids, name=ITEM_COL),
+        )
+
+    def positions(self, movie_ids: Any) -> np.ndarray:
+        """Row of each id in the columns, ``-1`` for ids not in the catalogue; int64, same
+        length as ``movie_ids``."""
+        arr = np.atleast_1d(np.asarray(movie_ids, dtype=np.int64))
+        if not self.ids.size:
+            return np.full(arr.shape, -1, dtype=np.int64)
+        pos = np.clip(np.searchsorted(self.ids, arr), 0, self.ids.size - 1)
+        return np.where(self.ids[pos] == arr, pos, -1)
+
+    def facts(self, movie_ids: Any) -> list[tuple[str, int | None, str] | None]:
+        """``(title, year or None, genres)`` per id (``None`` for an id not in the
+        catalogue), in the order given."""
+        out: list[tuple[str, int | None, str] | None] = []
+        for p in self.positions(movie_ids).tolist():
+            if p < 0:
+                out.append(None)
+                continue
+            year = int(self.years[p])
+            out.append((self.titles[p], None if year < 0 else year, self.genres[p]))
+        return out
 
     def __contains__(self, movie_id: object) -> bool:
-        return movie_id in self.frame.index
+        try:
+            value = int(movie_id)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return False
+        return bool(self.positions([value])[0] >= 0)
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return int(self.ids.size)
 
     def title(self, movie_id: int) -> str:
-        """The title as the release writes it (``"Godfather, The (1972)"``)."""
-        return str(self.frame.at[int(movie_id), "title"])
+        """The title as the release writes it (``"Godfather, The (1972)"``); ``KeyError``
+        for an id not in the catalogue."""
+        p = int(self.positions([int(movie_id)])[0])
+        if p < 0:
+            raise KeyError(movie_id)
+        return self.titles[p]
 
     def display_title(self, movie_id: int) -> str:
         """The title in natural word order (``"The Godfather (1972)"``): :func:`display_title`."""
@@ -348,7 +426,7 @@ class ItemCatalog:
     def genre_names(self) -> list[str]:
         """Sorted genre vocabulary (``(no genres listed)`` and empty are dropped)."""
         names: set[str] = set()
-        for g in self.frame["genres"]:
+        for g in self.genres:
             names.update(x for x in g.split("|") if x and x != "(no genres listed)")
         return sorted(names)
 
@@ -356,15 +434,17 @@ class ItemCatalog:
         """Binary CSR, shape ``(len(item_ids), n_genres)``, rows in ``item_ids`` order."""
         names = self.genre_names()
         col = {g: j for j, g in enumerate(names)}
-        genres = self.frame["genres"].reindex(np.asarray(item_ids)).fillna("")
+        pos = self.positions(item_ids).tolist()
         rows, cols = [], []
-        for i, g in enumerate(genres):
-            for name in g.split("|"):
+        for i, p in enumerate(pos):
+            if p < 0:
+                continue
+            for name in self.genres[p].split("|"):
                 if name in col:
                     rows.append(i)
                     cols.append(col[name])
         data = np.ones(len(rows), dtype=np.float32)
-        shape = (len(item_ids), len(names))
+        shape = (len(pos), len(names))
         return sp.csr_matrix((data, (rows, cols)), shape=shape), names
 
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from movierec.errors import ConfigError, DataError
 from movierec.explain import CoRatings, Explainer
 from movierec.interactions import ItemCatalog, display_title
 from movierec.models.base import Recommender, top_k
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -88,19 +90,12 @@ def describe(
     out: list[Recommendation] = []
     ids = [int(m) for m in movie_ids]
     rated = [None] * len(ids) if predicted is None else [float(x) for x in predicted]
-    facts: list[tuple[object, object, object] | None] = [None] * len(ids)
-    if catalog is not None and ids:  # one lookup for the list (a .loc per movie costs ~0.3 ms)
-        found = catalog.frame.index.isin(ids)
-        rows = catalog.frame.loc[found, ["title", "year", "genres"]]
-        known = dict(zip(rows.index.tolist(), rows.itertuples(index=False, name=None), strict=True))
-        facts = [known.get(m) for m in ids]
+    facts = catalog.facts(ids) if catalog is not None else [None] * len(ids)
     rows_in = zip(ids, scores, explanations, rated, facts, strict=True)
     for rank, (mid, score, why, rating, fact) in enumerate(rows_in, 1):
         title, year, genres = f"movie {mid}", None, ""
         if fact is not None:
-            title = display_title(str(fact[0]))
-            year = None if pd.isna(fact[1]) else int(fact[1])  # type: ignore[call-overload]
-            genres = str(fact[2])
+            title, year, genres = display_title(fact[0]), fact[1], fact[2]
         out.append(Recommendation(rank, mid, title, year, genres, float(score), why, rating))
     return out
 
@@ -240,6 +235,8 @@ def ranked_frame(
 ) -> pd.DataFrame:
     """Top-``n`` of every user (or ``user_ids``) as a long frame ``userId, rank, movieId,
     score`` without explanations (see :meth:`TopN.for_all`)."""
+    import pandas as pd
+
     n = check_n(n)
     users = model.data_.users.ids if user_ids is None else np.asarray(user_ids, dtype=np.int64)
     ids, scores = model.recommend(users, n=n, exclude_seen=True, batch_size=batch_size)

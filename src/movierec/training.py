@@ -18,7 +18,6 @@ from typing import Any
 from movierec import threads
 from movierec.atomic import atomic_path
 from movierec.config import Layout
-from movierec.data.ingest import load_movies, load_ratings
 from movierec.errors import DataError, ModelError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models import Recommender, load_model
@@ -53,6 +52,8 @@ class TrainResult:
 
 def load_catalog(layout: Layout) -> ItemCatalog:
     """The movie catalogue (``data/raw/movies.csv``)."""
+    from movierec.data.ingest import load_movies
+
     return ItemCatalog.from_frame(load_movies(layout.movies_csv))
 
 
@@ -62,6 +63,8 @@ def load_training_data(layout: Layout) -> tuple[Interactions, ItemCatalog]:
         raise DataError(
             f"no cleaned ratings at {layout.clean_ratings_csv}; run 'movierec transform' first"
         )
+    from movierec.data.ingest import load_ratings
+
     ratings = load_ratings(layout.clean_ratings_csv)
     return Interactions.from_frame(ratings), load_catalog(layout)
 
@@ -112,6 +115,8 @@ def current_fingerprint(layout: Layout) -> str:
             return str(source["fingerprint"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    from movierec.data.ingest import load_ratings
+
     return Interactions.from_frame(load_ratings(layout.clean_ratings_csv)).fingerprint()
 
 

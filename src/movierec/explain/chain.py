@@ -16,16 +16,18 @@ a zero or negative similarity), so the chain falls through per movie, not per li
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from movierec.errors import NotSupportedError
 from movierec.explain.corating import CoRatings
 from movierec.interactions import ItemCatalog, display_title
 from movierec.models.base import Recommender
 from movierec.models.common.batch import Histories, batch_shape
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NO_GENRES = "(no genres listed)"  # ml-latest's marker for an empty genre list
 
@@ -57,12 +59,11 @@ class Explainer:
         self.titles: dict[int, str] = {}
         self.genres: dict[int, list[str]] = {}
         if catalog is not None:
-            frame = catalog.frame
-            ids = frame.index.to_numpy(dtype=np.int64).tolist()
-            self.titles = dict(zip(ids, frame["title"].astype(str).map(display_title), strict=True))
+            ids = catalog.ids.tolist()
+            self.titles = dict(zip(ids, map(display_title, catalog.titles), strict=True))
             self.genres = {
-                i: [g for g in str(gs).split("|") if g and g != NO_GENRES]
-                for i, gs in zip(ids, frame["genres"], strict=True)
+                i: [g for g in gs.split("|") if g and g != NO_GENRES]
+                for i, gs in zip(ids, catalog.genres, strict=True)
             }
 
     @property

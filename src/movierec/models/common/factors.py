@@ -125,8 +125,9 @@ def explain_histories(
     ``item_ids`` shape ``(b, n)``).
 
     For every liked entry ``j`` of user ``u`` and every movie ``i`` of ``u``'s list the cosine
-    ``ŷ_jᵀŷ_i`` is the sum of the ``k`` elementwise products (the same arithmetic whatever
-    the batch), then each (user, movie) keeps its first best liked movie. Cost
+    ``ŷ_jᵀŷ_i`` is one ``k``-term dot product (``np.einsum``, the same arithmetic whatever
+    the batch: each entry's sum runs over its own ``k`` products only), then each
+    (user, movie) keeps its first best liked movie. Cost
     ``O(Σ_u |liked_u| · n · k)``: linear in the ratings.
     """
     n = item_ids.shape[1]
@@ -139,8 +140,8 @@ def explain_histories(
     sims = np.empty((liked.cols.size, n), dtype=unit.dtype)
     step = max(1, _DOT_BLOCK // max(n * unit.shape[1], 1))
     for a in range(0, liked.cols.size, step):
-        e = slice(a, a + step)
-        sims[e] = (unit[liked.cols[e]][:, None, :] * unit[cols[owner[e]]]).sum(axis=2)
+        e = slice(a, a + step)  # one dot product of k terms per (liked entry, movie)
+        sims[e] = np.einsum("ek,enk->en", unit[liked.cols[e]], unit[cols[owner[e]]])
     best, row = segment_argmax(sims, liked.indptr)
     hi = data.rating_scale[1]
     rated = data.items.ids[liked.cols]

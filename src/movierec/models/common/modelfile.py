@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from movierec.atomic import atomic_path
@@ -81,11 +80,10 @@ def _pack(key: str, value: Any, arrays: dict[str, np.ndarray], state: dict[str, 
             _pack(f"{key}#timestamps", value.timestamps, arrays, state)
         state[f"{key}#scale"] = list(value.rating_scale)
     elif isinstance(value, ItemCatalog):
-        frame = value.frame
-        arrays[f"c/{key}/movieId"] = frame.index.to_numpy(dtype=np.int64)
-        arrays[f"c/{key}/year"] = frame["year"].fillna(-1).to_numpy(dtype=np.int64)
-        state[f"{key}#titles"] = frame["title"].astype(str).tolist()
-        state[f"{key}#genres"] = frame["genres"].astype(str).tolist()
+        arrays[f"c/{key}/movieId"] = value.ids
+        arrays[f"c/{key}/year"] = value.years
+        state[f"{key}#titles"] = list(value.titles)
+        state[f"{key}#genres"] = list(value.genres)
     elif value is None or isinstance(value, str | int | float | bool | list | dict):
         state[key] = value
     elif isinstance(value, np.integer | np.floating):
@@ -261,12 +259,8 @@ def restore_state(obj: Any, files: dict[str, np.ndarray], state: dict[str, Any])
         )
         setattr(obj, key, value)
     for key, p in cats.items():
-        year = pd.array(np.where(p["year"] < 0, None, p["year"]), dtype="Int64")
-        frame = pd.DataFrame(
-            {"title": state[f"{key}#titles"], "year": year, "genres": state[f"{key}#genres"]},
-            index=pd.Index(p["movieId"], name="movieId"),
-        )
-        setattr(obj, key, ItemCatalog(frame))
+        titles, genres = state[f"{key}#titles"], state[f"{key}#genres"]
+        setattr(obj, key, ItemCatalog(p["movieId"], titles, p["year"], genres))  # type: ignore[arg-type]
     for key, value in state.items():
         if "#" not in key:
             setattr(obj, key, value)
