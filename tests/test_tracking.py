@@ -120,3 +120,21 @@ def test_tracking_off_records_nothing(
     assert not (tracked / "mlflow").exists()
     code, _, err = run(["runs", "list"], capsys)
     assert code == 2 and err.startswith("error: no tracked runs yet under")
+
+
+def test_a_large_model_file_is_named_not_copied(
+    tracked: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model above the artifact limit (0.5 GB at 25M ratings) is not copied into the
+    tracking store on every train: the run names the file and its size in a tag."""
+    from movierec import tracking
+
+    assert run(["transform"], capsys)[0] == 0
+    monkeypatch.setattr(tracking, "MAX_ARTIFACT_BYTES", 1_000)
+    code, _, err = run(["train", "--model", "popularity"], capsys)
+    assert (code, err) == (0, "")
+    c, exp = client(tracked)
+    (train,) = c.search_runs([exp])
+    assert c.list_artifacts(train.info.run_id, "model") == []
+    tag = train.data.tags["artifact_not_copied.model"]
+    assert tag.endswith("models/recommender.npz (0 MB)"), tag

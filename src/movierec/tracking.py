@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("movierec")
 
 EXPERIMENT = "movierec"
+MAX_ARTIFACT_BYTES = 64 << 20
+"""A file above this size (a model trained on millions of ratings: 0.5 GB at 25M) is not
+copied into the tracking store; the run gets a tag ``artifact_not_copied.<folder>`` with the
+file's path and size instead (the pipeline keeps the model under the home, and ``retrain``
+keeps every registered version under ``models/versions/``)."""
 _noted: list[str] = []
 
 
@@ -131,7 +136,8 @@ def record(
         metrics: numbers; non-finite or non-numeric values are skipped; ``@`` in a name
             becomes ``_at_`` (``NDCG@10`` -> ``NDCG_at_10``: MLflow's allowed characters).
         artifacts: ``(path, folder)`` pairs: a file or a whole folder, logged under
-            ``folder`` in the run's artifacts.
+            ``folder`` in the run's artifacts (a file above :data:`MAX_ARTIFACT_BYTES` is
+            named in a tag instead of copied).
     """
     if not available():
         return None
@@ -161,6 +167,9 @@ def record(
             path = Path(path)
             if path.is_dir():
                 client.log_artifacts(run_id, str(path), artifact_path=folder)
+            elif path.is_file() and path.stat().st_size > MAX_ARTIFACT_BYTES:
+                size = f"{path.stat().st_size / 1e6:,.0f} MB"
+                client.set_tag(run_id, f"artifact_not_copied.{folder}", f"{path} ({size})")
             elif path.is_file():
                 client.log_artifact(run_id, str(path), artifact_path=folder)
         client.set_terminated(run_id)
