@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -186,14 +187,22 @@ def test_recommend_table(
 
 
 @pytest.mark.realdata
-def test_recommend_in_a_fresh_process_does_not_load_pandas(real_home: Path) -> None:
+@pytest.mark.parametrize("model", ["user-knn", "ials"])
+def test_recommend_in_a_fresh_process_does_not_load_pandas(
+    real_home: Path, model: str, tmp_path: Path
+) -> None:
     """The one-user path (model load, top-N, reasons, the table) runs without pandas,
     pyarrow or SQLAlchemy: they cost ~0.7 s of start-up and are not needed to print a list
-    (issue 13). The same list as the in-process command."""
+    (issue 13); for the neighbour model and for a factor model (reasons by item vectors)."""
+    home = real_home
+    if model != "user-knn":
+        home = tmp_path / "home"
+        shutil.copytree(real_home, home)
+        main(["train", "--model", model, "--home", str(home)])
     probe = (
         "import sys, runpy\n"
         "sys.argv = ['movierec', 'recommend', '-u', '1', '-n', '5', '--json', '--home', "
-        f"{str(real_home)!r}]\n"
+        f"{str(home)!r}]\n"
         "try:\n    runpy.run_module('movierec', run_name='__main__')\n"
         "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "heavy = [m for m in ('pandas', 'pyarrow', 'sqlalchemy') if m in sys.modules]\n"
@@ -263,3 +272,39 @@ def test_failed_train_keeps_the_previous_model(
     assert_one_line_error(code, err, "k")
     assert (home / "models/recommender.npz").read_bytes() == before
     assert not [p for p in (home / "models").iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.realdata
+def test_the_cleaned_ratings_are_recognised_by_stat_then_by_hash(
+    real_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``recommend`` checks that the model was trained on the current cleaned ratings
+    without reading them when their size, mtime and inode are as recorded, by their SHA-256
+    when only the stat changed, and by parsing them when the bytes changed."""
+    from movierec import training
+    from movierec.config import Layout
+
+    home = tmp_path / "home"
+    shutil.copytree(real_home, home)
+    main(["train", "--home", str(home)])
+    layout = Layout(home)
+    recorded = json.loads(layout.model_path.with_suffix(".source.json").read_text())
+    assert recorded["stat"] == training.file_stat(layout.clean_ratings_csv)
+    real_sha = training.file_sha256
+
+    def no_hash(path: Path) -> str:
+        raise AssertionError("hashed")
+
+    monkeypatch.setattr(training, "file_sha256", no_hash)
+    assert training.current_fingerprint(layout) == recorded["fingerprint"]  # stat only
+    csv = layout.clean_ratings_csv
+    text = csv.read_bytes()
+    csv.unlink()
+    csv.write_bytes(text)  # same bytes, a new file: the stat differs, the hash decides
+    with pytest.raises(AssertionError, match="hashed"):
+        training.current_fingerprint(layout)
+    monkeypatch.setattr(training, "file_sha256", real_sha)
+    assert training.current_fingerprint(layout) == recorded["fingerprint"]
+    lines = text.decode().splitlines(keepends=True)
+    csv.write_text("".join(lines[:-1]))  # one rating fewer: another fingerprint
+    assert training.current_fingerprint(layout) != recorded["fingerprint"]

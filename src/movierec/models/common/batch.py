@@ -149,9 +149,7 @@ def titles_of(catalog: ItemCatalog | None, movie_ids: Any) -> dict[int, str]:
     ids = np.unique(np.asarray(movie_ids, dtype=np.int64))
     out = {int(m): f"movie {int(m)}" for m in ids}
     if catalog is not None and ids.size:
-        titles = catalog.frame["title"]
-        known = ids[np.isin(ids, titles.index.to_numpy(dtype=np.int64))]
-        if known.size:
-            found = titles.reindex(known).astype(str).tolist()
-            out.update(zip(known.tolist(), found, strict=True))
+        for m, p in zip(ids.tolist(), catalog.positions(ids).tolist(), strict=True):
+            if p >= 0:
+                out[m] = catalog.titles[p]
     return out
