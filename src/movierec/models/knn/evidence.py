@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["item_neighbour_evidence", "user_neighbour_raters"]
+__all__ = ["item_neighbour_evidence", "user_loved_choice", "user_neighbour_raters"]
 
 
 @numba.njit(cache=True)
@@ -140,3 +140,95 @@ def item_neighbour_evidence(
                 if second >= 0 and c2 > 0:
                     out[a, t, 2] = where[order[second]]
     return out
+
+
+@numba.njit(parallel=True, cache=True)
+def user_loved_choice(
+    rows: np.ndarray,
+    nb_indptr: np.ndarray,
+    nb_indices: np.ndarray,
+    item_indptr: np.ndarray,
+    item_rows: np.ndarray,
+    item_ratings: np.ndarray,
+    liked_indptr: np.ndarray,
+    liked_cols: np.ndarray,
+    cols: np.ndarray,
+    active: np.ndarray,
+    k: int,
+    threshold: float,
+    n_users: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The movie of each user's that drove each reason (``UserKNN._loved_clauses`` for a
+    batch, the same arithmetic).
+
+    For user ``a`` (row ``rows[a]``, neighbours ``nbrs`` best first) and the movies it loved
+    ``liked_cols[liked_indptr[a]:liked_indptr[a + 1]]`` (best first): ``B[p, j]`` = neighbour
+    ``p`` rated loved movie ``j`` at least ``threshold``; ``b_j`` = mean of ``B[:, j]``. For
+    each pair ``(a, t)`` with ``active[a, t]`` and a movie ``cols[a, t] >= 0``:
+    ``N_k(u;i)`` = the first ``k`` neighbours who rated it, ``c_j`` = how many of them loved
+    ``j``, ``lift_j = c_j / max(|N_k|, 1) − b_j``; the choice is the largest lift, then the
+    larger ``c_j``, then the earlier ``j``.
+
+    Returns:
+        ``(choice, count)`` shape ``(b, n)``: the position ``j`` in the user's loved list
+        (``-1``: none) and its ``c_j``.
+    """
+    b, n = cols.shape
+    choice = np.full((b, n), -1, np.int64)
+    count = np.zeros((b, n), np.int64)
+    for a in numba.prange(b):
+        u = rows[a]
+        p0, p1 = nb_indptr[u], nb_indptr[u + 1]
+        n_nb = p1 - p0
+        l0, l1 = liked_indptr[a], liked_indptr[a + 1]
+        n_liked = l1 - l0
+        if n_nb == 0 or n_liked == 0:
+            continue
+        pos = np.full(n_users, -1, np.int64)
+        for p in range(n_nb):
+            pos[nb_indices[p0 + p]] = p
+        loved = np.zeros((n_nb, n_liked), np.bool_)
+        base = np.zeros(n_liked, np.float64)
+        for jj in range(n_liked):
+            j = liked_cols[l0 + jj]
+            hits = 0
+            for q in range(item_indptr[j], item_indptr[j + 1]):
+                p = pos[item_rows[q]]
+                if p >= 0 and item_ratings[q] >= threshold:
+                    loved[p, jj] = True
+                    hits += 1
+            base[jj] = hits / n_nb
+        rated = np.zeros(n_users, np.bool_)
+        chosen = np.empty(k, np.int64)
+        counts = np.zeros(n_liked, np.int64)
+        for t in range(n):
+            c = cols[a, t]
+            if c < 0 or not active[a, t]:
+                continue
+            for q in range(item_indptr[c], item_indptr[c + 1]):
+                if item_ratings[q] > 0:
+                    rated[item_rows[q]] = True
+            size = 0
+            for p in range(n_nb):
+                if rated[nb_indices[p0 + p]]:
+                    chosen[size] = p
+                    size += 1
+                    if size == k:
+                        break
+            for q in range(item_indptr[c], item_indptr[c + 1]):
+                rated[item_rows[q]] = False
+            counts[:] = 0
+            for s in range(size):
+                for jj in range(n_liked):
+                    if loved[chosen[s], jj]:
+                        counts[jj] += 1
+            denom = max(size, 1)
+            best, best_lift, best_count = -1, 0.0, 0
+            for jj in range(n_liked):
+                lift = counts[jj] / denom - base[jj]
+                if best < 0 or lift > best_lift or (lift == best_lift and counts[jj] > best_count):
+                    best, best_lift, best_count = jj, lift, counts[jj]
+            if best_count > 0:
+                choice[a, t] = best
+                count[a, t] = best_count
+    return choice, count

@@ -333,12 +333,62 @@ class UserKNN(KNNFoldIn):
                 f"users with similar taste {how} ({int(count[u, r])} of your nearest "
                 f"neighbours, avg {avg:.1f}★)"
             )
-        if rated is not None:
-            for u in range(b):
-                row = int(rows[u])
-                nbrs = np.asarray(nb[1][nb_indptr[row] : nb_indptr[row + 1]], dtype=np.int64)
-                self._loved_clauses(nbrs, rated[u], cols[u], out[u])
+        if rated is not None and b == 1:
+            row = int(rows[0])
+            nbrs = np.asarray(nb[1][nb_indptr[row] : nb_indptr[row + 1]], dtype=np.int64)
+            self._loved_clauses(nbrs, rated[0], cols[0], out[0])
+        elif rated is not None:
+            self._loved_clauses_batch(rows, nb_indptr, np.asarray(nb[1]), rated, cols, out)
         return out
+
+    def _loved_clauses_batch(
+        self,
+        rows: np.ndarray,
+        nb_indptr: np.ndarray,
+        nb_indices: np.ndarray,
+        rated: list[tuple[np.ndarray, np.ndarray]],
+        cols: np.ndarray,
+        reasons: list[list[str]],
+    ) -> None:
+        """:meth:`_loved_clauses` for every user of a batch in one compiled pass
+        (:func:`~movierec.models.knn.evidence.user_loved_choice`; per user, the loved-by
+        matrix of its neighbours, then each reason's choice: the same arithmetic)."""
+        from movierec.models.knn.evidence import user_loved_choice
+
+        lo, hi = self.data_.rating_scale
+        threshold = lo + 0.75 * (hi - lo)
+        liked: list[np.ndarray] = []
+        for c, r in rated:
+            r = np.asarray(r)
+            keep = r >= threshold
+            mine = np.asarray(c, dtype=np.int64)[keep]
+            liked.append(mine[np.lexsort((mine, -r[keep]))])  # best loved first
+        liked_indptr = np.zeros(len(liked) + 1, dtype=np.int64)
+        np.cumsum([x.size for x in liked], out=liked_indptr[1:])
+        liked_cols = np.concatenate(liked) if liked else np.zeros(0, np.int64)
+        active = np.array([[bool(x) for x in row] for row in reasons], dtype=bool)
+        indptr, item_rows, ratings = self._by_item()
+        choice, count = user_loved_choice(
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(nb_indptr, dtype=np.int64),
+            np.asarray(nb_indices, dtype=np.int64),
+            indptr,
+            item_rows,
+            ratings,
+            liked_indptr,
+            liked_cols,
+            np.asarray(cols, dtype=np.int64),
+            active.reshape(cols.shape),
+            int(self.k),
+            float(threshold),
+            int(self.data_.n_users),
+        )
+        titles: dict[int, str] = {}
+        for u, t in zip(*np.nonzero(choice >= 0), strict=True):
+            movie = int(self.data_.items.ids[liked_cols[liked_indptr[u] + choice[u, t]]])
+            if movie not in titles:
+                titles[movie] = movie_title(self.items_catalog_, movie)
+            reasons[u][t] += f"; like you, {int(count[u, t])} of them loved {titles[movie]}"
 
     def _loved_clauses(
         self,
