@@ -76,7 +76,7 @@ def _per_user_seconds(name: str, n_users: int) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["als", "item-knn", "baseline"])
+@pytest.mark.parametrize("name", ["als", "item-knn", "user-knn", "baseline"])
 def test_per_user_cost_does_not_grow_with_users(name: str) -> None:
     """1x and 4x the users, same movies, in one run: the per-user cost of explaining every
     list may not grow by more than 1.5x (a ratio, robust to the machine's speed)."""
