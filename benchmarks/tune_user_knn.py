@@ -15,6 +15,11 @@ goal: no worse than baseline on any data set), the chosen one has the best mean 
 ``min_worst`` also records the point with the smallest worst margin. NDCG@10 of the ranking
 score is recorded too (it does not depend on ``center`` or λ).
 
+Ranking (``ranking`` in the results): the shipped score keeps the seed's user-mean centring;
+the alternative — the rating formula's centring with ``β = rank_damping + λ`` (so that zero
+rank damping would give the predicted-rating order) — is scored on the ranking protocols'
+own validation carves (``validation_fold(kind="ranking")``) and on u1's, NDCG@10 and P@10.
+
 Usage::
 
     .venv/bin/python benchmarks/tune_user_knn.py [--data /work/shared/data]
@@ -31,10 +36,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from movierec.evaluation.scoring import run_fold
 from movierec.evaluation.splits import load_protocol
 from movierec.evaluation.tuning import validation_fold
 from movierec.models.baseline import REG_I, REG_U
+from movierec.models.knn.user import UserKNN
 from movierec.models.registry import make_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,6 +95,48 @@ def run(data_root: Path) -> dict[str, Any]:
     return {"sets": sets, "choice": choose(sets)}
 
 
+RANKING_SETS = (
+    ("ml-100k stratified-75-25 seed 1", "ml-100k", "stratified-75-25", 1, "ranking"),
+    ("ml100k-u1", "ml-100k", "ml100k-u1", 42, "rating"),
+    (
+        "ml-latest-small stratified-75-25 seed 1",
+        "ml-latest-small",
+        "stratified-75-25",
+        1,
+        "ranking",
+    ),
+)
+
+
+class BaselineRanked(UserKNN):
+    """The alternative ranking score: the rating formula's centring (``dev_``, ``b_ui``) with
+    ``β = rank_damping + rating_damping`` and ``γ = rank_offset``."""
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(user_rows, dtype=np.int64)
+        beta = float(self.rank_damping) + float(self.rating_damping)
+        off = self._offsets(rows)
+        return self._run(rows, self._nb(), off, beta, float(self.rank_offset), rating=True)
+
+
+def ranking(data_root: Path) -> list[dict[str, Any]]:
+    """Validation NDCG@10 / P@10 of the shipped ranking score and of the alternative."""
+    out = []
+    for label, dataset, protocol, seed, kind in RANKING_SETS:
+        fold = load_protocol(protocol, data_root / dataset, seed=seed, dataset=dataset).folds[0]
+        val, where = validation_fold(fold, 42, kind)
+        row: dict[str, Any] = {"set": label, "validation": where}
+        for name, cls in (
+            ("user-mean score (shipped)", UserKNN),
+            ("baseline score", BaselineRanked),
+        ):
+            metrics = run_fold(cls(), val, None, 10, curves=False).result.metrics
+            row[name] = {key: metrics.get(key) for key in ("NDCG@10", "Precision@10")}
+        print(row, flush=True)
+        out.append(row)
+    return out
+
+
 def choose(sets: list[dict[str, Any]]) -> dict[str, Any]:
     """Among grid points no worse than baseline on any set, the best mean margin."""
     keys = ("center", "reg_u", "reg_i", "rating_damping")
@@ -114,6 +164,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     args = parser.parse_args()
     out = run(args.data)
+    out["ranking"] = ranking(args.data)
     out["command"] = "benchmarks/tune_user_knn.py"
     out["load_avg"] = os.getloadavg()
     OUT.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
