@@ -48,9 +48,12 @@ class UserKNN(KNNFoldIn):
     zeroed below ``min_support`` co-rated items, shrunk by ``n/(n+shrinkage)``; they do not
     depend on ``center``. Predictions are clipped to the rating scale.
 
-    Ranking (:meth:`score`, :meth:`fold_in`) keeps the user-mean formula whatever ``center``
-    (``"none"``: uncentred) with ``β = rank_damping``, ``γ = rank_offset`` (see
-    :mod:`movierec.models.knn`): ``μ_u + (Σ s (r_vi − μ_v) + γ Σ s) / (Σ s + β)``.
+    Ranking (:meth:`score`, :meth:`fold_in`) keeps the seed's user-mean formula whatever
+    ``center`` (``"none"``: uncentred) with ``β = rank_damping``, ``γ = rank_offset`` (see
+    :mod:`movierec.models.knn`): ``μ_u + (Σ s (r_vi − μ_v) + γ Σ s) / (Σ s + β)``; the
+    baseline-centred alternative ranked worse on the same validation carves (NDCG@10, in
+    ``tune_user_knn.json``). So ``rank_damping = rank_offset = 0`` gives the predicted-rating
+    order only with ``center="mean"``, ``rating_damping=0``.
 
     The defaults ``center="baseline"`` with ``baseline``'s regularisation (so ``b_ui`` is the
     ``baseline`` model's prediction) and λ = 20 were chosen on validation parts carved from
