@@ -232,15 +232,24 @@ def test_user_knn_matches_loops(
         np.testing.assert_allclose(one, np.clip(ref_pred[u], 1.0, 5.0), rtol=1e-5)
 
 
-def test_user_knn_legacy_mean_center() -> None:
-    """``mean_center`` (earlier versions' switch) still means user-mean / no centring."""
+def test_user_knn_legacy_mean_center(tmp_path: Path) -> None:
+    """``mean_center`` (earlier versions' switch, in their model files) still means the
+    seed's formula: user-mean / no centring with λ = 0, whatever ``center`` and
+    ``rating_damping`` say; such a file (no baselines in it) loads and predicts the same."""
+    from movierec.models import load_model
+
     data = tiny()
+    uu, ii = np.nonzero(np.ones(data.matrix.shape))
     for legacy, center in ((True, "mean"), (False, "none")):
-        old = UserKNN(mean_center=legacy, center="baseline", rating_damping=1.0).fit(data)
-        new = UserKNN(center=center, rating_damping=1.0).fit(data)
-        uu, ii = np.nonzero(np.ones(data.matrix.shape))
+        old = UserKNN(mean_center=legacy, center="baseline", rating_damping=5.0).fit(data)
+        new = UserKNN(center=center, rating_damping=0.0).fit(data)
         np.testing.assert_array_equal(old.predict_rows(uu, ii), new.predict_rows(uu, ii))
         np.testing.assert_array_equal(old.score(np.arange(7)), new.score(np.arange(7)))
+        assert not hasattr(old, "dev_")
+        back = load_model(old.save(tmp_path / f"old-{legacy}.npz"))
+        np.testing.assert_array_equal(back.predict_rows(uu, ii), old.predict_rows(uu, ii))
+        ratings = {20: 4.0, 22: 2.5, 23: 5.0}
+        np.testing.assert_array_equal(back.fold_in_ratings(ratings), new.fold_in_ratings(ratings))
 
 
 @pytest.mark.parametrize(

@@ -19,10 +19,13 @@ from movierec.testing import synthetic_interactions
 
 def check_every_user(model: UserKNN, beta: float, gamma: float, rating: bool = False) -> None:
     """Every user's scores: the ranking score (``values_``, user means) or, with ``rating``,
-    the rating formula's (``dev_``, the baselines ``μ + b_u`` and ``b_i``)."""
+    the rating formula's (``dev_``, the baselines ``μ + b_u`` and ``b_i``, when centred on
+    them)."""
     m = model.data_.matrix
-    vals = model.dev_ if rating else model.values_
-    item_base = model.item_bias_ if rating else np.zeros(model.data_.n_items)
+    if rating:
+        vals, item_base = model._rating_inputs()
+    else:
+        vals, item_base = model.values_, np.zeros(model.data_.n_items)
     args = (m.indptr.astype(np.int64), m.indices, vals)
     nb = (model.nb_indptr_, model.nb_indices_, model.nb_sims_)
     by_item = model._by_item()

@@ -66,8 +66,10 @@ class UserKNN(KNNFoldIn):
         k: neighbours per prediction (≥ 1).
         similarity: ``"cosine"`` or ``"pearson"``.
         mean_center: legacy switch (model files and ``-p`` of earlier versions): when given,
-            ``True`` means ``center="mean"`` and ``False`` ``center="none"`` (it wins over
-            ``center``); ``None`` (default): ``center`` decides.
+            the seed's formula exactly — ``True`` means ``center="mean"``, ``False``
+            ``center="none"``, both with λ = 0 (it wins over ``center`` and
+            ``rating_damping``, so a model file saved before them predicts as it did);
+            ``None`` (default): ``center`` and ``rating_damping`` decide.
         min_support: minimum co-rated items for a similarity to count.
         shrinkage: λ_s ≥ 0 of ``s ← s·n/(n+λ_s)``.
         min_k: minimum neighbours for a neighbourhood prediction (1 ≤ min_k ≤ k).
@@ -88,10 +90,9 @@ class UserKNN(KNNFoldIn):
             CSR layout, sorted by decreasing similarity.
         values_: ``(nnz,)`` per-rating values of the ranking score, aligned with
             ``data_.matrix.data`` (``r − μ_u`` when centred, else ``r``).
-        mu_, user_bias_ ``(n_users,)``, item_bias_ ``(n_items,)``: baselines
-            (``center="baseline"``; else the global mean and zeros).
-        dev_: ``(nnz,)`` per-rating values of the rating formula (``r − b_ui``; the same
-            array as ``values_`` unless ``center="baseline"``).
+        mu_, user_bias_ ``(n_users,)``, item_bias_ ``(n_items,)``: baselines, and
+        dev_: ``(nnz,)`` per-rating values ``r − b_ui`` of the rating formula (only with
+            ``center="baseline"``; otherwise the formula uses ``values_`` and user means).
     """
 
     name = "user-knn"
@@ -155,6 +156,17 @@ class UserKNN(KNNFoldIn):
             return str(self.center)
         return "mean" if self.mean_center else "none"
 
+    def _lambda(self) -> float:
+        """λ of the rating formula: ``rating_damping``, 0 under the legacy ``mean_center``."""
+        return float(self.rating_damping) if self.mean_center is None else 0.0
+
+    def _rating_inputs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rating formula's per-rating values and per-item base: ``(dev_, item_bias_)``
+        with baseline centring, else ``(values_, zeros)`` (``(nnz,)``, ``(n_items,)``)."""
+        if self._centre() == "baseline":
+            return self.dev_, self.item_bias_
+        return self.values_, np.zeros(self.data_.n_items)
+
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
         if data.n_users > MAX_USERS:
             raise ConfigError(
@@ -186,11 +198,6 @@ class UserKNN(KNNFoldIn):
             )
             rows = np.repeat(np.arange(data.n_users), counts)
             self.dev_ = vals_raw - (self.mu_ + self.user_bias_[rows] + self.item_bias_[m.indices])
-        else:
-            self.mu_ = float(m.data.mean())
-            self.user_bias_ = np.zeros(data.n_users)
-            self.item_bias_ = np.zeros(data.n_items)
-            self.dev_ = self.values_
 
     def _run(
         self,
@@ -203,12 +210,14 @@ class UserKNN(KNNFoldIn):
     ) -> np.ndarray:
         """Scores ``(b, n_items)`` float32 of neighbour-list rows ``rows`` with per-row
         offsets ``base``: the ranking score (``rating=False``: ``values_``, no item term) or
-        the rating formula (``rating=True``: ``dev_`` and ``item_bias_``)."""
+        the rating formula (``rating=True``: :meth:`_rating_inputs`)."""
         m = self.data_.matrix
         rows = np.asarray(rows, dtype=np.int64)
         centred = self._centre() != "none"
-        vals = self.dev_ if rating else self.values_
-        item_base = self.item_bias_ if rating else np.zeros(self.data_.n_items)
+        if rating:
+            vals, item_base = self._rating_inputs()
+        else:
+            vals, item_base = self.values_, np.zeros(self.data_.n_items)
         if rows.size == 1:  # one request: plain numpy, the kernel's arithmetic, no numba
             one = user_scores(
                 int(rows[0]), nb[0], nb[1], nb[2], m.indptr.astype(np.int64), m.indices,
@@ -265,17 +274,15 @@ class UserKNN(KNNFoldIn):
         return mu, self.user_means_ - mu, np.zeros(self.data_.n_items)
 
     def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
-        """The rating formula (λ = ``rating_damping``), clipped to the rating scale; shape
-        ``(n,)``."""
+        """The rating formula (λ = ``rating_damping``; 0 under ``mean_center``), clipped to
+        the rating scale; shape ``(n,)``."""
         self._check_fitted()
         uniq, inv = unique_rows(user_rows)
         out = np.empty(inv.size, dtype=np.float32)
         cols = np.asarray(item_cols, dtype=np.int64)
         for start in range(0, uniq.size, 512):
             block = uniq[start : start + 512]
-            scores = self._run(
-                block, self._nb(), self._offsets(block), float(self.rating_damping), rating=True
-            )
+            scores = self._run(block, self._nb(), self._offsets(block), self._lambda(), rating=True)
             sel = (inv >= start) & (inv < start + block.size)
             out[sel] = scores[inv[sel] - start, cols[sel]]
         lo, hi = self.data_.rating_scale
@@ -337,9 +344,9 @@ class UserKNN(KNNFoldIn):
             base, beta, gamma = float(vals.mean()), self.rank_damping, self.rank_offset
         elif self._centre() == "baseline":
             b_u = new_user_bias(cols, vals, self.mu_, self.item_bias_, float(self.reg_u))
-            base, beta, gamma = self.mu_ + b_u, self.rating_damping, 0.0
+            base, beta, gamma = self.mu_ + b_u, self._lambda(), 0.0
         else:
-            base, beta, gamma = float(vals.mean()), self.rating_damping, 0.0
+            base, beta, gamma = float(vals.mean()), self._lambda(), 0.0
         return self._run(
             np.zeros(1, np.int64),
             self._new_user_nb(cols, vals),
