@@ -41,6 +41,14 @@ from movierec.training import fit_model, load_trained
 
 RESULTS = Path(__file__).with_name("results")
 
+KNN_WITH_MEANS: dict[str, Any] = {
+    "k": 40,
+    "shrinkage": 0.0,
+    "center": "mean",
+    "rating_damping": 0.0,
+}
+"""UserKNN with Surprise ``KNNWithMeans``'s settings (user-based cosine, k = 40)."""
+
 
 def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     t0 = time.perf_counter()
@@ -71,7 +79,7 @@ def user_knn_rmse(data_dir: Path) -> tuple[float, int, float]:
     base = read_u_data(data_dir / "ml-100k" / "u1.base")
     test = read_u_data(data_dir / "ml-100k" / "u1.test")
     train_data = Interactions.from_frame(base)
-    model, fit_s = timed(UserKNN(k=40, shrinkage=0.0).fit, train_data)
+    model, fit_s = timed(UserKNN(**KNN_WITH_MEANS).fit, train_data)
     known = train_data.users.contains(test["userId"]) & train_data.items.contains(test["movieId"])
     test = test[known]
     pred = model.predict(test["userId"].to_numpy(), test["movieId"].to_numpy())
@@ -155,7 +163,7 @@ def main() -> None:
     )
     clean = transform(clean, 5, 20).frame
     data = Interactions.from_frame(clean)
-    model = UserKNN(k=40, shrinkage=0.0)  # Surprise KNNWithMeans settings
+    model = UserKNN(**KNN_WITH_MEANS)
     all_users = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()

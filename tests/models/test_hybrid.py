@@ -10,7 +10,7 @@ import pytest
 from movierec.errors import ConfigError, NotSupportedError
 from movierec.interactions import Interactions, Vocabulary
 from movierec.models import Recommender, load_model
-from movierec.models.baseline import Popularity
+from movierec.models.baseline import BaselineOnly, Popularity
 from movierec.models.common.zscore import zscore
 from movierec.models.content import ContentBased
 from movierec.models.hybrid import Hybrid
@@ -141,9 +141,19 @@ def test_user_without_ratings_gets_popularity() -> None:
     row = np.array([data.n_users - 1])
     pop = Popularity(method="damped_mean").fit(data)
     np.testing.assert_allclose(model.score(row)[0], zscore(pop.score(row))[0], rtol=1e-5)
+    # no neighbour term for them: user-knn's rating is its baseline μ + b_i (b_u = 0), the
+    # baseline model's (same regularisation); the seed's formula gave the global mean
     knn = UserKNN().fit(data)
+    base = BaselineOnly().fit(data)
+    cols = np.arange(data.n_items)
+    np.testing.assert_allclose(
+        knn.predict_rows(np.full(cols.size, row[0]), cols),
+        base.predict_rows(np.full(cols.size, row[0]), cols),
+        rtol=1e-6,
+    )
+    seed = UserKNN(center="mean", rating_damping=0.0).fit(data)
     mu = float(data.matrix.data.mean())
-    np.testing.assert_allclose(knn.predict_rows(row, np.array([0])), [mu], rtol=1e-6)
+    np.testing.assert_allclose(seed.predict_rows(row, np.array([0])), [mu], rtol=1e-6)
 
 
 def test_hybrid_similar_items_is_declared_only_when_a_part_has_it() -> None:

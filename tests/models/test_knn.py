@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, Vocabulary
 from movierec.models.base import Recommender
+from movierec.models.baseline import BaselineOnly
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.knn import ItemKNN, UserKNN
 from movierec.models.knn import base as knn_base
@@ -44,6 +45,10 @@ class TestUserKNN(RecommenderContract):
             {"rank_damping": -0.1},
             {"max_neighbors": 2},
             {"mean_center": "yes"},
+            {"center": "median"},
+            {"rating_damping": -1.0},
+            {"reg_u": -1.0},
+            {"n_epochs": 0},
         ]
 
 
@@ -58,6 +63,11 @@ class TestUserKNNPearsonRaw(RecommenderContract):
             rank_damping=0.0,
             rank_offset=0.0,
         )
+
+
+class TestUserKNNMeanDamped(RecommenderContract):
+    def make_model(self) -> Recommender:
+        return UserKNN(k=5, center="mean", rating_damping=2.0, rank_damping=1.0, rank_offset=1.0)
 
 
 class TestItemKNN(RecommenderContract):
@@ -138,22 +148,26 @@ def _dense_sims(model_lists: tuple[np.ndarray, np.ndarray, np.ndarray], n: int) 
 
 
 @pytest.mark.parametrize(
-    ("similarity", "mean_center", "k", "min_support", "shrinkage", "min_k", "beta", "gamma"),
+    ("similarity", "center", "k", "min_support", "shrinkage", "min_k", "beta", "gamma", "lam"),
     [
-        ("cosine", True, 2, 1, 0.0, 1, 0.0, 0.0),
-        ("cosine", False, 3, 2, 0.0, 1, 0.5, 2.0),
-        ("pearson", True, 2, 2, 3.0, 2, 1.0, 3.0),
-        ("pearson", False, 10, 1, 1.0, 1, 0.0, 0.0),
+        ("cosine", "mean", 2, 1, 0.0, 1, 0.0, 0.0, 0.0),
+        ("cosine", "none", 3, 2, 0.0, 1, 0.5, 2.0, 1.5),
+        ("pearson", "mean", 2, 2, 3.0, 2, 1.0, 3.0, 0.7),
+        ("pearson", "none", 10, 1, 1.0, 1, 0.0, 0.0, 0.0),
+        ("cosine", "baseline", 2, 1, 0.0, 1, 0.5, 1.0, 2.0),
+        ("pearson", "baseline", 3, 2, 1.0, 2, 0.0, 0.0, 0.0),
     ],
 )
 def test_user_knn_matches_loops(
-    similarity, mean_center, k, min_support, shrinkage, min_k, beta, gamma
+    similarity, center, k, min_support, shrinkage, min_k, beta, gamma, lam
 ):
     data = tiny()
     dense = data.matrix.toarray().astype(np.float64)
     n_users, n_items = dense.shape
     rows = _rows(dense)
     mu = [sum(r.values()) / len(r) for r in rows]
+    reg_u, reg_i, epochs = 3.0, 2.0, 5
+    g_mu, bu, bi = _baseline_loops(dense, reg_u, reg_i, epochs)
     ref_sim = np.zeros((n_users, n_users))
     for u in range(n_users):
         for v in range(n_users):
@@ -162,18 +176,28 @@ def test_user_knn_matches_loops(
     model = UserKNN(
         k=k,
         similarity=similarity,
-        mean_center=mean_center,
+        center=center,
         min_support=min_support,
         shrinkage=shrinkage,
         min_k=min_k,
         rank_damping=beta,
         rank_offset=gamma,
+        rating_damping=lam,
+        reg_u=reg_u,
+        reg_i=reg_i,
+        n_epochs=epochs,
     ).fit(data)
     got_sim = _dense_sims((model.nb_indptr_, model.nb_indices_, model.nb_sims_), n_users)
     np.testing.assert_allclose(got_sim, np.where(ref_sim > 0, ref_sim, 0), atol=1e-6)
 
+    # ranking score: user-mean centring (or none), whatever the rating formula's centring
     ref_score = np.zeros((n_users, n_items))
+    ref_pred = np.zeros((n_users, n_items))
     ref_nbrs: dict[tuple[int, int], list[int]] = {}
+
+    def b(u: int, i: int) -> float:  # the rating formula's baseline b_ui
+        return g_mu + bu[u] + bi[i] if center == "baseline" else mu[u]
+
     for u in range(n_users):
         for i in range(n_items):
             cands = [(ref_sim[u, v], v) for v in range(n_users) if v != u and i in rows[v]]
@@ -183,23 +207,49 @@ def test_user_knn_matches_loops(
             ref_nbrs[u, i] = [v for _, v in chosen]
             if len(chosen) < min_k:
                 ref_score[u, i] = mu[u]
+                ref_pred[u, i] = b(u, i)
                 continue
             den = sum(s for s, _ in chosen)
-            if mean_center:
+            if center != "none":
                 num = sum(s * (rows[v][i] - mu[v] + gamma) for s, v in chosen)
                 ref_score[u, i] = mu[u] + num / (den + beta)
+                num = sum(s * (rows[v][i] - b(v, i)) for s, v in chosen)
+                ref_pred[u, i] = b(u, i) + num / (den + lam)
             else:
                 num = sum(s * (rows[v][i] + gamma) for s, v in chosen)
                 ref_score[u, i] = (num + beta * mu[u]) / (den + beta)
+                num = sum(s * rows[v][i] for s, v in chosen)
+                ref_pred[u, i] = (num + lam * mu[u]) / (den + lam)
     np.testing.assert_allclose(model.score(np.arange(n_users)), ref_score, rtol=1e-5)
     for (u, i), nbrs in ref_nbrs.items():
         assert model.neighbourhood(u, i)[0].tolist() == nbrs
-    # predict = the rating formula without damping, clipped
-    model0 = UserKNN(**{**model.get_params(), "rank_damping": 0.0, "rank_offset": 0.0}).fit(data)
+    # predict = the rating formula (λ = rating_damping), clipped; batch and one-user paths
     uu, ii = np.meshgrid(np.arange(n_users), np.arange(n_items), indexing="ij")
     pred = model.predict_rows(uu.ravel(), ii.ravel())
-    expect = np.clip(model0.score(np.arange(n_users)).ravel(), 1.0, 5.0)
-    np.testing.assert_allclose(pred, expect, rtol=1e-6)
+    np.testing.assert_allclose(pred, np.clip(ref_pred, 1.0, 5.0).ravel(), rtol=1e-5)
+    for u in range(n_users):
+        one = model.predict_rows(np.full(n_items, u), np.arange(n_items))
+        np.testing.assert_allclose(one, np.clip(ref_pred[u], 1.0, 5.0), rtol=1e-5)
+
+
+def test_user_knn_legacy_mean_center(tmp_path: Path) -> None:
+    """``mean_center`` (earlier versions' switch, in their model files) still means the
+    seed's formula: user-mean / no centring with λ = 0, whatever ``center`` and
+    ``rating_damping`` say; such a file (no baselines in it) loads and predicts the same."""
+    from movierec.models import load_model
+
+    data = tiny()
+    uu, ii = np.nonzero(np.ones(data.matrix.shape))
+    for legacy, center in ((True, "mean"), (False, "none")):
+        old = UserKNN(mean_center=legacy, center="baseline", rating_damping=5.0).fit(data)
+        new = UserKNN(center=center, rating_damping=0.0).fit(data)
+        np.testing.assert_array_equal(old.predict_rows(uu, ii), new.predict_rows(uu, ii))
+        np.testing.assert_array_equal(old.score(np.arange(7)), new.score(np.arange(7)))
+        assert not hasattr(old, "dev_")
+        back = load_model(old.save(tmp_path / f"old-{legacy}.npz"))
+        np.testing.assert_array_equal(back.predict_rows(uu, ii), old.predict_rows(uu, ii))
+        ratings = {20: 4.0, 22: 2.5, 23: 5.0}
+        np.testing.assert_array_equal(back.fold_in_ratings(ratings), new.fold_in_ratings(ratings))
 
 
 @pytest.mark.parametrize(
@@ -328,11 +378,13 @@ def test_user_knn_fold_in_equals_training_user() -> None:
         {"k": 6, "similarity": "pearson"},
         {"k": 3, "min_support": 3, "shrinkage": 0.0, "rank_damping": 1.0, "rank_offset": 1.0},
         {"k": 2, "similarity": "pearson", "mean_center": False, "min_k": 2, "max_neighbors": 4},
+        {"k": 4, "center": "mean", "rating_damping": 2.0},
     ],
 )
 def test_user_knn_new_user_equals_refit(params) -> None:
     """fold_in + explain_ratings for users left out of training equal score + explain of a
-    model refitted with them (similarities to the others do not depend on who else is in)."""
+    model refitted with them (similarities to the others do not depend on who else is in);
+    without baselines (which are refitted with them) fold_in_ratings equals predict too."""
     data, items = synthetic_interactions(), synthetic_catalog()
     frame = data.to_frame()
     full = UserKNN(**params).fit(data, items)
@@ -345,6 +397,13 @@ def test_user_knn_new_user_equals_refit(params) -> None:
         ratings = dict(zip(mine.movieId, mine.rating, strict=True))
         folded = partial.fold_in(ratings)
         np.testing.assert_allclose(folded, full.score(np.array([row]))[0], rtol=1e-6)
+        if full._centre() != "baseline":
+            every = np.arange(data.n_items)
+            np.testing.assert_allclose(
+                partial.fold_in_ratings(ratings),
+                full.predict_rows(np.full(every.size, row), every),
+                rtol=1e-6,
+            )
         reasons = partial.explain_ratings(ratings, movies)
         assert reasons == full.explain(u_ext, movies)
         # explain first, then fold_in (the shared neighbour list is computed either way)
@@ -433,7 +492,8 @@ def test_user_knn_matches_surprise() -> None:
     algo = surprise.KNNWithMeans(
         k=4, min_k=1, sim_options={"name": "cosine", "user_based": True}, verbose=False
     ).fit(trainset)
-    model = UserKNN(k=4, similarity="cosine", shrinkage=0.0).fit(data)
+    model = UserKNN(k=4, similarity="cosine", shrinkage=0.0, center="mean", rating_damping=0.0)
+    model.fit(data)
     # unseen pairs only: for a rated pair Surprise counts the user as their own neighbour
     uu, ii = np.nonzero(data.matrix.toarray() == 0)
     u_ids, i_ids = data.users.ids[uu], data.items.ids[ii]
@@ -458,9 +518,13 @@ def u1_user_knn(u1) -> UserKNN:
 def test_user_knn_u1(u1, u1_user_knn) -> None:
     train, test = u1
     model = u1_user_knn
+    # the seed's formula (user means, λ = 0): Surprise KNNWithMeans (user, cosine, k=40) on
+    # u1 gives 0.970
+    seed = UserKNN(center="mean", rating_damping=0.0).fit(train)
+    assert 0.955 <= u1_rmse(seed, train, test) <= 0.972
+    # the default (baseline-centred, damped) is meant to be no worse than baseline (issue 14)
     rmse = u1_rmse(model, train, test)
-    # Surprise KNNWithMeans (user, cosine, k=40) on u1: 0.970; same formula here
-    assert 0.955 <= rmse <= 0.972, rmse
+    assert rmse <= u1_rmse(BaselineOnly().fit(train), train, test), rmse
     ids, scores = model.recommend(train.users.ids, n=10)
     assert ids.shape == (943, 10) and np.all(ids > 0)
     for r in range(train.n_users):
@@ -533,12 +597,13 @@ def _previous_new_user(
         m.indices,
         model.values_,
         np.array([vals.mean()]),
+        np.zeros(data.n_items),
         data.n_items,
         model.k,
         model.min_k,
         float(model.rank_damping),
         float(model.rank_offset),
-        model.mean_center,
+        model._centre() != "none",
     )[0]
     return scores, _reference_reasons(model, cols, vals, nb[1], movies)
 

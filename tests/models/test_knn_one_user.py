@@ -17,20 +17,28 @@ from movierec.models.knn.user import UserKNN
 from movierec.testing import synthetic_interactions
 
 
-def check_every_user(model: UserKNN, beta: float, gamma: float) -> None:
+def check_every_user(model: UserKNN, beta: float, gamma: float, rating: bool = False) -> None:
+    """Every user's scores: the ranking score (``values_``, user means) or, with ``rating``,
+    the rating formula's (``dev_``, the baselines ``μ + b_u`` and ``b_i``, when centred on
+    them)."""
     m = model.data_.matrix
-    args = (m.indptr.astype(np.int64), m.indices, model.values_)
+    if rating:
+        vals, item_base = model._rating_inputs()
+    else:
+        vals, item_base = model.values_, np.zeros(model.data_.n_items)
+    args = (m.indptr.astype(np.int64), m.indices, vals)
     nb = (model.nb_indptr_, model.nb_indices_, model.nb_sims_)
     by_item = model._by_item()
+    centred = model._centre() != "none"
     for u in range(model.data_.n_users):
-        mu = float(model.user_means_[u])
+        mu = float((model._offsets(np.array([u])) if rating else model.user_means_[[u]])[0])
         compiled = user_knn_serial(
-            np.array([u]), *nb, *args, np.array([mu]), model.data_.n_items, model.k,
-            model.min_k, beta, gamma, model.mean_center,
+            np.array([u]), *nb, *args, np.array([mu]), item_base, model.data_.n_items, model.k,
+            model.min_k, beta, gamma, centred,
         )[0]  # fmt: skip
         plain = user_scores(
-            u, *nb, *args, mu, model.data_.n_items, model.k, model.min_k, beta, gamma,
-            model.mean_center,
+            u, *nb, *args, mu, item_base, model.data_.n_items, model.k, model.min_k, beta,
+            gamma, centred,
         )  # fmt: skip
         assert plain.dtype == compiled.dtype and np.array_equal(plain, compiled), u
         top = np.argsort(-compiled, kind="stable")[:10]
@@ -44,11 +52,14 @@ def check_every_user(model: UserKNN, beta: float, gamma: float) -> None:
         assert np.array_equal(count[0], c2) and np.array_equal(total[0], t2), u
 
 
-@pytest.mark.parametrize("params", [{}, {"mean_center": False, "k": 3, "min_k": 2}])
+@pytest.mark.parametrize(
+    "params", [{}, {"center": "none", "k": 3, "min_k": 2}, {"center": "mean", "k": 4}]
+)
 def test_one_user_equals_kernel_on_synthetic(params: dict) -> None:
     model = UserKNN(**params).fit(synthetic_interactions())
     check_every_user(model, model.rank_damping, model.rank_offset)
     check_every_user(model, 0.0, 0.0)
+    check_every_user(model, model.rating_damping, 0.0, rating=True)
 
 
 @pytest.mark.realdata
@@ -59,3 +70,4 @@ def test_one_user_equals_kernel_on_ml100k(ml100k_dir: Path) -> None:
     )
     model = UserKNN().fit(Interactions.from_frame(ratings))
     check_every_user(model, model.rank_damping, model.rank_offset)
+    check_every_user(model, model.rating_damping, 0.0, rating=True)

@@ -38,6 +38,7 @@ SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "k": ("int", 10, 100, 10),
         "shrinkage": ("float", 0, 100, False),
         "similarity": ("cat", ["cosine", "pearson"]),
+        "rating_damping": ("float", 0, 100, False),
     },
     "item-knn": {
         "k": ("int", 10, 100, 10),

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
 from movierec.models.base import Recommender
-from movierec.models.baseline import BaselineOnly
+from movierec.models.baseline import BaselineOnly, new_user_bias
 from movierec.models.common.carve import carve_holdout
 from movierec.models.common.factors import ItemVectorAbilities
 from movierec.models.common.foldin import fold_in_columns
@@ -391,7 +391,7 @@ class AutoRec(ItemVectorAbilities, Recommender):
         scores[self.cold_items_] = self.mean_
         if self.tail_shrink:  # the new user's bias: one ALS half-step, item biases fixed
             bi = self.base_item_bias_
-            b_u = np.sum(values - self.base_mu_ - bi[cols]) / (BaselineOnly().reg_u + cols.size)
+            b_u = new_user_bias(cols, values, self.base_mu_, bi, BaselineOnly().reg_u)
             scores = self._shrink(scores, self.base_mu_ + b_u + bi, None)
         return scores.astype(np.float32)
 

@@ -18,6 +18,12 @@ from movierec.models.common.batch import batch_shape
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns
 
+REG_U = 5.78
+"""Default λ_u of :class:`BaselineOnly` (``benchmarks/results/tuned_params.json``), also the
+baselines of ``UserKNN(center="baseline")``."""
+REG_I = 2.19
+"""Default λ_i of :class:`BaselineOnly` (as :data:`REG_U`)."""
+
 
 def item_stats(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """Per-item rating count and sum, both shape ``(n_items,)`` (float64)."""
@@ -66,6 +72,15 @@ def fit_baselines(
     b_i[n_i == 0] = 0.0
     b_u[n_u == 0] = 0.0
     return mu, b_u, b_i
+
+
+def new_user_bias(
+    cols: np.ndarray, vals: np.ndarray, mu: float, item_bias: np.ndarray, reg_u: float
+) -> float:
+    """A new user's bias from one ALS half-step with the item biases fixed (as
+    :func:`fit_baselines` updates ``b_u``): ``b_u = Σ_j (r_uj − μ − b_j) / (λ_u + n)`` over
+    the ``n`` rated columns ``cols`` (shape ``(n,)``) with ratings ``vals``."""
+    return float(np.sum(vals - mu - item_bias[cols]) / (reg_u + cols.size))
 
 
 class _ItemOnlyReasons(Recommender):
@@ -196,7 +211,7 @@ class BaselineOnly(_ItemOnlyReasons):
     personalised: ClassVar[bool] = False
     score_is_rating = True
 
-    def __init__(self, reg_u: float = 5.78, reg_i: float = 2.19, n_epochs: int = 10) -> None:
+    def __init__(self, reg_u: float = REG_U, reg_i: float = REG_I, n_epochs: int = 10) -> None:
         self.reg_u = reg_u
         self.reg_i = reg_i
         self.n_epochs = n_epochs
@@ -250,7 +265,7 @@ class BaselineOnly(_ItemOnlyReasons):
         """New user's bias from one ALS half-step with item biases fixed."""
         self._check_fitted()
         cols, vals = fold_ratings(self.data_, ratings)
-        b_u = float(np.sum(vals - self.mu_ - self.item_bias_[cols]) / (self.reg_u + cols.size))
+        b_u = new_user_bias(cols, vals, self.mu_, self.item_bias_, float(self.reg_u))
         return self._clip(self.mu_ + b_u + self.item_bias_).astype(np.float32)
 
     def _reasons(self, item_ids: Any) -> list[str]:

@@ -57,19 +57,18 @@ def unique_rows(user_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class KNNFoldIn(Recommender):
-    """New users for both kNN models, from their ``_fold(ratings, β, γ)``: the damped ranking
-    score (:meth:`fold_in`) or the plain rating formula (:meth:`fold_in_ratings`)."""
+    """New users for both kNN models, from their ``_fold(ratings, rating)``: the damped
+    ranking score (:meth:`fold_in`, ``rating=False``) or the rating formula
+    (:meth:`fold_in_ratings`, ``rating=True``), as :meth:`score` / :meth:`predict` give them
+    for a training user."""
 
-    rank_damping: float
-    rank_offset: float
-
-    def _fold(self, ratings: Mapping[int, float], beta: float, gamma: float) -> np.ndarray:
+    def _fold(self, ratings: Mapping[int, float], rating: bool) -> np.ndarray:
         raise NotImplementedError
 
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
-        return self._fold(ratings, self.rank_damping, self.rank_offset)
+        return self._fold(ratings, False)
 
     def fold_in_ratings(self, ratings: Mapping[int, float]) -> np.ndarray:
-        """The rating formula (β = γ = 0) for a new user, clipped to the rating scale."""
+        """The rating formula for a new user, clipped to the rating scale."""
         lo, hi = self.data_.rating_scale
-        return np.clip(self._fold(ratings, 0.0, 0.0), lo, hi)
+        return np.clip(self._fold(ratings, True), lo, hi)

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
-from movierec.models.baseline import fit_baselines
+from movierec.models.baseline import fit_baselines, new_user_bias
 from movierec.models.common.batch import Histories, batch_shape, titles_of
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns, stars
@@ -361,9 +361,11 @@ class ItemKNN(KNNFoldIn):
         lo, hi = self.data_.rating_scale
         return np.clip(out, lo, hi)
 
-    def _fold(self, ratings: Mapping[int, float], beta: float, gamma: float) -> np.ndarray:
-        """A new user needs no retraining: their bias from one ALS half-step, then the kernel."""
+    def _fold(self, ratings: Mapping[int, float], rating: bool) -> np.ndarray:
+        """A new user needs no retraining: their bias from one ALS half-step, then the kernel
+        (β = γ = 0 for the rating formula, else ``rank_damping``, ``rank_offset``)."""
         self._check_fitted()
+        beta, gamma = (0.0, 0.0) if rating else (self.rank_damping, self.rank_offset)
         cols, vals = fold_ratings(self.data_, ratings)
         order = np.argsort(cols)
         cols, vals = cols[order], vals[order]
@@ -375,8 +377,7 @@ class ItemKNN(KNNFoldIn):
         """A new user's ``(cols, user_off, dev)``; with baselines ``b_u`` is one ALS
         half-step with the item biases fixed."""
         if self.center == "baseline":
-            b_u = np.sum(vals - self.mu_ - self.item_bias_[cols]) / (self.reg_u + cols.size)
-            off = float(self.mu_ + b_u)
+            off = self.mu_ + new_user_bias(cols, vals, self.mu_, self.item_bias_, self.reg_u)
             return cols, off, vals - off - self.item_bias_[cols]
         if self.center == "mean":
             return cols, 0.0, vals - self.item_means_[cols]

@@ -32,6 +32,7 @@ def _user_knn_row(
     r_indices: np.ndarray,
     r_vals: np.ndarray,
     mu: float,
+    item_base: np.ndarray,
     k: int,
     min_k: int,
     beta: float,
@@ -42,7 +43,9 @@ def _user_knn_row(
     """Scores of neighbour-list row ``u`` into ``out`` (``(n_items,)`` float32).
 
     Walking u's neighbours in decreasing similarity, each item accepts the first ``k``
-    neighbours who rated it, i.e. the k most similar users who rated the item.
+    neighbours who rated it, i.e. the k most similar users who rated the item. The base of
+    item ``i`` is ``mu + item_base[i]`` (``item_base``: ``(n_items,)``, zeros for user-mean
+    centring, ``b_i`` for baseline centring).
     """
     n_items = out.size
     num = np.zeros(n_items)
@@ -58,13 +61,14 @@ def _user_knn_row(
                 num[i] += s * r_vals[q]
                 den[i] += s
     for i in range(n_items):
+        base = mu + item_base[i]
         if cnt[i] >= min_k and den[i] > 0:
             if centred:
-                out[i] = mu + (num[i] + gamma * den[i]) / (den[i] + beta)
+                out[i] = base + (num[i] + gamma * den[i]) / (den[i] + beta)
             else:
-                out[i] = (num[i] + gamma * den[i] + beta * mu) / (den[i] + beta)
+                out[i] = (num[i] + gamma * den[i] + beta * base) / (den[i] + beta)
         else:
-            out[i] = mu
+            out[i] = base
 
 
 @numba.njit(parallel=True, cache=True)
@@ -77,6 +81,7 @@ def user_knn_kernel(
     r_indices: np.ndarray,
     r_vals: np.ndarray,
     base: np.ndarray,
+    item_base: np.ndarray,
     n_items: int,
     k: int,
     min_k: int,
@@ -85,7 +90,8 @@ def user_knn_kernel(
     centred: bool,
 ) -> np.ndarray:  # pragma: no cover - compiled
     """Per-item top-k user neighbourhoods for a batch (parallel over users); returns
-    ``(b, n_items)`` float32 (:func:`_user_knn_row` for each of ``rows``)."""
+    ``(b, n_items)`` float32 (:func:`_user_knn_row` for each of ``rows``, with base
+    ``base[a] + item_base[i]``)."""
     out = np.empty((rows.size, n_items), dtype=np.float32)
     for a in numba.prange(rows.size):
         _user_knn_row(
@@ -97,6 +103,7 @@ def user_knn_kernel(
             r_indices,
             r_vals,
             base[a],
+            item_base,
             k,
             min_k,
             beta,
@@ -117,6 +124,7 @@ def user_knn_serial(
     r_indices: np.ndarray,
     r_vals: np.ndarray,
     base: np.ndarray,
+    item_base: np.ndarray,
     n_items: int,
     k: int,
     min_k: int,
@@ -137,6 +145,7 @@ def user_knn_serial(
             r_indices,
             r_vals,
             base[a],
+            item_base,
             k,
             min_k,
             beta,

@@ -32,6 +32,7 @@ def user_scores(
     r_indices: np.ndarray,
     r_vals: np.ndarray,
     mu: float,
+    item_base: np.ndarray,
     n_items: int,
     k: int,
     min_k: int,
@@ -43,8 +44,9 @@ def user_scores(
 
     Walking the neighbours best first, each item accepts the first ``k`` who rated it; per
     item ``num = Σ s·r`` and ``den = Σ s`` are added in that order (one pass per neighbour
-    rank ``t < k``, as the kernel adds them), then ``mu + (num + γ·den) / (den + β)``
-    (centred) or ``(num + γ·den + β·mu) / (den + β)``, ``mu`` below ``min_k`` neighbours.
+    rank ``t < k``, as the kernel adds them), then ``b + (num + γ·den) / (den + β)``
+    (centred) or ``(num + γ·den + β·b) / (den + β)`` with ``b = mu + item_base``
+    (``item_base``: ``(n_items,)``), ``b`` below ``min_k`` neighbours.
     """
     lo, hi = int(nb_indptr[u]), int(nb_indptr[u + 1])
     nbrs, sims = nb_indices[lo:hi].astype(np.int64), nb_sims[lo:hi]
@@ -66,12 +68,13 @@ def user_scores(
         den[items[at]] += s[at]
     cnt = np.bincount(items[rank < k], minlength=n_items)
     ok = (cnt >= min_k) & (den > 0)
+    base = mu + np.asarray(item_base, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         if centred:
-            value = mu + (num + gamma * den) / (den + beta)
+            value = base + (num + gamma * den) / (den + beta)
         else:
-            value = (num + gamma * den + beta * mu) / (den + beta)
-    return np.where(ok, value, mu).astype(np.float32)
+            value = (num + gamma * den + beta * base) / (den + beta)
+    return np.where(ok, value, base).astype(np.float32)
 
 
 def neighbour_raters(

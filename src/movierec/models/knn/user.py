@@ -9,13 +9,19 @@ import numpy as np
 
 from movierec.errors import ConfigError
 from movierec.interactions import Interactions, ItemCatalog
+from movierec.models.baseline import REG_I, REG_U, fit_baselines, new_user_bias
 from movierec.models.common.batch import batch_shape
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns, movie_title
 from movierec.models.knn.base import KNNFoldIn, check_knn_params, neighbour_cap, unique_rows
 from movierec.models.knn.one_user import neighbour_raters, user_scores
 
-__all__ = ["MAX_USERS", "UserKNN"]
+__all__ = ["MAX_USERS", "RATING_DAMPING", "UserKNN"]
+
+RATING_DAMPING = 20.0
+"""Default λ of :class:`UserKNN`'s rating formula, chosen on validation carved from the
+training parts (``benchmarks/results/tune_user_knn.json``: among the grid points no worse
+than ``baseline`` on any of the three validation sets, the best mean margin)."""
 
 MAX_USERS = 20_000
 """Above this many training users :class:`UserKNN` refuses to fit and names the faster
@@ -27,36 +33,66 @@ and explaining every user grow likewise)."""
 class UserKNN(KNNFoldIn):
     """User-user collaborative filtering (Herlocker et al. 1999), the seed's model.
 
-    With mean-centring (Surprise ``KNNWithMeans``, user-based)::
+    Rating formula (:meth:`predict`, :meth:`fold_in_ratings`), ``center="baseline"``
+    (Surprise ``KNNBaseline``, user-based; Koren 2010 eq. 3, with a shrinkage λ)::
 
-        r̂_ui = μ_u + Σ_{v∈N_k(u;i)} s_uv (r_vi − μ_v) / Σ_{v∈N_k(u;i)} s_uv
+        r̂_ui = b_ui + Σ_{v∈N_k(u;i)} s_uv (r_vi − b_vi) / (λ + Σ_{v∈N_k(u;i)} s_uv),
+        b_ui = μ + b_u + b_i   (biases from :func:`~movierec.models.baseline.fit_baselines`)
 
-    and without: ``r̂_ui = Σ s_uv r_vi / Σ s_uv``; ``N_k(u;i)`` = the ``k`` users most similar
-    to ``u`` (positive similarity only) who rated ``i``. When fewer than ``min_k`` such users
-    exist the prediction falls back to ``μ_u``. Similarities (over co-rated items, see
-    :func:`similarity_block`): ``cosine`` or ``pearson``, zeroed below ``min_support``
-    co-rated items, shrunk by ``n/(n+shrinkage)``. Predictions are clipped to the rating scale.
+    ``center="mean"`` uses ``b_ui = μ_u`` (the user's mean, Surprise ``KNNWithMeans``);
+    ``center="none"`` is ``(Σ s_uv r_vi + λ μ_u) / (λ + Σ s_uv)`` (``KNNBasic`` for λ = 0).
+    λ (``rating_damping``) pulls a neighbourhood backed by little similarity mass towards
+    ``b_ui``. ``N_k(u;i)`` = the ``k`` users most similar to ``u`` (positive similarity only)
+    who rated ``i``; fewer than ``min_k`` such users → ``b_ui``. Similarities (over co-rated
+    items, see :func:`similarity_block`): ``cosine`` or ``pearson`` of the raw ratings,
+    zeroed below ``min_support`` co-rated items, shrunk by ``n/(n+shrinkage)``; they do not
+    depend on ``center``. Predictions are clipped to the rating scale.
+
+    Ranking (:meth:`score`, :meth:`fold_in`) keeps the seed's user-mean formula whatever
+    ``center`` (``"none"``: uncentred) with ``β = rank_damping``, ``γ = rank_offset`` (see
+    :mod:`movierec.models.knn`): ``μ_u + (Σ s (r_vi − μ_v) + γ Σ s) / (Σ s + β)``; the
+    baseline-centred alternative ranked worse on the same validation carves (NDCG@10, in
+    ``tune_user_knn.json``). So ``rank_damping = rank_offset = 0`` gives the predicted-rating
+    order only with ``center="mean"``, ``rating_damping=0``.
+
+    The defaults ``center="baseline"`` with ``baseline``'s regularisation (so ``b_ui`` is the
+    ``baseline`` model's prediction) and λ = 20 were chosen on validation parts carved from
+    the training parts of ml100k-u1 and of ml-latest-small's random-kfold and temporal
+    protocols (``benchmarks/tune_user_knn.py``, ``benchmarks/results/tune_user_knn.json``);
+    with ``center="mean"`` and ``rating_damping=0`` the model is the seed's (Surprise
+    ``KNNWithMeans``).
 
     Args:
         k: neighbours per prediction (≥ 1).
         similarity: ``"cosine"`` or ``"pearson"``.
-        mean_center: predict deviations from user means (see above).
+        mean_center: legacy switch (model files and ``-p`` of earlier versions): when given,
+            the seed's formula exactly — ``True`` means ``center="mean"``, ``False``
+            ``center="none"``, both with λ = 0 (it wins over ``center`` and
+            ``rating_damping``, so a model file saved before them predicts as it did);
+            ``None`` (default): ``center`` and ``rating_damping`` decide.
         min_support: minimum co-rated items for a similarity to count.
-        shrinkage: λ ≥ 0 of ``s ← s·n/(n+λ)``.
+        shrinkage: λ_s ≥ 0 of ``s ← s·n/(n+λ_s)``.
         min_k: minimum neighbours for a neighbourhood prediction (1 ≤ min_k ≤ k).
         rank_damping: β ≥ 0 added to ``Σ s`` in :meth:`score` (see module docstring).
         rank_offset: γ ≥ 0, evidence per rating neighbour in :meth:`score` (ditto).
         max_neighbors: keep only this many most similar users per user (``None``: all
             positive ones, i.e. exact per-item neighbourhoods, up to :data:`EXACT_LIMIT`
             users; ``10·k`` beyond).
+        center: ``"baseline"``, ``"mean"`` or ``"none"`` (the rating formula, above).
+        rating_damping: λ ≥ 0 of the rating formula.
+        reg_u, reg_i, n_epochs: baseline ALS parameters (``center="baseline"``; defaults:
+            :class:`~movierec.models.baseline.BaselineOnly`'s).
 
     Attributes:
         user_means_: ``(n_users,)`` mean rating μ_u (the global mean for a user without
             ratings).
         nb_indptr_, nb_indices_, nb_sims_: per-user neighbour lists (user row indices),
             CSR layout, sorted by decreasing similarity.
-        values_: ``(nnz,)`` per-rating values used by the kernel, aligned with
-            ``data_.matrix.data`` (``r − μ_u`` when centring, else ``r``).
+        values_: ``(nnz,)`` per-rating values of the ranking score, aligned with
+            ``data_.matrix.data`` (``r − μ_u`` when centred, else ``r``).
+        mu_, user_bias_ ``(n_users,)``, item_bias_ ``(n_items,)``: baselines, and
+        dev_: ``(nnz,)`` per-rating values ``r − b_ui`` of the rating formula (only with
+            ``center="baseline"``; otherwise the formula uses ``values_`` and user means).
     """
 
     name = "user-knn"
@@ -68,13 +104,18 @@ class UserKNN(KNNFoldIn):
         self,
         k: int = 30,
         similarity: str = "cosine",
-        mean_center: bool = True,
+        mean_center: bool | None = None,
         min_support: int = 1,
         shrinkage: float = 5.0,
         min_k: int = 1,
         rank_damping: float = 1000.0,
         rank_offset: float = 1000.0,
         max_neighbors: int | None = None,
+        center: str = "baseline",
+        rating_damping: float = RATING_DAMPING,
+        reg_u: float = REG_U,
+        reg_i: float = REG_I,
+        n_epochs: int = 10,
     ) -> None:
         self.k = k
         self.similarity = similarity
@@ -85,11 +126,46 @@ class UserKNN(KNNFoldIn):
         self.rank_damping = rank_damping
         self.rank_offset = rank_offset
         self.max_neighbors = max_neighbors
+        self.center = center
+        self.rating_damping = rating_damping
+        self.reg_u = reg_u
+        self.reg_i = reg_i
+        self.n_epochs = n_epochs
 
     def _validate(self) -> None:
         check_knn_params(self, ("cosine", "pearson"))
-        if not isinstance(self.mean_center, bool):
-            raise ConfigError(f"user-knn: mean_center must be true/false, got {self.mean_center!r}")
+        if self.mean_center is not None and not isinstance(self.mean_center, bool):
+            raise ConfigError(
+                f"user-knn: mean_center must be true/false (or unset), got {self.mean_center!r}"
+            )
+        if self.center not in ("baseline", "mean", "none"):
+            raise ConfigError(
+                f"user-knn: center must be 'baseline', 'mean' or 'none', got {self.center!r}"
+            )
+        for key in ("rating_damping", "reg_u", "reg_i"):
+            value = getattr(self, key)
+            if not isinstance(value, int | float) or not value >= 0:
+                raise ConfigError(f"user-knn: {key} must be a number >= 0, got {value!r}")
+        if int(self.n_epochs) < 1:
+            raise ConfigError(f"user-knn: n_epochs must be >= 1, got {self.n_epochs}")
+
+    def _centre(self) -> str:
+        """The rating formula's centring: ``center``, unless the legacy ``mean_center``
+        was given."""
+        if self.mean_center is None:
+            return str(self.center)
+        return "mean" if self.mean_center else "none"
+
+    def _lambda(self) -> float:
+        """λ of the rating formula: ``rating_damping``, 0 under the legacy ``mean_center``."""
+        return float(self.rating_damping) if self.mean_center is None else 0.0
+
+    def _rating_inputs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rating formula's per-rating values and per-item base: ``(dev_, item_bias_)``
+        with baseline centring, else ``(values_, zeros)`` (``(nnz,)``, ``(n_items,)``)."""
+        if self._centre() == "baseline":
+            return self.dev_, self.item_bias_
+        return self.values_, np.zeros(self.data_.n_items)
 
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
         if data.n_users > MAX_USERS:
@@ -111,10 +187,17 @@ class UserKNN(KNNFoldIn):
             float(self.shrinkage),
             neighbour_cap(self.max_neighbors, data.n_users, self.k),
         )
-        vals = m.data.astype(np.float64)
-        if self.mean_center:
-            vals = vals - np.repeat(self.user_means_, np.diff(m.indptr))
+        vals_raw = vals = m.data.astype(np.float64)
+        centre = self._centre()
+        if centre != "none":
+            vals = vals - np.repeat(self.user_means_, counts)
         self.values_ = vals
+        if centre == "baseline":
+            self.mu_, self.user_bias_, self.item_bias_ = fit_baselines(
+                m, float(self.reg_u), float(self.reg_i), int(self.n_epochs)
+            )
+            rows = np.repeat(np.arange(data.n_users), counts)
+            self.dev_ = vals_raw - (self.mu_ + self.user_bias_[rows] + self.item_bias_[m.indices])
 
     def _run(
         self,
@@ -123,14 +206,24 @@ class UserKNN(KNNFoldIn):
         base: np.ndarray,
         beta: float,
         gamma: float = 0.0,
+        rating: bool = False,
     ) -> np.ndarray:
+        """Scores ``(b, n_items)`` float32 of neighbour-list rows ``rows`` with per-row
+        offsets ``base``: the ranking score (``rating=False``: ``values_``, no item term) or
+        the rating formula (``rating=True``: :meth:`_rating_inputs`)."""
         m = self.data_.matrix
         rows = np.asarray(rows, dtype=np.int64)
+        centred = self._centre() != "none"
+        if rating:
+            vals, item_base = self._rating_inputs()
+        else:
+            vals, item_base = self.values_, np.zeros(self.data_.n_items)
         if rows.size == 1:  # one request: plain numpy, the kernel's arithmetic, no numba
             one = user_scores(
                 int(rows[0]), nb[0], nb[1], nb[2], m.indptr.astype(np.int64), m.indices,
-                self.values_, float(np.asarray(base, dtype=np.float64)[0]), self.data_.n_items,
-                int(self.k), int(self.min_k), float(beta), float(gamma), bool(self.mean_center),
+                vals, float(np.asarray(base, dtype=np.float64)[0]), item_base,
+                self.data_.n_items, int(self.k), int(self.min_k), float(beta), float(gamma),
+                centred,
             )  # fmt: skip
             return one[None, :]
         from movierec.models.knn.kernels import user_knn_kernel
@@ -142,15 +235,22 @@ class UserKNN(KNNFoldIn):
             nb[2],
             m.indptr.astype(np.int64),
             m.indices,
-            self.values_,
+            np.asarray(vals, dtype=np.float64),
             np.asarray(base, dtype=np.float64),
+            np.asarray(item_base, dtype=np.float64),
             self.data_.n_items,
             int(self.k),
             int(self.min_k),
             float(beta),
             float(gamma),
-            bool(self.mean_center),
+            centred,
         )
+
+    def _offsets(self, user_rows: np.ndarray) -> np.ndarray:
+        """The rating formula's per-user offsets: ``μ + b_u`` (baseline) or ``μ_u``."""
+        if self._centre() == "baseline":
+            return self.mu_ + self.user_bias_[user_rows]
+        return self.user_means_[user_rows]
 
     def _nb(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.nb_indptr_, self.nb_indices_, self.nb_sims_
@@ -164,21 +264,25 @@ class UserKNN(KNNFoldIn):
         )
 
     def bias_terms(self) -> tuple[float, np.ndarray, np.ndarray]:
-        """``(μ, b_u = mean_u − μ, b_i = 0)`` for cold pairs: a known user's mean rating
-        for an unknown movie (the model centres on user means and learns no movie bias)."""
+        """``(μ, b_u, b_i)`` for cold pairs: the baselines with ``center="baseline"``; else
+        ``b_u = mean_u − μ``, ``b_i = 0`` (a known user's mean rating for an unknown movie;
+        the model then learns no movie bias)."""
         self._check_fitted()
+        if self._centre() == "baseline":
+            return self.mu_, self.user_bias_, self.item_bias_
         mu = float(self.data_.matrix.data.mean())
         return mu, self.user_means_ - mu, np.zeros(self.data_.n_items)
 
     def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
-        """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
+        """The rating formula (λ = ``rating_damping``; 0 under ``mean_center``), clipped to
+        the rating scale; shape ``(n,)``."""
         self._check_fitted()
         uniq, inv = unique_rows(user_rows)
         out = np.empty(inv.size, dtype=np.float32)
         cols = np.asarray(item_cols, dtype=np.int64)
         for start in range(0, uniq.size, 512):
             block = uniq[start : start + 512]
-            scores = self._run(block, self._nb(), self.user_means_[block], 0.0)
+            scores = self._run(block, self._nb(), self._offsets(block), self._lambda(), rating=True)
             sel = (inv >= start) & (inv < start + block.size)
             out[sel] = scores[inv[sel] - start, cols[sel]]
         lo, hi = self.data_.rating_scale
@@ -227,19 +331,29 @@ class UserKNN(KNNFoldIn):
         self._new_user_cache = (self.nb_indptr_, key, nb)
         return nb
 
-    def _fold(self, ratings: Mapping[int, float], beta: float, gamma: float) -> np.ndarray:
+    def _fold(self, ratings: Mapping[int, float], rating: bool) -> np.ndarray:
         """Similarities of the new user to every training user who shares a rated movie,
-        then the same kernel."""
+        then the same kernel: the ranking score, or the rating formula (``rating``) whose
+        baseline offset is ``μ + b_u`` with ``b_u`` from one ALS half-step
+        (:func:`~movierec.models.baseline.new_user_bias`)."""
         self._check_fitted()
         cols, vals = fold_ratings(self.data_, ratings)
         if cols.size == 0:
             return np.full(self.data_.n_items, float(self.data_.matrix.data.mean()), np.float32)
+        if not rating:
+            base, beta, gamma = float(vals.mean()), self.rank_damping, self.rank_offset
+        elif self._centre() == "baseline":
+            b_u = new_user_bias(cols, vals, self.mu_, self.item_bias_, float(self.reg_u))
+            base, beta, gamma = self.mu_ + b_u, self._lambda(), 0.0
+        else:
+            base, beta, gamma = float(vals.mean()), self._lambda(), 0.0
         return self._run(
             np.zeros(1, np.int64),
             self._new_user_nb(cols, vals),
-            np.array([vals.mean()]),
-            beta,
-            gamma,
+            np.array([base]),
+            float(beta),
+            float(gamma),
+            rating=rating,
         )[0]
 
     def _nb_of(self, user_row: int) -> tuple[np.ndarray, np.ndarray]:
