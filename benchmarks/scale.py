@@ -329,6 +329,28 @@ def _child(args: list[str]) -> dict[str, Any]:
     return json.loads(lines[-1])  # type: ignore[no-any-return]
 
 
+def add_sqlite_totals(results: list[dict[str, Any]]) -> None:
+    """Each size's pipeline total with the SQLite store only (``total_seconds`` also counts
+    the extra PostgreSQL store), as ``total_sqlite_seconds``."""
+    for r in results:
+        steps = r["pipeline"]["steps"]
+        sqlite = sum(v["seconds"] for k, v in steps.items() if k != "store_postgres")
+        r["pipeline"]["total_sqlite_seconds"] = round(sqlite, 3)
+
+
+def same_model_exponents(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`exponents` over the sizes that trained the largest size's model (the pipeline
+    switches models above a size, and a growth exponent across two models measures the
+    switch, not the growth); ``{"model", "sizes", "b"}``, ``b`` empty below two sizes."""
+    model = results[-1]["pipeline"]["model"]
+    same = [r for r in results if r["pipeline"]["model"] == model]
+    return {
+        "model": model,
+        "sizes": [r["size"] for r in same],
+        "b": exponents(same) if len(same) > 1 else {},
+    }
+
+
 def exponents(results: list[dict[str, Any]]) -> dict[str, float]:
     """Per step, ``b`` of ``t ∝ ratings^b`` (least squares on log t vs log ratings)."""
     out = {}
@@ -361,7 +383,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="anchor repeats (median)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/movierec-scale"))
     parser.add_argument("--tag", default="", help="suffix of the result file")
+    parser.add_argument(
+        "--recompute", type=Path, default=None,
+        help="only recompute the exponents of an earlier results file (in place)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.recompute is not None:
+        report = json.loads(args.recompute.read_text())
+        add_sqlite_totals(report["results"])
+        report["exponent_b"] = exponents(report["results"])
+        report["exponent_b_same_model"] = same_model_exponents(report["results"])
+        args.recompute.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report["exponent_b_same_model"]))
+        return
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.command == "synth":
         print(json.dumps(cmd_synth(args.size, args.workdir)))
@@ -400,9 +434,12 @@ def main(argv: list[str] | None = None) -> None:
         "note": "2-core machine shared with other processes; see the load average per size",
         "results": results,
     }
+    add_sqlite_totals(results)
     if len(results) > 1:
         report["exponent_b"] = exponents(results)
+        report["exponent_b_same_model"] = same_model_exponents(results)
         print(f"exponent b per step: {report['exponent_b']}")
+        print(f"same model: {report['exponent_b_same_model']}")
     suffix = f"-{args.tag}" if args.tag else ""
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"scale{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")

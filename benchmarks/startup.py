@@ -80,7 +80,12 @@ def main(argv: list[str] | None = None) -> None:
     out: dict[str, Any] = {"benchmark": "startup", "cpu_count": os.cpu_count()}
     commands = {"help": ["--help"], "recommend_user_1": ["recommend", "--user", "1"]}
     module = [sys.executable, "-m", "movierec"]
-    old_env = {**env, "PYTHONPATH": str(args.before_src)} if args.before_src else None
+    old_env = None
+    if args.before_src:  # the old code in its own home, with a model file it wrote itself
+        old_home = work / "home-before"
+        old_env = {**env, "PYTHONPATH": str(args.before_src), "MOVIEREC_HOME": str(old_home)}
+        old_plain = [sys.executable, "-c", PLAIN, str(old_home), args.source]
+        subprocess.run(old_plain, check=True, stdout=subprocess.DEVNULL, env=old_env)
     for name, cmd in commands.items():
         if old_env is not None:
             wall(module + cmd, old_env)  # the old code's first run (its numba caches)
