@@ -59,27 +59,34 @@ def test_batch_frame_equals_per_user_on_ml100k(
         ), user
 
 
-def _per_user_seconds(name: str, n_users: int) -> float:
-    """The fastest of five runs of the batch explanation of every user's top 10, per user
-    (the minimum is the least disturbed by other processes)."""
+def _explain_all(name: str, n_users: int) -> tuple[Explainer, pd.DataFrame]:
+    """A fitted model's explainer and every user's top 10, warmed up (compiled kernels,
+    lazy statistics)."""
     data, catalog = taste_clusters(n_users=n_users, n_items=300, density=0.12, seed=1)
     model = make_model(name, **({"iterations": 2} if name == "als" else {})).fit(data, catalog)
     frame = ranked_frame(model, n=10)
     explainer = Explainer(model)
-    explainer.frame(frame.head(50))  # warm-up: compiled kernels, lazy statistics
-    runs = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        explainer.frame(frame, batch_size=256)  # several batches at both sizes
-        runs.append(time.perf_counter() - t0)
-    return float(np.min(runs)) / n_users
+    explainer.frame(frame.head(50))
+    return explainer, frame
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["als", "item-knn", "user-knn", "baseline"])
+@pytest.mark.parametrize("name", ["als", "item-knn", "baseline"])
 def test_per_user_cost_does_not_grow_with_users(name: str) -> None:
     """1x and 4x the users, same movies, in one run: the per-user cost of explaining every
-    list may not grow by more than 1.5x (a ratio, robust to the machine's speed)."""
-    small = _per_user_seconds(name, 600)
-    large = _per_user_seconds(name, 2400)
+    list may not grow by more than 1.5x (a ratio, robust to the machine's speed). The two
+    sizes are timed in turn, five times each, and each keeps its fastest run, so a change in
+    the machine's load hits both alike.
+
+    Not ``user-knn``: its exact neighbourhoods hold every user of positive similarity, so its
+    per-user work grows with the users by design (1.3-2.1x here; it refuses above
+    ``MAX_USERS``)."""
+    sizes = {600: _explain_all(name, 600), 2400: _explain_all(name, 2400)}
+    best = dict.fromkeys(sizes, float("inf"))
+    for _ in range(5):
+        for n_users, (explainer, frame) in sizes.items():
+            t0 = time.perf_counter()
+            explainer.frame(frame, batch_size=256)  # several batches at both sizes
+            best[n_users] = min(best[n_users], (time.perf_counter() - t0) / n_users)
+    small, large = best[600], best[2400]
     assert large / small <= 1.5, (name, small, large)
