@@ -66,9 +66,16 @@ class Vocabulary:
 
     def contains(self, external_ids: Any) -> np.ndarray:
         """Boolean mask, same shape as ``external_ids``: which ids are known."""
+        return self.positions(external_ids) >= 0
+
+    def positions(self, external_ids: Any) -> np.ndarray:
+        """Index of each id, ``-1`` for an unknown one; int64, same shape as
+        ``external_ids`` (:meth:`index` without the error)."""
         arr = np.asarray(external_ids, dtype=np.int64)
-        pos = np.clip(np.searchsorted(self.ids, arr), 0, max(self.ids.size - 1, 0))
-        return (self.ids.size > 0) & (self.ids[pos] == arr)
+        if not self.ids.size:
+            return np.full(arr.shape, -1, dtype=np.int64)
+        pos = np.clip(np.searchsorted(self.ids, arr), 0, self.ids.size - 1)
+        return np.where(self.ids[pos] == arr, pos, -1)
 
     def index(self, external_ids: Any) -> np.ndarray:
         """Row/column indices of ``external_ids``; :class:`UnknownIdError` if one is unknown.
@@ -327,15 +334,16 @@ class ItemCatalog:
     titles: list[str]
     years: np.ndarray
     genres: list[str]
+    vocab: Vocabulary = field(init=False, repr=False)
+    """The ids as a :class:`Vocabulary` (it checks they are strictly increasing)."""
 
     def __post_init__(self) -> None:
-        ids = np.asarray(self.ids, dtype=np.int64)
+        vocab = Vocabulary(self.ids, kind="catalogue movie")
         years = np.asarray(self.years, dtype=np.int64)
-        if not (ids.ndim == 1 and len(self.titles) == len(self.genres) == ids.size == years.size):
+        if not (len(self.titles) == len(self.genres) == len(vocab) == years.size):
             raise DataError("catalogue columns must have one entry per movie")
-        if ids.size > 1 and np.any(np.diff(ids) <= 0):
-            raise DataError("catalogue movie ids must be unique")
-        object.__setattr__(self, "ids", ids)
+        object.__setattr__(self, "vocab", vocab)
+        object.__setattr__(self, "ids", vocab.ids)
         object.__setattr__(self, "years", years)
 
     @classmethod
@@ -351,8 +359,6 @@ class ItemCatalog:
             if col not in frame.columns:
                 raise DataError(f"movies are missing column {col!r}")
         frame = frame.sort_index()
-        if frame.index.has_duplicates:
-            raise DataError("catalogue movie ids must be unique")
         years = (
             pd.to_numeric(frame["year"], errors="coerce")
             if "year" in frame.columns
@@ -383,11 +389,7 @@ class ItemCatalog:
     def positions(self, movie_ids: Any) -> np.ndarray:
         """Row of each id in the columns, ``-1`` for ids not in the catalogue; int64, same
         length as ``movie_ids``."""
-        arr = np.atleast_1d(np.asarray(movie_ids, dtype=np.int64))
-        if not self.ids.size:
-            return np.full(arr.shape, -1, dtype=np.int64)
-        pos = np.clip(np.searchsorted(self.ids, arr), 0, self.ids.size - 1)
-        return np.where(self.ids[pos] == arr, pos, -1)
+        return self.vocab.positions(np.atleast_1d(np.asarray(movie_ids, dtype=np.int64)))
 
     def facts(self, movie_ids: Any) -> list[tuple[str, int | None, str] | None]:
         """``(title, year or None, genres)`` per id (``None`` for an id not in the
@@ -402,11 +404,7 @@ class ItemCatalog:
         return out
 
     def __contains__(self, movie_id: object) -> bool:
-        try:
-            value = int(movie_id)  # type: ignore[call-overload]
-        except (TypeError, ValueError):
-            return False
-        return bool(self.positions([value])[0] >= 0)
+        return movie_id in self.vocab
 
     def __len__(self) -> int:
         return int(self.ids.size)

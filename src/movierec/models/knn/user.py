@@ -455,6 +455,17 @@ class UserKNN(KNNFoldIn):
             self._loved_clauses_batch(rows, nb_indptr, np.asarray(nb[1]), rated, cols, out)
         return out
 
+    def _loved(self, rated: tuple[np.ndarray, np.ndarray]) -> tuple[float, np.ndarray]:
+        """``(threshold, liked)``: a movie is loved when rated at least ``lo + 0.75·(hi −
+        lo)`` (4★ on 1-5); ``liked`` holds the user's loved columns (int64), best rated
+        first, then by column."""
+        lo, hi = self.data_.rating_scale
+        threshold = lo + 0.75 * (hi - lo)
+        ratings = np.asarray(rated[1])
+        keep = ratings >= threshold
+        liked = np.asarray(rated[0], dtype=np.int64)[keep]
+        return threshold, liked[np.lexsort((liked, -ratings[keep]))]
+
     def _loved_clauses_batch(
         self,
         rows: np.ndarray,
@@ -469,14 +480,9 @@ class UserKNN(KNNFoldIn):
         matrix of its neighbours, then each reason's choice: the same arithmetic)."""
         from movierec.models.knn.evidence import user_loved_choice
 
-        lo, hi = self.data_.rating_scale
-        threshold = lo + 0.75 * (hi - lo)
-        liked: list[np.ndarray] = []
-        for c, r in rated:
-            r = np.asarray(r)
-            keep = r >= threshold
-            mine = np.asarray(c, dtype=np.int64)[keep]
-            liked.append(mine[np.lexsort((mine, -r[keep]))])  # best loved first
+        loved = [self._loved(one) for one in rated]
+        threshold = loved[0][0] if loved else 0.0
+        liked = [cols for _, cols in loved]
         liked_indptr = np.zeros(len(liked) + 1, dtype=np.int64)
         np.cumsum([x.size for x in liked], out=liked_indptr[1:])
         liked_cols = np.concatenate(liked) if liked else np.zeros(0, np.int64)
@@ -517,13 +523,9 @@ class UserKNN(KNNFoldIn):
         neighbours ``nbrs`` (largest ``c_j/|N_k(u;i)| − b_j``, ``c_j`` of ``N_k(u;i)`` loved
         it, ``b_j`` the share of all neighbours who did; ties: larger ``c_j``, then the
         user's higher rating). Only ``c_j ≥ 1`` is cited."""
-        lo, hi = self.data_.rating_scale
-        threshold = lo + 0.75 * (hi - lo)
-        keep = np.asarray(rated[1]) >= threshold
-        liked = np.asarray(rated[0], dtype=np.int64)[keep]
+        threshold, liked = self._loved(rated)
         if liked.size == 0 or nbrs.size == 0:
             return
-        liked = liked[np.lexsort((liked, -np.asarray(rated[1])[keep]))]  # best loved first
         loved = self._loved_by(nbrs, liked, threshold)
         base = loved.mean(axis=0)
         titles: dict[int, str] = {}
