@@ -334,3 +334,42 @@ def test_tuning_is_nested_in_every_fold_and_seed(
     assert rec["nested"] and [p["fold"] for p in rec["per_fold"]] == names
     assert len({p["best_value"] for p in rec["per_fold"]}) > 1  # each run its own search
     assert board.folds == names and {r.seed for r in board.results} == {1, 2}
+
+
+def test_tune_nests_the_blend_parts_in_every_run(
+    test_models: None, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under ``--tune`` a blend's part that is a model at its defaults takes the values tuned
+    for that model on the same run — the values the model's own row gets when it is
+    evaluated too, and tuned all the same when it is not; a part with hyperparameters of its
+    own keeps them."""
+    monkeypatch.setitem(tuning.SEARCH_SPACES, "test-mean", {"shift": ("float", -1.0, 1.0, False)})
+    bases = {"test-mean": {}, "fixed": {"model": "baseline", "reg_u": 3.0}}
+    common = {
+        "data_dir": folder,
+        "write": False,
+        "tune": True,
+        "n_trials": 4,
+        "seeds": [1],
+        "split_options": {"n_folds": 2},
+        "params": {"blend": {"bases": bases, "signals": {}}},
+    }
+    both = evaluate("random-kfold", "test-mean,blend", **common)  # type: ignore[arg-type]
+    alone = evaluate("random-kfold", "blend", **common)  # type: ignore[arg-type]
+    own = [p["params"] for p in both.tuning["test-mean"]["per_fold"]]
+    assert len({p["shift"] for p in own}) == 2  # each run its own value
+    for board in (both, alone):
+        rec = board.tuning["blend"]
+        assert set(rec["parts"]) == {"test-mean"} and rec["parts"]["test-mean"]["best_value"]
+        runs = [p["params"]["bases"] for p in rec["per_fold"]]
+        assert [r["test-mean"] for r in runs] == [{"model": "test-mean", **p} for p in own]
+        assert all(r["fixed"] == {"model": "baseline", "reg_u": 3.0} for r in runs)
+
+
+def test_tuning_in_parallel_processes_chooses_what_a_serial_run_does(folder: Path) -> None:
+    """``jobs=2`` tunes the runs in two spawned processes: the same seeded choices."""
+    kw = {"data_dir": folder, "write": False, "tune": True, "n_trials": 3}
+    serial = evaluate("ml100k-5fold", "baseline", jobs=1, **kw)  # type: ignore[arg-type]
+    parallel = evaluate("ml100k-5fold", "baseline", jobs=2, **kw)  # type: ignore[arg-type]
+    assert serial.tuning["baseline"]["per_fold"] == parallel.tuning["baseline"]["per_fold"]
+    assert len({str(p["params"]) for p in serial.tuning["baseline"]["per_fold"]}) > 1

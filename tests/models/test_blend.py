@@ -513,3 +513,33 @@ def test_rank_blend_is_not_worse_than_its_best_part_on_the_carve_by_construction
     assert w[0] == 1.0 and w[2] == 0.0
     assert value >= max(alone) == alone[0]
     assert value == pytest.approx(ndcg_of_scores(np.tensordot(w, z, axes=1), blocked, relevant, 5))
+
+
+def test_with_tuned_parts_swaps_only_parts_at_their_defaults() -> None:
+    """``evaluate --tune``'s part substitution: ``{}`` / ``{"model": m}`` parts take the tuned
+    values, parts with hyperparameters of their own and untuned models keep theirs."""
+    from movierec.models.blend import (
+        DEFAULT_RATING_BASES,
+        defaulted_parts,
+        with_tuned_parts,
+    )
+
+    params = RatingBlend().get_params()
+    parts = defaulted_parts("blend", params)
+    assert parts["svd"] == "svd" and "svd10" not in parts and parts["ease"] == "ease"
+    tuned = {"svd": {"factors": 7, "reg": 0.2}, "ease": {"reg": 99.0}}
+    out = with_tuned_parts("blend", params, tuned)
+    assert out["bases"]["svd"] == {"model": "svd", "factors": 7, "reg": 0.2}
+    assert out["bases"]["svd10"] == DEFAULT_RATING_BASES["svd10"]
+    assert out["bases"]["autorec"] == {}  # not tuned: unchanged
+    assert out["signals"]["ease"] == {"model": "ease", "reg": 99.0}
+    assert params["bases"] is None  # the input is not modified
+    renamed = {"bases": {"mine": {"model": "svd"}}, "signals": {}}
+    assert with_tuned_parts("blend", renamed, tuned)["bases"]["mine"] == {
+        "model": "svd",
+        "factors": 7,
+        "reg": 0.2,
+    }
+    assert defaulted_parts("baseline", {}) == {}
+    assert with_tuned_parts("hybrid", {"beta": 1.0}, tuned) == {"beta": 1.0}
+    RatingBlend(**out)._validate()

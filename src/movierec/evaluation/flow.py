@@ -1,8 +1,8 @@
 """The evaluation as a Prefect 3 flow: the same step functions as ``movierec evaluate``.
 
-Tasks: ``prepare`` (validate, load folds) -> ``choose_params`` per model (defaults or
-``--tune``) -> ``evaluate_one`` per (fold, model) -> ``write_outputs``; the leaderboard is
-published as a Markdown artifact (key ``leaderboard-<protocol>``). No logic lives here.
+Tasks: ``prepare`` (validate, load folds) -> ``choose_run`` per run (defaults, or ``--tune``
+nested per run) -> ``evaluate_one`` per (fold, model) -> ``write_outputs``; the leaderboard
+is published as a Markdown artifact (key ``leaderboard-<protocol>``). No logic lives here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from movierec.evaluation import runner
 from movierec.evaluation.report import Leaderboard
 
 _prepare = task(name="prepare", cache_policy=NO_CACHE)(runner.prepare)
-_choose = task(name="choose-params", cache_policy=NO_CACHE)(runner.choose_params)
+_choose = task(name="choose-params", cache_policy=NO_CACHE)(runner.choose_run)
 _one = task(name="evaluate-fold", cache_policy=NO_CACHE)(runner.evaluate_one)
 _write = task(name="write-report", cache_policy=NO_CACHE)(runner.write_outputs)
 
@@ -54,16 +54,9 @@ def evaluate_flow(
         seed=seed,
     )
     runs = range(len(prep.runs)) if tune else range(1)  # --tune is nested: per run
-    chosen: list[dict[str, Any]] = []
-    tuning: dict[str, Any] = {}
-    for i in runs:
-        picked = {}
-        for name in prep.models:
-            picked[name], record = _choose(
-                prep, name, tune=tune, k=k, seed=seed, n_trials=n_trials, fold_index=i
-            )
-            tuning.setdefault(name, record)
-        chosen.append(picked)
+    per_run = [_choose(prep, i, tune=tune, k=k, seed=seed, n_trials=n_trials) for i in runs]
+    chosen = [{name: params for name, (params, _) in run.items()} for run in per_run]
+    tuning = runner.tuning_records(prep, per_run, tune)
     keep = predictions_out is not None or recommendations_out is not None
     started = time.perf_counter()
     outputs = [

@@ -15,11 +15,11 @@ import datetime as _dt
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,8 @@ from movierec.models import fitcache
 from movierec.models.registry import ENSEMBLES, available_models, model_class
 
 log = logging.getLogger("movierec.evaluation")
+
+_T = TypeVar("_T")
 
 Chosen = Mapping[str, Mapping[str, Any]] | Sequence[Mapping[str, Mapping[str, Any]]]
 """Parameters per model, the same for every run or one mapping per run."""
@@ -198,7 +200,7 @@ def choose_params(
     overrides, or values tuned on a validation carve of that run's training part only
     (nested tuning: every fold tunes on its own training data)."""
     if not tune:
-        return build_model(name, prep.overrides[name]).get_params(), {"tuned": False}
+        return build_model(name, prep.overrides.get(name, {})).get_params(), {"tuned": False}
     outcome = tune_model(
         name,
         prep.runs[fold_index],
@@ -207,10 +209,84 @@ def choose_params(
         k=k,
         seed=seed,
         n_trials=n_trials,
-        fixed=prep.overrides[name],
+        fixed=prep.overrides.get(name, {}),
         carve=get_protocol(prep.protocol.name).carve,
     )
     return outcome.params, outcome.describe()
+
+
+def choose_run(
+    prep: Prepared,
+    i: int,
+    *,
+    tune: bool = False,
+    k: int = 10,
+    seed: int = 42,
+    n_trials: int | None = None,
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """``{model: (params, tuning record)}`` for every model on run ``i``.
+
+    Without ``tune``: defaults + overrides. With it, every model is tuned on a carve of run
+    ``i``'s training part (:func:`choose_params`), and an ensemble's parts that are a
+    registered model at its defaults (:func:`~movierec.models.blend.defaulted_parts`) take
+    the values tuned for that model on the same carve — tuned here if the model is not
+    itself evaluated — so the ensemble is nested-tuned too; its record lists them under
+    ``parts``.
+    """
+    from movierec.models.blend import defaulted_parts, with_tuned_parts
+
+    if not tune:
+        return {name: choose_params(prep, name, k=k, seed=seed) for name in prep.models}
+    out = {}
+    records: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def tuned(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        if name not in records:
+            records[name] = choose_params(
+                prep, name, tune=True, k=k, seed=seed, n_trials=n_trials, fold_index=i
+            )
+        return records[name]
+
+    for name in sorted(prep.models, key=lambda n: n in ENSEMBLES):
+        params, record = tuned(name)
+        parts = defaulted_parts(name, params)
+        if parts:
+            picked = {model: tuned(model) for model in sorted(set(parts.values()))}
+            params = with_tuned_parts(name, params, {m: p for m, (p, _) in picked.items()})
+            record = {
+                **record,
+                "parts": {
+                    label: {"model": model, "best_value": picked[model][1].get("best_value")}
+                    for label, model in parts.items()
+                },
+            }
+        out[name] = (params, record)
+    return out
+
+
+def tuning_records(
+    prep: Prepared,
+    per_run: Sequence[Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]]],
+    tune: bool,
+) -> dict[str, dict[str, Any]]:
+    """One tuning record per model: the first run's, plus ``nested`` / ``per_fold`` (every
+    run's chosen values and validation score) when each of several runs was tuned on its
+    own (``tune``)."""
+    records = {}
+    for name in prep.models:
+        rec = dict(per_run[0][name][1])
+        if tune and len(per_run) > 1:
+            rec["nested"] = True
+            rec["per_fold"] = [
+                {
+                    "fold": prep.runs[i].name,
+                    "params": run[name][0],
+                    "best_value": run[name][1].get("best_value"),
+                }  # fmt: skip
+                for i, run in enumerate(per_run)
+            ]
+        records[name] = rec
+    return records
 
 
 def choose_all(
@@ -220,43 +296,25 @@ def choose_all(
     k: int = 10,
     seed: int = 42,
     n_trials: int | None = None,
+    jobs: int = 1,
 ) -> tuple[list[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
     """Parameters of every model for every run, and one tuning record per model.
 
     Without ``tune`` every run uses the same parameters. With it, each run tunes on its own
-    training part (:func:`choose_params`); the record is the first run's plus ``per_fold``
-    (every run's chosen values and validation score).
+    training part (:func:`choose_run`, in ``jobs`` processes like :func:`fold_outputs`).
     """
-    n = len(prep.runs)
     if not tune:
-        same = {name: choose_params(prep, name, k=k, seed=seed) for name in prep.models}
-        return [{m: p for m, (p, _) in same.items()} for _ in range(n)], {
-            m: rec for m, (_, rec) in same.items()
-        }
-    per_run = [
-        {
-            name: choose_params(
-                prep, name, tune=True, k=k, seed=seed, n_trials=n_trials, fold_index=i
-            )
-            for name in prep.models
-        }  # fmt: skip
-        for i in range(n)
-    ]
-    tuning = {}
-    for name in prep.models:
-        rec = dict(per_run[0][name][1])
-        if n > 1:
-            rec["nested"] = True
-            rec["per_fold"] = [
-                {
-                    "fold": prep.runs[i].name,
-                    "params": per_run[i][name][0],
-                    "best_value": per_run[i][name][1].get("best_value"),
-                }  # fmt: skip
-                for i in range(n)
-            ]
-        tuning[name] = rec
-    return [{m: p for m, (p, _) in run.items()} for run in per_run], tuning
+        same = choose_run(prep, 0, k=k, seed=seed)
+        per_run = [same] * len(prep.runs)
+    else:
+        per_run = _map_runs(
+            choose_run,
+            [(prep, i) for i in range(len(prep.runs))],
+            {"tune": True, "k": k, "seed": seed, "n_trials": n_trials},
+            jobs,
+        )
+    chosen = [{m: dict(p) for m, (p, _) in run.items()} for run in per_run]
+    return chosen, tuning_records(prep, per_run, tune)
 
 
 def assemble(
@@ -346,19 +404,30 @@ def fold_outputs(
     per fold. Models must be registered in :mod:`movierec.models.registry` (the workers
     import it afresh).
     """
-    n_folds = len(prep.runs)
+    runs = _map_runs(
+        _one_fold, [(prep, i, chosen, k, keep_rows) for i in range(len(prep.runs))], {}, jobs
+    )
+    return [out for run in runs for out in run]
+
+
+def _map_runs(
+    fn: Callable[..., _T], calls: Sequence[tuple[Any, ...]], kwargs: Mapping[str, Any], jobs: int
+) -> list[_T]:
+    """``[fn(*args, **kwargs) for args in calls]``, in a pool of ``jobs`` processes when
+    ``jobs > 1`` (``0``: one per core; at most one per call). ``spawn`` workers (no forked
+    thread pools) share the cores: each gets ``cores // jobs`` numba and BLAS threads."""
     cores = os.cpu_count() or 1
-    jobs = min(int(jobs) if int(jobs) > 0 else cores, n_folds)
+    jobs = min(int(jobs) if int(jobs) > 0 else cores, len(calls))
     if jobs <= 1:
-        return [out for i in range(n_folds) for out in _one_fold(prep, i, chosen, k, keep_rows)]
+        return [fn(*args, **kwargs) for args in calls]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("spawn")
     threads = max(1, cores // jobs)
     with ProcessPoolExecutor(jobs, ctx, initializer=_limit_threads, initargs=(threads,)) as pool:
-        futures = [pool.submit(_one_fold, prep, i, chosen, k, keep_rows) for i in range(n_folds)]
-        return [out for f in futures for out in f.result()]
+        futures = [pool.submit(fn, *args, **kwargs) for args in calls]
+        return [f.result() for f in futures]
 
 
 def evaluate(
@@ -426,7 +495,7 @@ def evaluate(
         split_options=split_options,
         seeds=resolve_seeds(seed, seeds, repeats),
     )
-    chosen, tuning = choose_all(prep, tune=tune, k=k, seed=seed, n_trials=n_trials)
+    chosen, tuning = choose_all(prep, tune=tune, k=k, seed=seed, n_trials=n_trials, jobs=jobs)
     keep_rows = predictions_out is not None or recommendations_out is not None
     started = time.perf_counter()
     outputs = fold_outputs(prep, chosen, int(k), keep_rows, jobs)

@@ -31,6 +31,8 @@ __all__ = [
     "RatingBlend",
     "RankBlend",
     "build_parts",
+    "defaulted_parts",
+    "with_tuned_parts",
     "carve_holdout",
     "ridge_fit",
     "fwls_features",
@@ -71,6 +73,13 @@ DEFAULT_RANK_PARTS: dict[str, dict[str, Any]] = {
 }
 
 
+PART_GROUPS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
+    "blend": {"bases": DEFAULT_RATING_BASES, "signals": DEFAULT_RATING_SIGNALS},
+    "rank-blend": {"parts": DEFAULT_RANK_PARTS},
+}
+"""Per ensemble, its parameters that hold parts (``{label: spec}``) and their defaults."""
+
+
 Reasons = Callable[[Recommender], list[list[str]]]
 """A part's reasons for the movies being explained (called only on parts that declare the
 ability being served)."""
@@ -109,6 +118,47 @@ def build_parts(parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Recommender
     for label, spec in parts.items():
         params = {k: v for k, v in spec.items() if k != "model"}
         out[label] = make_model(str(spec.get("model", label)), **params)
+    return out
+
+
+# ---------------------------------------------------------------------- nested tuning
+def defaulted_parts(name: str, params: Mapping[str, Any]) -> dict[str, str]:
+    """``{label: model name}`` of the parts of ensemble ``name`` (with ``params``) that are a
+    registered model at its own defaults: a spec with no hyperparameter, ``{}`` or
+    ``{"model": m}``. These are the parts whose hyperparameters ``evaluate --tune`` tunes
+    (:func:`with_tuned_parts`); a part with hyperparameters of its own (e.g. ``svd10``)
+    is a fixed design choice and keeps them. Empty for a model that is not a blend."""
+    out = {}
+    for key, defaults in PART_GROUPS.get(name, {}).items():
+        specs = params.get(key)
+        for label, spec in (defaults if specs is None else specs).items():
+            if set(spec) <= {"model"}:
+                out[label] = str(spec.get("model", label))
+    return out
+
+
+def with_tuned_parts(
+    name: str, params: Mapping[str, Any], tuned: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """``params`` of ensemble ``name`` with every defaulted part (:func:`defaulted_parts`)
+    whose model is in ``tuned`` given those hyperparameters: ``{"model": m, **tuned[m]}``.
+
+    Args:
+        name: ``"blend"`` or ``"rank-blend"`` (other names: ``params`` unchanged).
+        params: the ensemble's full parameters (``get_params()``).
+        tuned: ``{model name: full hyperparameters}`` chosen on validation.
+    """
+    swap = {
+        label: model for label, model in defaulted_parts(name, params).items() if model in tuned
+    }
+    out = dict(params)
+    for key, defaults in PART_GROUPS.get(name, {}).items():
+        specs = defaults if params.get(key) is None else params[key]
+        if any(label in swap for label in specs):
+            out[key] = {
+                label: {"model": swap[label], **tuned[swap[label]]} if label in swap else dict(spec)
+                for label, spec in specs.items()
+            }
     return out
 
 
