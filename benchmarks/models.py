@@ -50,6 +50,7 @@ import json
 import os
 import platform
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -253,6 +254,12 @@ RATING_BLEND_BASES = ["svdpp", "svd", "item-knn", "user-knn", "baseline", "autor
 RATING_MODELS = ["baseline", "user-knn", "item-knn", "svd", "svdpp", "als", "autorec", "blend"]
 RANKING = ["rank-blend", *RANK_BLEND_PARTS, "ease", "slist"]
 
+SYNTHETIC = "synthetic"
+"""Pseudo-dataset of the goal sections: ``movierec synth`` data (:data:`SYNTH_COUNTS`, seed
+0) generated into a temporary folder and read in the ml-latest-small layout."""
+SYNTH_COUNTS = (100_000, 1_000, 2_000)  # ratings, users, movies
+FILTERED = {"min_user_ratings": 5, "min_item_ratings": 20}  # the pipeline's defaults
+
 # section -> (dataset, protocol, models, seeds ("N": the --seeds count), split options)
 GOAL_SECTIONS: dict[str, tuple[str, str, list[str], Any, dict[str, Any]]] = {
     "strat100k": ("ml-100k", "stratified-75-25", RANKING, "N", {}),
@@ -280,6 +287,16 @@ GOAL_SECTIONS: dict[str, tuple[str, str, list[str], Any, dict[str, Any]]] = {
     # its own training part (runner.choose_run)
     "u1_tuned": ("ml-100k", "ml100k-u1", RATING_MODELS, None, {}),
     "fivefold_tuned": ("ml-100k", "ml100k-5fold", RATING_MODELS, None, {}),
+    # ml-latest-small filtered as the pipeline filters it (FILTERED), and synthetic data
+    "strat_small_filtered": ("ml-latest-small", "stratified-75-25", RANKING, [1], {}),
+    "kfold_small_filtered": ("ml-latest-small", "random-kfold", RATING_MODELS, [1], {}),
+    "kfold_synth": (
+        SYNTHETIC,
+        "random-kfold",
+        ["rank-blend", *RANK_BLEND_PARTS, *RATING_MODELS],
+        [1],
+        {},
+    ),  # fmt: skip
 }
 TUNED_TRIALS = 20
 """Optuna trials per model and run in the ``*_tuned`` sections."""
@@ -294,20 +311,29 @@ def run_goal_section(name: str, data_root: Path, n_seeds: int) -> dict[str, Any]
     dataset, protocol, models, seeds, options = GOAL_SECTIONS[name]
     seed_list = list(range(1, n_seeds + 1)) if seeds == "N" else seeds
     tune = name.endswith("_tuned")
-    t0 = time.perf_counter()
-    board = evaluate(
-        protocol,
-        models,
-        data_dir=data_root / dataset,
-        dataset=dataset,
-        write=False,
-        jobs=0,
-        seeds=seed_list,
-        split_options=options or None,
-        tune=tune,
-        n_trials=TUNED_TRIALS if tune else None,
-    )
-    seconds = time.perf_counter() - t0
+    filters = FILTERED if name.endswith("_filtered") else {}
+    with tempfile.TemporaryDirectory(prefix="movierec-goals-") as tmp:
+        folder = data_root / dataset
+        if dataset == SYNTHETIC:
+            from movierec.data.synth import synthesize
+
+            folder = Path(tmp) / "synthetic"
+            synthesize(*SYNTH_COUNTS, seed=0, out_dir=folder)
+        t0 = time.perf_counter()
+        board = evaluate(
+            protocol,
+            models,
+            data_dir=folder,
+            dataset="ml-latest-small" if dataset == SYNTHETIC else dataset,
+            write=False,
+            jobs=0,
+            seeds=seed_list,
+            split_options=options or None,
+            tune=tune,
+            n_trials=TUNED_TRIALS if tune else None,
+            **filters,
+        )
+        seconds = time.perf_counter() - t0
     present = set(board.models)
     pairs = []
     if "rank-blend" in present:
@@ -327,8 +353,17 @@ def run_goal_section(name: str, data_root: Path, n_seeds: int) -> dict[str, Any]
         "seconds": seconds,
         "load_avg": os.getloadavg(),
         "command": f"evaluate({protocol!r}, {models!r}, dataset={dataset!r}, seeds={seed_list}"
-        + (f", tune=True, n_trials={TUNED_TRIALS})" if tune else ")"),
+        + (f", tune=True, n_trials={TUNED_TRIALS}" if tune else "")
+        + "".join(f", {k}={v}" for k, v in filters.items())
+        + ")",
+        "filtered": board.info.get("filtered"),
+        "synthetic": (
+            dict(zip(("ratings", "users", "movies"), SYNTH_COUNTS, strict=True), seed=0)
+            if dataset == SYNTHETIC
+            else None
+        ),
         "tuning": board.tuning if tune else None,
+        "params": json.loads(json.dumps(board.to_dict()["params"], default=_jsonable)),
         "summary": json.loads(json.dumps(board.to_dict()["summary"])),
         "paired": [board.paired(a, b, key) for a, b, key in pairs],
         "per_run": [
@@ -386,7 +421,11 @@ def goal_table(sections: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 f"{best['model']} {best['RMSE_mean']:.4f}" + (f" ± {sd:.4f}" if sd else ""),
                 f"{sec['protocol']}, ml-100k")  # fmt: skip
     for sec in sections.values():
-        where = f"{sec['protocol']}, {sec['dataset']}, seeds {sec['seeds']}"
+        f = sec.get("filtered")
+        kept = (
+            f" (users >= {f['min_user_ratings']}, movies >= {f['min_item_ratings']})" if f else ""
+        )
+        where = f"{sec['protocol']}, {sec['dataset']}{kept}, seeds {sec['seeds']}"
         for t in sec["paired"]:
             a, b, key, d = t["model"], t["against"], t["metric"], t["mean_diff"]
             lo, hi = t["ci_low"], t["ci_high"]

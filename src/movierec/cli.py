@@ -711,6 +711,20 @@ def evaluate(
             "--jobs", "-j", min=0, help="Folds evaluated in parallel processes (0: one per core)."
         ),
     ] = 0,
+    min_user_ratings: Annotated[
+        int | None,
+        typer.Option(
+            "--min-user-ratings",
+            help="Drop users with fewer ratings before splitting [no filter].",
+        ),
+    ] = None,
+    min_item_ratings: Annotated[
+        int | None,
+        typer.Option(
+            "--min-item-ratings",
+            help="Then drop movies with fewer ratings before splitting [no filter].",
+        ),
+    ] = None,
     home: HomeOpt = None,
     dataset: DatasetOpt = None,
 ) -> None:
@@ -736,6 +750,8 @@ def evaluate(
             jobs=jobs,
             seeds=seeds,
             repeats=repeats,
+            min_user_ratings=min_user_ratings,
+            min_item_ratings=min_item_ratings,
         )
     typer.echo(summary_text(board))
     typer.echo(f"report written to {layout.reports_dir / board.protocol}")

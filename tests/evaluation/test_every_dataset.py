@@ -235,3 +235,61 @@ def test_bad_zip_is_one_line_error_and_leaves_nothing(tmp_path: Path) -> None:
     )  # fmt: skip
     assert "is not a valid zip archive" in one_line_error(done)
     assert list(tmp.iterdir()) == []
+
+
+@pytest.mark.realdata
+def test_cli_evaluate_filters_ml_latest_small_before_splitting(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """``--min-user-ratings / --min-item-ratings`` drop users, then movies, before the split,
+    as the pipeline's transform does: the folds hold exactly the ratings a plain pandas
+    filter keeps, and the report says how many."""
+    done = movierec(
+        "evaluate",
+        "--dataset",
+        "ml-latest-small",
+        "--source",
+        str(shared_data / "ml-latest-small"),
+        "--protocol",
+        "random-kfold",
+        "--models",
+        "popularity",
+        "--min-user-ratings",
+        "30",
+        "--min-item-ratings",
+        "20",
+        "--home",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    board = json.loads((tmp_path / "reports" / "random-kfold" / "leaderboard.json").read_text())
+    raw = pd.read_csv(shared_data / "ml-latest-small" / "ratings.csv")
+    users = raw.groupby("userId")["movieId"].transform("size") >= 30
+    kept = raw[users]
+    kept = kept[kept.groupby("movieId")["userId"].transform("size") >= 20]
+    f = board["info"]["filtered"]
+    assert (f["ratings_before"], f["users_before"], f["movies_before"]) == (100_836, 610, 9_724)
+    assert f["ratings_after"] == len(kept) and f["movies_after"] == kept["movieId"].nunique()
+    assert f["users_after"] == kept["userId"].nunique() < 610
+    assert sum(r["n_test"] for r in board["results"]) == len(kept)  # every rating tested once
+
+
+def test_filters_refuse_bad_thresholds_and_protocols_with_their_own_split_files(
+    tmp_path: Path, half_star_folder: Path
+) -> None:
+    done = movierec(
+        "evaluate", "--protocol", "ml100k-u1", "--min-item-ratings", "5", "--home", str(tmp_path)
+    )
+    line = one_line_error(done)
+    assert "--min-item-ratings" in line and "own split files" in line
+    common = ["--dataset", "ml-latest-small", "--source", str(half_star_folder)]
+    bad = movierec(
+        "evaluate", "--protocol", "random-kfold", "--min-user-ratings=-3", *common,
+        "--home", str(tmp_path),
+    )  # fmt: skip
+    assert "min_user_ratings must be an integer >= 0, got -3" in one_line_error(bad)
+    empty = movierec(
+        "evaluate", "--protocol", "random-kfold", "--min-item-ratings", "100000", *common,
+        "--home", str(tmp_path),
+    )  # fmt: skip
+    assert "removed every rating" in one_line_error(empty)

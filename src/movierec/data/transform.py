@@ -80,7 +80,8 @@ class TransformResult:
     summary: TransformSummary
 
 
-def _check_threshold(name: str, value: object) -> int:
+def check_threshold(name: str, value: object) -> int:
+    """``value`` as a filter threshold (an integer >= 0), else :class:`ConfigError`."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
         raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
     return int(value)
@@ -140,8 +141,8 @@ def transform(
         ConfigError: a threshold is negative or not an integer.
         DataError: missing columns, or the filters leave no rating at all.
     """
-    mu = _check_threshold("min_user_ratings", min_user_ratings)
-    mi = _check_threshold("min_item_ratings", min_item_ratings)
+    mu = check_threshold("min_user_ratings", min_user_ratings)
+    mi = check_threshold("min_item_ratings", min_item_ratings)
     missing = {USER_COL, ITEM_COL} - set(ratings.columns)
     if missing:
         raise DataError(f"ratings are missing column(s): {', '.join(sorted(missing))}")

@@ -80,6 +80,8 @@ class Prepared:
             ``@seed<S>`` when there are several seeds); one seed's folds for a protocol
             that is not random.
         run_seeds: the protocol seed of each run (``None``: not a random protocol).
+        filtered: the counts before and after ``min_user_ratings`` / ``min_item_ratings``
+            (``None``: the release as it is).
     """
 
     protocol: Protocol
@@ -90,6 +92,7 @@ class Prepared:
     overrides: dict[str, dict[str, Any]]
     runs: list[Fold] = field(default_factory=list)
     run_seeds: list[int | None] = field(default_factory=list)
+    filtered: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.runs:
@@ -142,10 +145,18 @@ def prepare(
     seed: int = 42,
     split_options: Mapping[str, Any] | None = None,
     seeds: Sequence[int] | None = None,
+    min_user_ratings: int | None = None,
+    min_item_ratings: int | None = None,
 ) -> Prepared:
     """Validate the request (dataset, protocol, names, hyperparameters, k), read the release
     and build the protocol's folds, once per seed of ``seeds`` (default ``[seed]``) for a
     random protocol, once for the others.
+
+    ``min_user_ratings`` / ``min_item_ratings`` filter the ratings before the protocol
+    splits them, exactly as the pipeline's transform step does
+    (:func:`movierec.data.transform.transform`: users with fewer ratings, then movies with
+    fewer; file order kept); a protocol that reads the release's own split files
+    (``ml100k-u1``, ``ml100k-5fold``) cannot be filtered.
 
     ``dataset`` defaults to ``layout.dataset``. The release is read from ``data_dir`` (a
     zip, extracted into a temporary folder removed once read, or a folder) or else from
@@ -172,9 +183,26 @@ def prepare(
         log.warning("protocol %s is not random: the seeds give one split, run once", protocol)
     if not protocol_spec.random:
         seed_list = seed_list[:1]
+    from movierec.data.transform import check_threshold, transform
+
+    thresholds = {"min_user_ratings": min_user_ratings, "min_item_ratings": min_item_ratings}
+    for key, value in thresholds.items():
+        if value is not None:
+            check_threshold(key, value)
+    filtering = min_user_ratings is not None or min_item_ratings is not None
+    if filtering and protocol_spec.splits:
+        raise ConfigError(
+            f"--min-user-ratings / --min-item-ratings filter the ratings before a protocol "
+            f"splits them; {protocol} uses the release's own split files"
+        )
     with open_release(spec, data_dir, layout) as folder:
         source = str(data_dir) if data_dir is not None else str(folder)
         data = read_release(spec, folder, splits=protocol_spec.splits, source=source)
+    filtered = None
+    if filtering:
+        result = transform(data.ratings, min_user_ratings or 0, min_item_ratings or 0)
+        data = dataclasses.replace(data, ratings=result.frame)
+        filtered = dataclasses.asdict(result.summary)
     protos = [load_protocol(protocol, data, seed=s, options=split_options) for s in seed_list]
     runs: list[Fold] = []
     run_seeds: list[int | None] = []
@@ -183,7 +211,9 @@ def prepare(
             label = f"{fold.name}@seed{s}" if len(seed_list) > 1 else fold.name
             runs.append(dataclasses.replace(fold, name=label))
             run_seeds.append(int(proto.options.get("seed", s)) if protocol_spec.random else None)
-    return Prepared(protos[0], data.catalog, spec.name, source, names, overrides, runs, run_seeds)
+    return Prepared(
+        protos[0], data.catalog, spec.name, source, names, overrides, runs, run_seeds, filtered
+    )
 
 
 def choose_params(
@@ -345,6 +375,7 @@ def assemble(
             "seed": seed,
             "seeds": seeds if seeds else "not a random protocol (one split)",
             "data": prep.source,
+            **({"filtered": prep.filtered} if prep.filtered else {}),
             "test_rows": [f"{f.name}: {len(f.test)} ({f.n_cold} cold)" for f in prep.runs],
             "total_seconds": round(seconds, 2),
             "movierec": __version__,
@@ -450,6 +481,8 @@ def evaluate(
     jobs: int = 1,
     seeds: Sequence[int] | str | None = None,
     repeats: int | None = None,
+    min_user_ratings: int | None = None,
+    min_item_ratings: int | None = None,
 ) -> Leaderboard:
     """Evaluate ``models`` under ``protocol`` and write the leaderboard.
 
@@ -473,6 +506,8 @@ def evaluate(
             per seed and every figure is a mean ± sd over seeds × folds (with a 95 %
             t-interval and paired tests of the top model, see :mod:`.stats`).
         repeats: ``seeds = seed, seed+1, …, seed+repeats-1`` (not with ``seeds``).
+        min_user_ratings / min_item_ratings: filter the ratings before splitting, as the
+            pipeline does (see :func:`prepare`; default: no filter).
         split_options: protocol options (``n_folds``, ``n_last``, ``time_cut``).
         write: write the report (False: just return the leaderboard).
         jobs: folds evaluated at once, each in its own process (``0``: one per core, at most
@@ -494,6 +529,8 @@ def evaluate(
         seed=seed,
         split_options=split_options,
         seeds=resolve_seeds(seed, seeds, repeats),
+        min_user_ratings=min_user_ratings,
+        min_item_ratings=min_item_ratings,
     )
     chosen, tuning = choose_all(prep, tune=tune, k=k, seed=seed, n_trials=n_trials, jobs=jobs)
     keep_rows = predictions_out is not None or recommendations_out is not None
