@@ -699,3 +699,30 @@ def test_user_knn_reasons_name_the_loved_movie_that_drove_each(ml100k_dir: Path)
         avg = dense[rows, movie_col].mean()
         assert head.endswith(f"({rows.size} of your nearest neighbours, avg {avg:.1f}★)")
     assert len(named) >= 3
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"k": 3, "rank_damping": 0.0, "rank_offset": 0.0},  # heap path for most users
+        {"k": 40},
+        {"k": 5, "center": "none", "similarity": "cosine", "min_k": 2},
+        {"k": 4, "center": "mean", "max_neighbors": 6},  # truncated: not symmetric
+        {"k": 3, "neighbour_scope": "global"},
+    ],
+)
+def test_item_knn_pair_predictions_equal_the_full_rows(params: dict) -> None:
+    """``predict_rows`` finds neighbourhoods per asked pair (:func:`item_knn_pairs`); the
+    figures are the rating formula of the whole-row kernel (β = γ = 0) at those pairs."""
+    data = synthetic_interactions()
+    model = ItemKNN(**params).fit(data)
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, data.n_users, 400)
+    cols = rng.integers(0, data.n_items, 400)
+    full = model._run(
+        np.arange(data.n_users), model._train_r(), model._offsets(np.arange(data.n_users))[0], 0.0
+    )
+    lo, hi = data.rating_scale
+    np.testing.assert_allclose(
+        model.predict_rows(rows, cols), np.clip(full[rows, cols], lo, hi), rtol=1e-6
+    )

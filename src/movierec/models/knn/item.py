@@ -14,10 +14,10 @@ from movierec.models.baseline import fit_baselines, new_user_bias
 from movierec.models.common.batch import Histories, batch_shape, titles_of
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns, stars
-from movierec.models.knn.base import KNNFoldIn, check_knn_params, neighbour_cap, unique_rows
+from movierec.models.knn.base import KNNFoldIn, check_knn_params, neighbour_cap
 from movierec.models.knn.evidence import item_neighbour_evidence
 from movierec.models.knn.global_scope import item_topk_recommend, item_topk_similarities
-from movierec.models.knn.kernels import item_knn_kernel
+from movierec.models.knn.kernels import item_knn_kernel, item_knn_pairs
 from movierec.models.knn.similarity import neighbour_lists
 
 __all__ = ["GLOBAL_CELLS", "ItemKNN"]
@@ -348,16 +348,30 @@ class ItemKNN(KNNFoldIn):
         return self.mu_, np.zeros(self.data_.n_users), self.item_means_ - self.mu_
 
     def predict_rows(self, user_rows: np.ndarray, item_cols: np.ndarray) -> np.ndarray:
-        """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``."""
+        """The rating formula (β = 0), clipped to the rating scale; shape ``(n,)``.
+
+        Neighbourhoods are found for the asked pairs only (:func:`item_knn_pairs` over the
+        candidate lists of :meth:`_pull`), with the kernel's ``k`` (every candidate in the
+        global mode)."""
         self._check_fitted()
-        uniq, inv = unique_rows(user_rows)
-        cols = np.asarray(item_cols, dtype=np.int64)
-        out = np.empty(inv.size, dtype=np.float32)
-        for start in range(0, uniq.size, 512):
-            block = uniq[start : start + 512]
-            scores = self._run(block, self._train_r(), self._offsets(block)[0], 0.0)
-            sel = (inv >= start) & (inv < start + block.size)
-            out[sel] = scores[inv[sel] - start, cols[sel]]
+        rows = np.asarray(user_rows, dtype=np.int64)
+        pull = self._pull()
+        r_indptr, r_indices, r_dev = self._train_r()
+        out = item_knn_pairs(
+            rows,
+            np.asarray(item_cols, dtype=np.int64),
+            r_indptr,
+            r_indices,
+            r_dev,
+            np.asarray(self._offsets(rows)[0], dtype=np.float64),
+            np.asarray(self._offsets(np.zeros(0, np.int64))[1], dtype=np.float64),
+            pull.indptr.astype(np.int64),
+            pull.indices,
+            pull.data.astype(np.float64),
+            self.data_.n_items if self._global() else int(self.k),
+            int(self.min_k),
+            self.center != "none",
+        )
         lo, hi = self.data_.rating_scale
         return np.clip(out, lo, hi)
 

@@ -6,6 +6,8 @@ in the number of (neighbour, rating) pairs visited (no per-rating Python loops).
   calling thread).
 * :func:`item_knn_kernel`: per-item item neighbourhoods ``N_k(i;u)`` among the user's rated
   movies, with a bounded heap per (user, movie) (:mod:`.heap`).
+* :func:`item_knn_pairs`: the same neighbourhoods for given (user, movie) pairs only (rating
+  prediction of test pairs): a merge of the movie's similarity row with the user's ratings.
 
 Both give the support-aware score ``base + (Σ s·dev + γ·Σ s) / (Σ s + β)`` (centred) or
 ``(Σ s·r + γ·Σ s + β·base) / (Σ s + β)`` (not centred), ``base`` where fewer than ``min_k``
@@ -19,7 +21,7 @@ import numpy as np
 
 from movierec.models.knn.heap import heap_push, worse
 
-__all__ = ["item_knn_kernel", "user_knn_kernel", "user_knn_serial"]
+__all__ = ["item_knn_kernel", "item_knn_pairs", "user_knn_kernel", "user_knn_serial"]
 
 
 @numba.njit(cache=True)
@@ -228,4 +230,74 @@ def item_knn_kernel(
                     out[a, i] = (num[i] + gamma * den[i] + beta * base) / (den[i] + beta)
             else:
                 out[a, i] = base
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def item_knn_pairs(
+    prows: np.ndarray,
+    pcols: np.ndarray,
+    r_indptr: np.ndarray,
+    r_indices: np.ndarray,
+    r_dev: np.ndarray,
+    user_off: np.ndarray,
+    item_base: np.ndarray,
+    s_indptr: np.ndarray,
+    s_indices: np.ndarray,
+    s_data: np.ndarray,
+    k: int,
+    min_k: int,
+    centred: bool,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """:func:`item_knn_kernel`'s rating formula (``β = γ = 0``) at pairs ``(prows[a], pcols[a])``.
+
+    ``s_*`` is the CSR whose row ``i`` lists the movies ``j`` with ``s_ij > 0`` (the kernel's
+    ``st`` transposed), ``r_*`` the users' ratings; both rows sorted by column. The
+    candidates of pair ``(u, i)`` are the merge of row ``i`` with ``u``'s rated movies; the
+    ``k`` best by ``s`` (ties: lower ``j``, as :func:`~.heap.worse`) are summed. ``user_off``
+    is indexed by the pair, ``item_base`` by movie. O(|S_i| + |R_u|) per pair instead of
+    the kernel's O(Σ_{j ∈ R_u} |S_j|) per user. Returns shape ``(n_pairs,)`` float32.
+    """
+    n = prows.size
+    out = np.empty(n, dtype=np.float32)
+    for a in numba.prange(n):
+        u = prows[a]
+        i = pcols[a]
+        p, pe = s_indptr[i], s_indptr[i + 1]
+        q, qe = r_indptr[u], r_indptr[u + 1]
+        m = min(pe - p, qe - q)
+        cs = np.empty(m)
+        cd = np.empty(m)
+        c = 0
+        while p < pe and q < qe:
+            jp = s_indices[p]
+            jq = r_indices[q]
+            if jp == jq:
+                cs[c] = s_data[p]
+                cd[c] = r_dev[q]
+                c += 1
+                p += 1
+                q += 1
+            elif jp < jq:
+                p += 1
+            else:
+                q += 1
+        num = 0.0
+        den = 0.0
+        if c <= k:
+            for t in range(c):
+                num += cs[t] * cd[t]
+                den += cs[t]
+            used = c
+        else:
+            order = np.argsort(-cs[:c], kind="mergesort")  # stable: ties keep lower j first
+            for t in range(k):
+                num += cs[order[t]] * cd[order[t]]
+                den += cs[order[t]]
+            used = k
+        base = user_off[a] + item_base[i]
+        if used >= min_k and den > 0:
+            out[a] = base + num / den if centred else num / den
+        else:
+            out[a] = base
     return out
