@@ -312,6 +312,7 @@ def tuning_records(
                     "fold": prep.runs[i].name,
                     "params": run[name][0],
                     "best_value": run[name][1].get("best_value"),
+                    "default_value": run[name][1].get("default_value"),
                 }  # fmt: skip
                 for i, run in enumerate(per_run)
             ]
