@@ -491,7 +491,7 @@ def test_rank_blend_learns_its_weights_on_the_carve(noise_model: None, carve: st
     relevant = np.zeros((users.size, data.n_items), dtype=bool)
     relevant[np.searchsorted(users, rows), cols] = True
     blocked = rest.matrix[users].toarray() != 0
-    want, value, alone = fit_rank_weights(z.astype(np.float32), blocked, relevant, 10)
+    want, value, alone = fit_rank_weights(z.astype(np.float32), blocked, relevant, 20)
     np.testing.assert_array_equal(model.weights_, want)
     assert model.validation_ndcg_ == pytest.approx(value)
     # the parts used for scoring are refitted on all the data
