@@ -500,6 +500,41 @@ def test_rank_blend_learns_its_weights_on_the_carve(noise_model: None, carve: st
     np.testing.assert_allclose(parts_used["ease"].score([0, 1]), full.score([0, 1]))
 
 
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "20", None])
+def test_rank_blend_objective_k_must_be_a_positive_integer(bad: object) -> None:
+    with pytest.raises(ConfigError, match="k must be an integer >= 1"):
+        RankBlend(k=bad).validate()  # type: ignore[arg-type]
+
+
+def test_rank_blend_weights_maximise_the_carve_ndcg_at_its_own_k(noise_model: None) -> None:
+    """``k`` is the list length of the objective (default 20): the learned weights are the
+    ones :func:`fit_rank_weights` finds for that ``k``, and the reported validation value
+    is the carve's NDCG@k, recomputed by brute force (a plain loop over users)."""
+    from movierec.models.blend import fit_rank_weights
+
+    assert RankBlend().k == 20
+    data = clustered_interactions()
+    rest, rows, cols, _ = carve_holdout(data, 0.2, seed=0, how="random")
+    users = np.unique(rows)
+    parts = build_parts(NOISY_PARTS)
+    z = np.stack([finite_zscore(parts[k].fit(rest).score(users)) for k in NOISY_PARTS])
+    relevant = np.zeros((users.size, data.n_items), dtype=bool)
+    relevant[np.searchsorted(users, rows), cols] = True
+    blocked = rest.matrix[users].toarray() != 0
+    for k in (3, 20):
+        model = RankBlend(parts=NOISY_PARTS, k=k).fit(data)
+        want, _, _ = fit_rank_weights(z.astype(np.float32), blocked, relevant, k)
+        np.testing.assert_array_equal(model.weights_, want)
+        s = np.tensordot(want, z, axes=1).astype(np.float32)
+        total = 0.0
+        for a in range(users.size):
+            order = [i for i in np.argsort(-s[a], kind="stable") if not blocked[a, i]][:k]
+            dcg = sum(1.0 / np.log2(r + 2) for r, i in enumerate(order) if relevant[a, i])
+            ideal = sum(1.0 / np.log2(r + 2) for r in range(min(k, int(relevant[a].sum()))))
+            total += dcg / ideal if ideal else 0.0
+        assert model.validation_ndcg_ == pytest.approx(total / users.size, abs=1e-6)
+
+
 def test_rank_blend_is_not_worse_than_its_best_part_on_the_carve_by_construction() -> None:
     """fit_rank_weights starts from the best part alone and only accepts improvements."""
     from movierec.models.blend import fit_rank_weights, ndcg_of_scores
