@@ -456,6 +456,15 @@ def goal_table(sections: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return goals
 
 
+def goal_markdown(goals: list[dict[str, Any]]) -> str:
+    """The goal table as the Markdown of ``docs/benchmarks.md`` (one row per goal)."""
+    lines = ["| goal | met | figure | protocol, data, seeds |", "|---|---|---|---|"]
+    for g in goals:
+        met = "yes" if g["met"] else "**no**"
+        lines.append(f"| {g['goal']} | {met} | {g['figure']} | {g['where']} |")
+    return "\n".join(lines) + "\n"
+
+
 def goals_main(data_root: Path, names: list[str], n_seeds: int) -> dict[str, Any]:
     """Run the ``names`` sections, then print the goals from every stored section."""
     for name in names:
@@ -471,6 +480,9 @@ def goals_main(data_root: Path, names: list[str], n_seeds: int) -> dict[str, Any
         print(f"  [{'met' if g['met'] else 'NOT MET'}] {g['goal']}: {g['figure']}  ({g['where']})")
     out = {"goals": table, "sections": sorted(sections)}
     (HERE / "results" / "goals.json").write_text(json.dumps(out, indent=2) + "\n")
+    met = sum(g["met"] for g in table)
+    print(f"== {met} of {len(table)} goals met; the table for docs/benchmarks.md:")
+    print(goal_markdown(table))
     return out
 
 
