@@ -373,3 +373,21 @@ def test_tuning_in_parallel_processes_chooses_what_a_serial_run_does(folder: Pat
     parallel = evaluate("ml100k-5fold", "baseline", jobs=2, **kw)  # type: ignore[arg-type]
     assert serial.tuning["baseline"]["per_fold"] == parallel.tuning["baseline"]["per_fold"]
     assert len({str(p["params"]) for p in serial.tuning["baseline"]["per_fold"]}) > 1
+
+
+@pytest.mark.parametrize("name", sorted(tuning.SEARCH_SPACES))
+def test_every_search_space_holds_its_models_shipped_defaults(name: str) -> None:
+    """Each declared space names parameters the model accepts, and the shipped defaults lie
+    inside it, so ``--tune`` enqueues them as trial 0 and never does worse on validation."""
+    from movierec.models.registry import make_model
+
+    space = tuning.SEARCH_SPACES[name]
+    assert tuning.search_space(name) == space  # no parameter the class does not accept
+    defaults = make_model(name).get_params()
+    outside = [
+        p
+        for p, spec in space.items()
+        if not tuning._in_space(defaults[p], spec)
+        or (spec[0] != "cat" and not spec[1] <= defaults[p] <= spec[2])
+    ]
+    assert outside == []

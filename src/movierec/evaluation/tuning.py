@@ -81,6 +81,12 @@ SEARCH_SPACES: dict[str, dict[str, tuple[Any, ...]]] = {
         "reg": ("float", 1e-4, 0.1, True),
     },
     "ease": {"reg": ("float", 10.0, 2000.0, True), "binarize": ("cat", [True, False])},
+    "edlae": {"reg": ("float", 50.0, 2000.0, True), "dropout": ("float", 0.05, 0.6, False)},
+    "rp3beta": {
+        "alpha": ("float", 0.2, 1.5, False),
+        "beta": ("float", 0.0, 1.0, False),
+        "k": ("int", 50, 400, 50),
+    },
     "local-ease": {
         "window": ("int", 4, 48, 2),
         "reg": ("float", 5.0, 2000.0, True),
