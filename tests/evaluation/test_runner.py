@@ -361,6 +361,7 @@ def test_tune_nests_the_blend_parts_in_every_run(
     for board in (both, alone):
         rec = board.tuning["blend"]
         assert set(rec["parts"]) == {"test-mean"} and rec["parts"]["test-mean"]["best_value"]
+        assert rec["tuned"]  # through its parts
         runs = [p["params"]["bases"] for p in rec["per_fold"]]
         assert [r["test-mean"] for r in runs] == [{"model": "test-mean", **p} for p in own]
         assert all(r["fixed"] == {"model": "baseline", "reg_u": 3.0} for r in runs)

@@ -285,6 +285,8 @@ def choose_run(
             params = with_tuned_parts(name, params, {m: p for m, (p, _) in picked.items()})
             record = {
                 **record,
+                "tuned": bool(record.get("tuned"))
+                or any(bool(rec.get("tuned")) for _, rec in picked.values()),
                 "parts": {
                     label: {"model": model, "best_value": picked[model][1].get("best_value")}
                     for label, model in parts.items()
