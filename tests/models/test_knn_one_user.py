@@ -71,3 +71,69 @@ def test_one_user_equals_kernel_on_ml100k(ml100k_dir: Path) -> None:
     model = UserKNN().fit(Interactions.from_frame(ratings))
     check_every_user(model, model.rank_damping, model.rank_offset)
     check_every_user(model, model.rating_damping, 0.0, rating=True)
+
+
+@pytest.mark.parametrize("loaded", [False, True])
+def test_one_request_takes_the_kernels_once_a_server_loaded_them(
+    loaded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before ``warm_up`` (a one-shot command) one request goes through plain numpy, after it
+    (a server) through the compiled kernels; a new user's scores, predicted ratings and
+    reasons are the same either way."""
+    import movierec.models.knn.user as user_module
+
+    model = UserKNN().fit(synthetic_interactions())
+    ratings = {int(i): 5.0 - (n % 4) for n, i in enumerate(model.data_.items.ids[:12])}
+    calls: list[str] = []
+    real = user_module.user_scores
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append("numpy")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(user_module, "user_scores", spy)
+    monkeypatch.setattr(user_module, "kernels_loaded", lambda: False)
+    expected = (model.fold_in(ratings), model.fold_in_ratings(ratings))
+    reasons = model.explain_ratings(ratings, model.data_.items.ids[20:25])
+    assert calls == ["numpy", "numpy"]
+    monkeypatch.setattr(user_module, "kernels_loaded", lambda: loaded)
+    calls.clear()
+    got = (model.fold_in(ratings), model.fold_in_ratings(ratings))
+    assert calls == ([] if loaded else ["numpy", "numpy"])
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
+    assert model.explain_ratings(ratings, model.data_.items.ids[20:25]) == reasons
+
+
+def test_warm_up_loads_the_compiled_kernels_in_a_fresh_process() -> None:
+    """``Recommender.warm_up`` (what the API server calls before traffic) loads numba's
+    kNN kernels for user-knn; a plain fold-in does not."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from movierec.models.knn.user import UserKNN\n"
+        "from movierec.testing import synthetic_interactions\n"
+        "m = UserKNN().fit(synthetic_interactions())\n"
+        "m.fold_in({int(m.data_.items.ids[0]): 5.0})\n"
+        "before = 'movierec.models.knn.kernels' in sys.modules\n"
+        "m.warm_up()\n"
+        "print(before, 'movierec.models.knn.kernels' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
+
+
+def test_composites_warm_up_their_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from movierec.models.blend import RankBlend
+    from movierec.models.hybrid import Hybrid
+
+    warmed: list[str] = []
+    monkeypatch.setattr(UserKNN, "warm_up", lambda self: warmed.append(self.name))
+    data = synthetic_interactions()
+    RankBlend(
+        parts={"user-knn": {}, "popularity": {}}, weights={"user-knn": 1.0, "popularity": 0.5}
+    ).fit(data).warm_up()
+    Hybrid(collaborative="user-knn").fit(data).warm_up()
+    assert warmed == ["user-knn", "user-knn"]

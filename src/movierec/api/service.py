@@ -147,7 +147,9 @@ class Serving:
         self._current: tuple[float, schemas.RunOut | None] = (-math.inf, None)
 
     def warm_up(self) -> None:
-        """Run each model path once so JIT-compiled kernels (numba) compile before traffic."""
+        """Load the model's compiled kernels (:meth:`Recommender.warm_up`), then run each
+        model path once so JIT-compiled kernels (numba) compile before traffic."""
+        self.model.warm_up()
         user = int(self.data.users.ids[0])
         item = int(self.data.items.ids[int(np.argmax(self.co.n_raters))])
         calls = (

@@ -286,6 +286,14 @@ class Recommender(ABC):
             out_ids[start:stop], out_scores[start:stop] = top_ids(scores, n, self.data_.items.ids)
         return out_ids, out_scores
 
+    # ------------------------------------------------------------------ serving
+    def warm_up(self) -> None:
+        """Get ready for many requests in a long-lived process (the API server calls it
+        before traffic): load what makes each request fast even if loading costs more than
+        one request does, e.g. compiled kernels. One-shot commands never call it. The base
+        class has nothing to load."""
+        return None
+
     # ------------------------------------------------------------------ optional abilities
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Most similar items to each of ``item_ids``: ``(ids, scores)`` of shape ``(b, n)``."""

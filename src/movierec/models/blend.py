@@ -24,7 +24,7 @@ from movierec.models.common.carve import CARVES, carve_holdout
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns, share_text
 from movierec.models.common.zscore import finite_zscore
-from movierec.models.parts import restore_parts, store_parts
+from movierec.models.parts import restore_parts, store_parts, warm_up_parts
 from movierec.models.registry import ENSEMBLES
 
 __all__ = [
@@ -409,6 +409,9 @@ class RatingBlend(Recommender):
     def _build(self) -> dict[str, Recommender]:
         return build_parts({**self._base_specs(), **self._signal_specs()})
 
+    def warm_up(self) -> None:
+        warm_up_parts(self, self._build)
+
     # ------------------------------------------------------------------ fitting
     def _columns(
         self,
@@ -739,6 +742,9 @@ class RankBlend(Recommender):
 
     def _build(self) -> dict[str, Recommender]:
         return build_parts(self._specs())
+
+    def warm_up(self) -> None:
+        warm_up_parts(self, self._build)
 
     def _fit(self, data: Interactions, items: ItemCatalog | None) -> None:
         labels = list(self._specs())

@@ -17,7 +17,7 @@ from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns
 from movierec.models.common.zscore import zscore
 from movierec.models.content import ContentBased
-from movierec.models.parts import restore_parts, store_parts
+from movierec.models.parts import restore_parts, store_parts, warm_up_parts
 
 
 class Hybrid(Recommender):
@@ -106,6 +106,9 @@ class Hybrid(Recommender):
         self.counts_ = np.diff(data.matrix.indptr).astype(np.int64)
         self.item_counts_ = np.diff(data.matrix.tocsc().indptr).astype(np.int64)
         store_parts(self, subs)
+
+    def warm_up(self) -> None:
+        warm_up_parts(self, self._build)
 
     def _models(self) -> dict[str, Recommender]:
         """The fitted nested models (rebuilt from the flattened state after :func:`load_model`)."""

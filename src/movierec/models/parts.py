@@ -50,3 +50,9 @@ def restore_parts(
             parts[label] = model
         owner._parts = parts  # type: ignore[attr-defined]
     return parts
+
+
+def warm_up_parts(owner: Recommender, build: Callable[[], dict[str, Recommender]]) -> None:
+    """:meth:`Recommender.warm_up` of each fitted part of ``owner`` (a composite's own)."""
+    for part in restore_parts(owner, build).values():
+        part.warm_up()

@@ -65,6 +65,13 @@ class KNNFoldIn(Recommender):
     def _fold(self, ratings: Mapping[int, float], rating: bool) -> np.ndarray:
         raise NotImplementedError
 
+    def warm_up(self) -> None:
+        """Load the compiled kernels (:mod:`.kernels`, :mod:`.evidence`), so that one
+        request uses them rather than the plain-numpy one-user path
+        (:func:`~movierec.models.knn.one_user.kernels_loaded`)."""
+        import movierec.models.knn.evidence  # noqa: F401
+        import movierec.models.knn.kernels  # noqa: F401
+
     def fold_in(self, ratings: Mapping[int, float]) -> np.ndarray:
         return self._fold(ratings, False)
 

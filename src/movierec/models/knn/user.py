@@ -14,7 +14,7 @@ from movierec.models.common.batch import batch_shape
 from movierec.models.common.foldin import fold_ratings
 from movierec.models.common.reasons import explained_columns, movie_title
 from movierec.models.knn.base import KNNFoldIn, check_knn_params, neighbour_cap, unique_rows
-from movierec.models.knn.one_user import neighbour_raters, user_scores
+from movierec.models.knn.one_user import kernels_loaded, neighbour_raters, user_scores
 
 __all__ = ["MAX_USERS", "RATING_DAMPING", "UserKNN"]
 
@@ -218,7 +218,7 @@ class UserKNN(KNNFoldIn):
             vals, item_base = self._rating_inputs()
         else:
             vals, item_base = self.values_, np.zeros(self.data_.n_items)
-        if rows.size == 1:  # one request: plain numpy, the kernel's arithmetic, no numba
+        if rows.size == 1 and not kernels_loaded():  # the kernel's arithmetic, no numba
             one = user_scores(
                 int(rows[0]), nb[0], nb[1], nb[2], m.indptr.astype(np.int64), m.indices,
                 vals, float(np.asarray(base, dtype=np.float64)[0]), item_base,
@@ -421,7 +421,7 @@ class UserKNN(KNNFoldIn):
         cols = np.where(valid, cols, -1).reshape(b, n)
         indptr, item_rows, ratings = self._by_item()
         nb_indptr = np.asarray(nb[0], dtype=np.int64)
-        if b == 1:  # one request: plain numpy, no numba
+        if b == 1 and not kernels_loaded():  # one request: plain numpy, no numba
             u = int(rows[0])
             nbrs = np.asarray(nb[1][nb_indptr[u] : nb_indptr[u + 1]], dtype=np.int64)
             one = neighbour_raters(nbrs, indptr, item_rows, ratings, cols[0], int(self.k))
@@ -447,7 +447,7 @@ class UserKNN(KNNFoldIn):
                 f"users with similar taste {how} ({int(count[u, r])} of your nearest "
                 f"neighbours, avg {avg:.1f}★)"
             )
-        if rated is not None and b == 1:
+        if rated is not None and b == 1 and not kernels_loaded():
             row = int(rows[0])
             nbrs = np.asarray(nb[1][nb_indptr[row] : nb_indptr[row + 1]], dtype=np.int64)
             self._loved_clauses(nbrs, rated[0], cols[0], out[0])
