@@ -100,17 +100,31 @@ def evaluate(
     home: str | os.PathLike[str] | None = None,
     k: int = 10,
     seed: int = 42,
+    seeds: Sequence[int] | None = None,
+    tune: bool = False,
+    trials: int | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    min_user_ratings: int | None = None,
+    min_item_ratings: int | None = None,
+    jobs: int = 1,
     write: bool = False,
 ) -> pd.DataFrame:
     """Fit and score ``models`` on every fold of ``protocol`` (``movierec evaluate``).
 
     Args:
         protocol: ``ml100k-u1`` … ``ml100k-5fold``, ``stratified-75-25``, ``random-kfold``,
-            ``temporal`` (see ``movierec evaluate --help``).
+            ``temporal``, ``temporal-last1`` (see ``movierec evaluate --help``).
         models: names, or ``"all"``.
         dataset / source / home: the release and where its files are (as :func:`load`).
         k: list length of the @K metrics.
-        seed: seed of random protocols.
+        seed: seed of random protocols (and of the tuner).
+        seeds: several split seeds: every figure becomes a mean ± sd over seeds × folds.
+        tune: nested tuning on a carve of each run's training part (``--tune``); ``trials``
+            per model and run.
+        params: ``{model: {param: value}}`` (held fixed when tuning).
+        min_user_ratings / min_item_ratings: filter the ratings before splitting.
+        jobs: runs evaluated in parallel processes (0: one per core; a script that uses
+            more than one needs the ``if __name__ == "__main__":`` guard of ``spawn``).
         write: also write ``reports/<protocol>/`` under ``home``.
 
     Returns:
@@ -129,6 +143,13 @@ def evaluate(
         dataset=cfg.dataset,
         k=k,
         seed=seed,
+        seeds=seeds,
+        tune=tune,
+        n_trials=trials,
+        params=params,
+        min_user_ratings=min_user_ratings,
+        min_item_ratings=min_item_ratings,
+        jobs=jobs,
         write=write,
     )
     return board.sorted_summary()

@@ -392,3 +392,23 @@ def test_every_search_space_holds_its_models_shipped_defaults(name: str) -> None
         or (spec[0] != "cat" and not spec[1] <= defaults[p] <= spec[2])
     ]
     assert outside == []
+
+
+def test_python_api_evaluate_takes_the_cli_options(folder: Path, tmp_path: Path) -> None:
+    """``mr.evaluate`` reaches the same core with seeds, tuning, parameters and filters:
+    its leaderboard equals ``runner.evaluate``'s for the same request."""
+    import movierec as mr
+
+    options = {"seeds": [1, 2], "tune": True, "trials": 2, "min_item_ratings": 3}
+    got = mr.evaluate(
+        "random-kfold", "baseline,popularity", source=folder, home=tmp_path, **options
+    )  # type: ignore[arg-type]
+    board = evaluate(
+        "random-kfold", "baseline,popularity", data_dir=folder, write=False, seeds=[1, 2],
+        tune=True, n_trials=2, min_item_ratings=3,
+    )  # fmt: skip
+    want = board.sorted_summary()
+    assert list(got["model"]) == list(want["model"]) == ["baseline", "popularity"]
+    for col in ("NDCG@10_mean", "NDCG@10_std", "RMSE_mean"):
+        np.testing.assert_allclose(got[col].astype(float), want[col].astype(float), equal_nan=True)
+    assert set(got["n_seeds"]) == {2}
