@@ -428,6 +428,20 @@ NOISY_PARTS = {
 }
 
 
+def carve_design(data: Interactions, carve: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """By hand, what ``RankBlend`` searches its weights on: a 20 % carve (seed 0), the
+    ``NOISY_PARTS`` fitted on the rest, their z-scored rows for the carved users, the
+    movies those users rated in the rest (blocked) and the carved ones (relevant)."""
+    rest, rows, cols, _ = carve_holdout(data, 0.2, seed=0, how=carve)
+    users = np.unique(rows)
+    parts = build_parts(NOISY_PARTS)
+    z = np.stack([finite_zscore(parts[k].fit(rest).score(users)) for k in NOISY_PARTS])
+    relevant = np.zeros((users.size, data.n_items), dtype=bool)
+    relevant[np.searchsorted(users, rows), cols] = True
+    blocked = rest.matrix[users].toarray() != 0
+    return z, blocked, relevant
+
+
 def clustered_interactions(n_users: int = 240, n_items: int = 120, seed: int = 0) -> Interactions:
     """Users of four taste clusters, each rating ~25 movies, mostly of their cluster's
     quarter of the catalogue, popular ones more often; random timestamps."""
@@ -484,13 +498,7 @@ def test_rank_blend_learns_its_weights_on_the_carve(noise_model: None, carve: st
     assert model.validation_ndcg_ >= max(model.validation_parts_ndcg_.values())
     assert model.validation_parts_ndcg_["noise"] < model.validation_parts_ndcg_["pop"]
     # by hand: carve, fit the parts on the rest, search
-    rest, rows, cols, _ = carve_holdout(data, 0.2, seed=0, how=carve)
-    users = np.unique(rows)
-    parts = build_parts(NOISY_PARTS)
-    z = np.stack([finite_zscore(parts[k].fit(rest).score(users)) for k in NOISY_PARTS])
-    relevant = np.zeros((users.size, data.n_items), dtype=bool)
-    relevant[np.searchsorted(users, rows), cols] = True
-    blocked = rest.matrix[users].toarray() != 0
+    z, blocked, relevant = carve_design(data, carve)
     want, value, alone = fit_rank_weights(z.astype(np.float32), blocked, relevant, 20)
     np.testing.assert_array_equal(model.weights_, want)
     assert model.validation_ndcg_ == pytest.approx(value)
@@ -514,25 +522,19 @@ def test_rank_blend_weights_maximise_the_carve_ndcg_at_its_own_k(noise_model: No
 
     assert RankBlend().k == 20
     data = clustered_interactions()
-    rest, rows, cols, _ = carve_holdout(data, 0.2, seed=0, how="random")
-    users = np.unique(rows)
-    parts = build_parts(NOISY_PARTS)
-    z = np.stack([finite_zscore(parts[k].fit(rest).score(users)) for k in NOISY_PARTS])
-    relevant = np.zeros((users.size, data.n_items), dtype=bool)
-    relevant[np.searchsorted(users, rows), cols] = True
-    blocked = rest.matrix[users].toarray() != 0
+    z, blocked, relevant = carve_design(data, "random")
     for k in (3, 20):
         model = RankBlend(parts=NOISY_PARTS, k=k).fit(data)
         want, _, _ = fit_rank_weights(z.astype(np.float32), blocked, relevant, k)
         np.testing.assert_array_equal(model.weights_, want)
         s = np.tensordot(want, z, axes=1).astype(np.float32)
         total = 0.0
-        for a in range(users.size):
+        for a in range(len(z[0])):
             order = [i for i in np.argsort(-s[a], kind="stable") if not blocked[a, i]][:k]
             dcg = sum(1.0 / np.log2(r + 2) for r, i in enumerate(order) if relevant[a, i])
             ideal = sum(1.0 / np.log2(r + 2) for r in range(min(k, int(relevant[a].sum()))))
             total += dcg / ideal if ideal else 0.0
-        assert model.validation_ndcg_ == pytest.approx(total / users.size, abs=1e-6)
+        assert model.validation_ndcg_ == pytest.approx(total / len(z[0]), abs=1e-6)
 
 
 def test_rank_blend_is_not_worse_than_its_best_part_on_the_carve_by_construction() -> None:
