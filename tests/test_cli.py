@@ -193,19 +193,23 @@ def test_recommend_in_a_fresh_process_does_not_load_pandas(
 ) -> None:
     """The one-user path (model load, top-N, reasons, the table) runs without pandas,
     pyarrow or SQLAlchemy: they cost ~0.7 s of start-up and are not needed to print a list
-    (issue 13); for the neighbour model and for a factor model (reasons by item vectors)."""
+    (issue 13); for the neighbour model and for a factor model (reasons by item vectors).
+    The neighbour model's one request also loads no numba: only a server's
+    ``Recommender.warm_up`` loads the compiled kernels."""
     home = real_home
     if model != "user-knn":
         home = tmp_path / "home"
         shutil.copytree(real_home, home)
         main(["train", "--model", model, "--home", str(home)])
+    names = ("pandas", "pyarrow", "sqlalchemy", *(["numba"] if model == "user-knn" else []))
     probe = (
         "import sys, runpy\n"
         "sys.argv = ['movierec', 'recommend', '-u', '1', '-n', '5', '--json', '--home', "
         f"{str(home)!r}]\n"
         "try:\n    runpy.run_module('movierec', run_name='__main__')\n"
         "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "heavy = [m for m in ('pandas', 'pyarrow', 'sqlalchemy') if m in sys.modules]\n"
+        f"names = {names!r}\n"
+        "heavy = [m for m in names if m in sys.modules]\n"
         "print('HEAVY', heavy, file=sys.stderr)\n"
     )
     done = subprocess.run(
