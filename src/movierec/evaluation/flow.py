@@ -55,8 +55,7 @@ def evaluate_flow(
     )
     runs = range(len(prep.runs)) if tune else range(1)  # --tune is nested: per run
     per_run = [_choose(prep, i, tune=tune, k=k, seed=seed, n_trials=n_trials) for i in runs]
-    chosen = [{name: params for name, (params, _) in run.items()} for run in per_run]
-    tuning = runner.tuning_records(prep, per_run, tune)
+    chosen, tuning = runner.split_choices(prep, per_run, tune)
     keep = predictions_out is not None or recommendations_out is not None
     started = time.perf_counter()
     outputs = [

@@ -296,6 +296,17 @@ def choose_run(
     return out
 
 
+def split_choices(
+    prep: Prepared,
+    per_run: Sequence[Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]]],
+    tune: bool,
+) -> tuple[list[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """:func:`choose_run`'s results of every run as ``(parameters per run, one tuning record
+    per model)`` (:func:`tuning_records`)."""
+    chosen = [{m: dict(p) for m, (p, _) in run.items()} for run in per_run]
+    return chosen, tuning_records(prep, per_run, tune)
+
+
 def tuning_records(
     prep: Prepared,
     per_run: Sequence[Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]]],
@@ -346,8 +357,7 @@ def choose_all(
             {"tune": True, "k": k, "seed": seed, "n_trials": n_trials},
             jobs,
         )
-    chosen = [{m: dict(p) for m, (p, _) in run.items()} for run in per_run]
-    return chosen, tuning_records(prep, per_run, tune)
+    return split_choices(prep, per_run, tune)
 
 
 def assemble(

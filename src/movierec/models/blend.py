@@ -128,13 +128,21 @@ def defaulted_parts(name: str, params: Mapping[str, Any]) -> dict[str, str]:
     ``{"model": m}``. These are the parts whose hyperparameters ``evaluate --tune`` tunes
     (:func:`with_tuned_parts`); a part with hyperparameters of its own (e.g. ``svd10``)
     is a fixed design choice and keeps them. Empty for a model that is not a blend."""
-    out = {}
-    for key, defaults in PART_GROUPS.get(name, {}).items():
-        specs = params.get(key)
-        for label, spec in (defaults if specs is None else specs).items():
-            if set(spec) <= {"model"}:
-                out[label] = str(spec.get("model", label))
-    return out
+    return {
+        label: str(spec.get("model", label))
+        for specs in _part_specs(name, params).values()
+        for label, spec in specs.items()
+        if set(spec) <= {"model"}
+    }
+
+
+def _part_specs(name: str, params: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """``{parameter: {label: spec}}`` of ensemble ``name``'s part parameters, a ``None``
+    value resolved to its defaults (:data:`PART_GROUPS`)."""
+    return {
+        key: defaults if params.get(key) is None else params[key]
+        for key, defaults in PART_GROUPS.get(name, {}).items()
+    }
 
 
 def with_tuned_parts(
@@ -152,8 +160,7 @@ def with_tuned_parts(
         label: model for label, model in defaulted_parts(name, params).items() if model in tuned
     }
     out = dict(params)
-    for key, defaults in PART_GROUPS.get(name, {}).items():
-        specs = defaults if params.get(key) is None else params[key]
+    for key, specs in _part_specs(name, params).items():
         if any(label in swap for label in specs):
             out[key] = {
                 label: {"model": swap[label], **tuned[swap[label]]} if label in swap else dict(spec)
